@@ -1,0 +1,5 @@
+import sys
+
+from clinvk.app import main
+
+sys.exit(main())

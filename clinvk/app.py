@@ -1,0 +1,110 @@
+"""The clinvk command line: the one place where errors become exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from clinvk import __version__
+
+if TYPE_CHECKING:
+    from cyclopts import App
+
+HELP = """Drive coding-agent CLIs (claude, codex, gemini, your own) headlessly and keep every
+conversation as a session you can list, inspect, resume and clean.
+
+Examples:
+  clinvk "explain this repository"          # same as: clinvk prompt "..."
+  clinvk resume --last "now add tests"
+  clinvk sessions list --json
+"""
+
+
+def build_app() -> App:
+    from cyclopts import App, Parameter
+
+    app = App(
+        # Flags are plain switches: no generated --no-FLAG twins cluttering --help.
+        default_parameter=Parameter(negative=()),
+        name="clinvk",
+        help=HELP,
+        version=__version__,
+        result_action="return_value",
+        exit_on_error=False,
+        print_error=False,
+        help_on_error=False,
+    )
+    app.command("clinvk.commands.run:prompt", name="prompt")
+    app.command("clinvk.commands.run:resume", name="resume")
+    app.command("clinvk.commands.run:cancel", name="cancel")
+    app.command("clinvk.commands.backends:backends", name="backends")
+    app.command("clinvk.commands.sessions:app", name="sessions")
+    app.command("clinvk.commands.config:app", name="config")
+    return app
+
+
+COMMANDS = ("prompt", "resume", "cancel", "backends", "sessions", "config")
+_ROOT_FLAGS = ("--help", "-h", "--version", "-V", "--install-completion")
+
+
+def _route(args: list[str]) -> list[str]:
+    """Bare `clinvk "PROMPT" [options]` means `clinvk prompt "PROMPT" [options]`."""
+    if not args or args[0] in COMMANDS or args[0] in _ROOT_FLAGS:
+        return args
+    return ["prompt", *args]
+
+
+def _error(message: str, hint: str | None = None) -> None:
+    from clinvk.output import err
+
+    err(f"clinvk: error: {message}")
+    if hint:
+        err(f"hint: {hint}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run clinvk with ``argv`` (default: sys.argv[1:]) and return the exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args in (["--version"], ["-V"]):
+        # The most common probe of a CLI; answer it without loading the framework.
+        sys.stdout.write(f"{__version__}\n")
+        return 0
+    from clinvk.errors import ClinvkError
+
+    try:
+        from cyclopts import CycloptsError
+
+        try:
+            result = build_app()(_route(args))
+        except CycloptsError as exc:
+            first = str(exc).strip().splitlines()
+            _error(first[0] if first else type(exc).__name__,
+                   "see `clinvk --help` (or `clinvk COMMAND --help`)")
+            return 1
+        sys.stdout.flush()
+        return result if isinstance(result, int) and not isinstance(result, bool) else 0
+    except ClinvkError as exc:
+        _error(exc.message, exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`clinvk sessions list | head`): not an error of ours.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the one boundary where nothing may escape
+        if os.environ.get("CLINVK_DEBUG"):
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc}",
+               "this is a bug in clinvk; rerun with CLINVK_DEBUG=1 for a traceback and report it")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Backend adapters: pure translation between clinvk and one vendor CLI.
+
+An adapter never spawns anything. It turns a :class:`Request` into an
+:class:`Invocation` (argv, stdin, env, cwd), then a :class:`Parser` turns the vendor's
+stdout lines into normalized :data:`Event` values and, once the process exited, the
+exit code and stderr into a :class:`TurnResult`. ``clinvk.runner`` does the spawning.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Protocol, Union
+
+import msgspec
+
+from clinvk.model import CostSource, Usage
+
+if TYPE_CHECKING:
+    from clinvk.config import BackendConfig
+
+ApprovalMode = Literal["default", "auto-edit", "full-auto", "plan", "read-only"]
+
+
+class Request(msgspec.Struct, kw_only=True):
+    """What clinvk wants from one turn, in vendor-neutral terms."""
+
+    prompt: str
+    workdir: str
+    model: str | None = None
+    # The vendor's conversation id to resume; None starts a new conversation.
+    resume_id: str | None = None
+    system_prompt: str | None = None
+    approval: ApprovalMode | None = None
+    # Extra argv for the vendor: config `args` first, then --backend-arg values.
+    extra_args: list[str] = msgspec.field(default_factory=list)
+    # The vendor's running usage total after the previous turn (codex reports thread
+    # totals; the parser subtracts this to get this turn's usage).
+    previous_usage_total: Usage | None = None
+    interactive: bool = False
+
+
+class Invocation(msgspec.Struct, kw_only=True):
+    argv: list[str]
+    cwd: str
+    # Bytes to write to the vendor's stdin then close it; None means stdin is /dev/null.
+    stdin: bytes | None = None
+    # Variables to set on top of the inherited environment.
+    env: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+# Normalized events: the same schema for every backend (docs/json-output.md).
+class SessionStarted(msgspec.Struct, tag="session", tag_field="type"):
+    backend_session_id: str
+    model: str | None = None
+
+
+class TextDelta(msgspec.Struct, tag="text", tag_field="type"):
+    text: str
+
+
+class UsageEvent(msgspec.Struct, tag="usage", tag_field="type"):
+    usage: Usage
+    cost_usd: float | None = None
+
+
+class ErrorEvent(msgspec.Struct, tag="error", tag_field="type"):
+    message: str
+
+
+class ResultEvent(msgspec.Struct, tag="result", tag_field="type"):
+    status: Literal["ok", "error"]
+    text: str = ""
+    error: str | None = None
+
+
+Event = Union[SessionStarted, TextDelta, UsageEvent, ErrorEvent, ResultEvent]
+
+
+class TurnResult(msgspec.Struct, kw_only=True):
+    """What a finished vendor process amounted to."""
+
+    status: Literal["ok", "error"]
+    text: str = ""
+    error: str | None = None
+    backend_session_id: str | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    usage_total: Usage | None = None
+    cost_usd: float | None = None
+    cost_source: CostSource = "unpriced"
+    # The vendor said it has no such conversation to resume (clinvk exits 4).
+    session_not_found: bool = False
+
+
+class Parser(Protocol):
+    """Per-turn, stateful reader of one vendor process's output."""
+
+    def feed(self, line: str) -> list[Event]:
+        """One stdout line (without the newline) → zero or more events. Never raises."""
+        ...
+
+    def finish(self, exit_code: int, stderr: str) -> TurnResult:
+        """Called once after the process exited, with everything it wrote on stderr."""
+        ...
+
+
+class Backend(Protocol):
+    name: str
+    # Shown when the command is missing, e.g. "npm install -g @openai/codex".
+    install_hint: str
+
+    def invocation(self, request: Request, config: BackendConfig) -> Invocation: ...
+
+    def parser(self, request: Request) -> Parser: ...
+
+    def interactive_invocation(self, request: Request, config: BackendConfig) -> Invocation:
+        """The vendor's own interactive resume (for `clinvk resume -i`)."""
+        ...
+
+
+BUILTIN_BACKENDS = ("claude", "codex", "gemini")
+
+
+def get_backend(name: str, config: BackendConfig) -> Backend:
+    """The adapter for a backend name: built-in, or a `command` adapter from config."""
+    from clinvk.errors import UsageError
+
+    adapter = config.adapter or name
+    if adapter == "claude":
+        from clinvk.backends.claude import ClaudeBackend
+
+        return ClaudeBackend()
+    if adapter == "codex":
+        from clinvk.backends.codex import CodexBackend
+
+        return CodexBackend()
+    if adapter == "gemini":
+        from clinvk.backends.gemini import GeminiBackend
+
+        return GeminiBackend()
+    if adapter == "command":
+        from clinvk.backends.command import CommandBackend
+
+        return CommandBackend(name, config)
+    raise UsageError(
+        f"unknown backend: {name}",
+        hint="built-in backends are claude, codex, gemini; define others in config "
+        "under [backends.NAME] with adapter = \"command\"",
+    )

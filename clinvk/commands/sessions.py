@@ -1,0 +1,618 @@
+"""`clinvk sessions …`: list, show, delete, clean and curate recorded conversations."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from cyclopts import App, Parameter
+
+from clinvk.errors import SessionError, UsageError
+from clinvk.model import STATUSES
+
+if TYPE_CHECKING:
+    from clinvk.index import IndexState, Summary
+    from clinvk.model import Session
+    from clinvk.store import SessionStore
+
+app = App(
+    name="sessions",
+    help="List, inspect, resume-prepare, clean and account for recorded sessions.",
+)
+# Commands that live in their own modules, loaded only when called.
+app.command("clinvk.commands.history:history", name="history")
+app.command("clinvk.commands.stats:stats", name="stats")
+app.command("clinvk.commands.transfer:export", name="export")
+app.command("clinvk.commands.transfer:import_", name="import")
+app.command("clinvk.commands.care:storage", name="storage")
+app.command("clinvk.commands.care:current", name="current")
+app.command("clinvk.commands.care:recap", name="recap")
+app.command("clinvk.commands.care:doctor", name="doctor")
+
+RangeName = Literal["today", "yesterday", "7d", "30d", "thismonth", "lastmonth", "all"]
+
+
+def open_store() -> SessionStore:
+    from clinvk.store import SessionStore
+
+    return SessionStore()
+
+
+def report_skipped(store: SessionStore) -> None:
+    from clinvk.output import warn
+
+    for skipped in store.skipped:
+        warn(f"skipped {skipped.path}: {skipped.reason}")
+
+
+def check_status(status: str | None) -> None:
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"invalid status filter: {status!r}",
+                         hint="valid statuses: " + ", ".join(STATUSES))
+
+
+class Filter:
+    """The list filters, shared by list, clean, export and stats."""
+
+    def __init__(self, *, backend: str | None = None, status: str | None = None,
+                 tags: list[str] | None = None, search: str | None = None,
+                 range_: str | None = None, since: str | None = None,
+                 until: str | None = None, workdir: str | None = None,
+                 older_than: datetime | None = None):
+        from clinvk.timespec import parse_date, range_bounds
+
+        check_status(status)
+        self.backend = backend
+        self.status = status
+        self.tags = tags or []
+        self.search = search
+        self.workdir = workdir
+        self.start: float | None = None
+        self.end: float | None = None
+        if range_ is not None:
+            start, end = range_bounds(range_)
+            self.start = start.timestamp() if start else None
+            self.end = end.timestamp() if end else None
+        if since is not None:
+            since_ts = parse_date(since).timestamp()
+            self.start = since_ts if self.start is None else max(self.start, since_ts)
+        if until is not None:
+            until_ts = parse_date(until).timestamp()
+            self.end = until_ts if self.end is None else min(self.end, until_ts)
+        self.older_than = older_than.timestamp() if older_than else None
+
+    @property
+    def active(self) -> bool:
+        return any(x is not None and x != [] for x in (
+            self.backend, self.status, self.tags or None, self.search, self.workdir,
+            self.start, self.end, self.older_than))
+
+    def matches(self, s: Summary) -> bool:
+        from clinvk.store import effective_status
+
+        if self.backend is not None and s.backend != self.backend:
+            return False
+        if self.status is not None and effective_status(s.status, s.pid, s.pid_start) != self.status:
+            return False
+        if self.tags and not all(t in s.tags for t in self.tags):
+            return False
+        if self.workdir is not None and s.workdir != self.workdir:
+            return False
+        if self.start is not None and s.last_used < self.start:
+            return False
+        if self.end is not None and s.last_used >= self.end:
+            return False
+        return not (self.older_than is not None and s.last_used >= self.older_than)
+
+
+def _text_matcher(store: SessionStore, needle: str) -> Callable[[Summary], bool]:
+    """Case-insensitive search of title, prompts and answers, reading each file once."""
+    import msgspec
+
+    lowered = needle.lower()
+    # A raw byte pre-check skips decoding files that cannot match. JSON escapes quotes,
+    # backslashes and control characters, so the needle is escaped the same way.
+    raw_needle = msgspec.json.encode(lowered)[1:-1] if needle.isascii() else None
+
+    def matches(s: Summary) -> bool:
+        if lowered in s.title.lower():
+            return True
+        path = store.path_for(s.id)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return False
+        if raw_needle is not None and raw_needle not in data.lower():
+            return False
+        try:
+            from clinvk.store import decode_session
+
+            session = decode_session(data, str(path))
+        except SessionError:
+            return False
+        return any(lowered in t.prompt.lower() or lowered in t.response.lower()
+                   for t in session.turns)
+
+    return matches
+
+
+def select(store: SessionStore, state: IndexState, flt: Filter) -> Iterator[Summary]:
+    """Summaries that pass the filter, newest first, each checked against its file."""
+    text = _text_matcher(store, flt.search) if flt.search else None
+    for summary in state.iter_newest():
+        if flt.active and not flt.matches(summary):
+            continue
+        checked = store.verify(summary)
+        if checked is None or (checked is not summary and flt.active and not flt.matches(checked)):
+            continue
+        if text is not None and not text(checked):
+            continue
+        yield checked
+
+
+def summary_json(s: Summary, status: str) -> dict[str, Any]:
+    from clinvk.output import iso
+
+    return {
+        "id": s.id,
+        "backend": s.backend,
+        "status": status,
+        "created_at": iso(s.created),
+        "last_used_at": iso(s.last_used),
+        "model": s.model,
+        "tags": s.tags,
+        "title": s.title,
+        "workdir": s.workdir,
+        "tokens": s.tokens,
+        "turns": s.turns,
+        "cost_usd": s.cost,
+    }
+
+
+def here_dir() -> str:
+    import os
+
+    return os.path.realpath(os.getcwd())
+
+
+@app.command(name="list")
+def list_(
+    *,
+    backend: Annotated[str | None, Parameter(name=["--backend", "-b"])] = None,
+    status: str | None = None,
+    limit: Annotated[int | None, Parameter(name=["--limit", "-n"])] = None,
+    offset: int = 0,
+    tag: Annotated[list[str] | None, Parameter(name=["--tag", "-t"])] = None,
+    search: Annotated[str | None, Parameter(name=["--search", "-q"])] = None,
+    range_: Annotated[RangeName | None, Parameter(name="--range")] = None,
+    since: str | None = None,
+    here: bool = False,
+    json: bool = False,
+) -> int:
+    """List sessions, newest first.
+
+    Example: clinvk sessions list -b codex --range 7d
+
+    Parameters
+    ----------
+    backend
+        Only sessions of this backend.
+    status
+        Only sessions with this status: active, completed, error, paused, running.
+    limit
+        How many rows (default: session.list_limit, 20); 0 shows all.
+    offset
+        Skip this many rows first.
+    tag
+        Only sessions with this tag (repeat for all of several).
+    search
+        Case-insensitive text in titles, prompts and answers.
+    range_
+        Only sessions last used in: today, yesterday, 7d, 30d, thismonth, lastmonth, all.
+    since
+        Only sessions last used on or after this date (YYYY-MM-DD or ISO 8601).
+    here
+        Only sessions whose working directory is the current directory.
+    json
+        Print {"items": [...], "total": N, "limit": L, "offset": O}.
+    """
+    from clinvk.store import effective_status
+
+    if offset < 0:
+        raise UsageError("--offset must be 0 or more")
+    if limit is not None and limit < 0:
+        raise UsageError("--limit must be 0 or more (0 shows all)")
+    flt = Filter(backend=backend, status=status, tags=tag, search=search, range_=range_,
+                 since=since, workdir=here_dir() if here else None)
+    if limit is None:
+        from clinvk.config import load
+
+        limit = load().config.session.list_limit
+    store = open_store()
+    state = store.index()
+    rows: list[tuple[Summary, str]] = []
+    total = 0
+    stop = offset + limit if limit else None
+    if flt.active:
+        for summary in select(store, state, flt):
+            if total >= offset and (stop is None or total < stop):
+                rows.append((summary, effective_status(summary.status, summary.pid, summary.pid_start)))
+            total += 1
+    else:
+        total = state.count()
+        seen = 0
+        for summary in state.iter_newest():
+            if stop is not None and seen >= stop:
+                break
+            checked = store.verify(summary)
+            if checked is None:
+                total -= 1
+                continue
+            if seen >= offset:
+                rows.append((checked, effective_status(checked.status, checked.pid, checked.pid_start)))
+            seen += 1
+    report_skipped(store)
+    if json:
+        from clinvk.output import print_json
+
+        print_json({"items": [summary_json(s, st) for s, st in rows], "total": total,
+                    "limit": limit, "offset": offset})
+        return 0
+    _print_table(state, rows)
+    shown_to = offset + len(rows)
+    if total > shown_to and rows or (offset and total):
+        from clinvk.output import err
+
+        more = f"; --offset {shown_to} for more" if total > shown_to else ""
+        err(f"Showing {offset + 1 if rows else 0}-{shown_to} of {total} sessions "
+            f"(-n 0 shows all{more}).")
+    elif not rows:
+        from clinvk.output import err
+
+        err("no sessions" + (" match" if flt.active else " yet: start one with `clinvk \"PROMPT\"`"))
+    return 0
+
+
+def _print_table(state: IndexState, rows: list[tuple[Summary, str]]) -> None:
+    if not rows:
+        return
+    from clinvk.output import STATUS_COLORS, one_line, out, relative, table, tokens, use_color
+
+    color = use_color()
+    now = datetime.now(timezone.utc)
+    cells = []
+    colors = []
+    for s, status in rows:
+        cells.append([
+            state.unique_prefix(s.id),
+            s.backend,
+            status,
+            relative(s.last_used, now),
+            tokens(s.tokens),
+            one_line(s.title or "(no prompt)", 60),
+        ])
+        colors.append(["\033[33m", "", STATUS_COLORS.get(status, ""), "\033[2m", "", ""])
+    out(table(["ID", "BACKEND", "STATUS", "LAST USED", "TOKENS", "TITLE/PROMPT"], cells,
+              colors=colors, color=color))
+
+
+def load_session(store: SessionStore, ident: str) -> Session:
+    return store.read(store.resolve(ident))
+
+
+@app.command
+def show(ident: Annotated[str, Parameter(name="ID")], /, *, json: bool = False,
+         turns: bool = False) -> int:
+    """Show one session: backend, model, status, times, workdir, tokens, cost, tags.
+
+    Example: clinvk sessions show 3fk2a9 --turns
+
+    Parameters
+    ----------
+    ident
+        The session id or a unique prefix of at least 4 characters.
+    json
+        Print the whole record as JSON.
+    turns
+        Also show each turn: prompt, answer, tokens, duration, exit code.
+    """
+    from clinvk.store import effective_status
+
+    store = open_store()
+    session = load_session(store, ident)
+    status = effective_status(session.status, session.pid, session.pid_start)
+    if json:
+        import msgspec
+
+        from clinvk.output import print_json
+
+        record = msgspec.to_builtins(session)
+        record["status"] = status
+        print_json(record)
+        return 0
+    from clinvk.output import local_time, money, out, relative, tokens
+
+    usage = session.usage_total()
+    known = session.tokens() is not None
+    cost = session.cost()
+    unpriced = sum(1 for t in session.turns if t.usage is not None and t.cost_usd is None)
+    lines = [
+        ("ID", session.id),
+        ("Title", session.title or "-"),
+        ("Backend", session.backend),
+        ("Model", session.model or "-"),
+        ("Status", status + (f" ({session.reason})" if session.reason and status == "error" else "")),
+        ("Created", f"{local_time(session.created_at)} ({relative(session.created_at)})"),
+        ("Last Used", f"{local_time(session.last_used_at)} ({relative(session.last_used_at)})"),
+        ("Working Directory", session.workdir),
+        ("Backend Session", session.backend_session_id or "-"),
+        ("Turns", str(len(session.turns))),
+        ("Token Usage", (
+            f"Input {tokens(usage.input_tokens)} / Output {tokens(usage.output_tokens)} / "
+            f"Cache {tokens(usage.cache_read_tokens + usage.cache_write_tokens)} / "
+            f"Total {tokens(usage.total)}") if known else "-"),
+        ("Cost", money(cost) + (f" ({unpriced} turn(s) unpriced)" if unpriced else "")),
+        ("Tags", ", ".join(session.tags) or "-"),
+    ]
+    if session.parent_id:
+        lines.insert(9, ("Parent", session.parent_id))
+    width = max(len(k) for k, _ in lines) + 1
+    for key, value in lines:
+        out(f"{key + ':':<{width}} {value}")
+    if turns:
+        from clinvk.commands.history import print_turns
+
+        out()
+        print_turns(session)
+    return 0
+
+
+def _resolve_all(store: SessionStore, idents: tuple[str, ...]) -> list[str]:
+    resolved: list[str] = []
+    for ident in idents:
+        full = store.resolve(ident)
+        if full not in resolved:
+            resolved.append(full)
+    return resolved
+
+
+@app.command
+def delete(*idents: Annotated[str, Parameter(name="ID")], force: bool = False) -> int:
+    """Delete sessions (all ids are checked before any is deleted).
+
+    Example: clinvk sessions delete 3fk2a9 x81bq0
+
+    Parameters
+    ----------
+    idents
+        Session ids or unique prefixes.
+    force
+        Also delete a session whose turn is still running.
+    """
+    from clinvk.output import out
+    from clinvk.store import effective_status
+
+    if not idents:
+        raise UsageError("no session id given", hint="usage: clinvk sessions delete ID [ID...]")
+    store = open_store()
+    targets = _resolve_all(store, idents)
+    for ident in targets:
+        try:
+            session = store.read(ident)
+        except SessionError:
+            continue  # a corrupt file can still be deleted
+        if effective_status(session.status, session.pid, session.pid_start) == "running" and not force:
+            raise SessionError(f"session {ident} is running (pid {session.pid})",
+                               hint=f"`clinvk cancel {ident}` stops it; --force deletes it anyway")
+    for ident in targets:
+        if force:
+            store.delete(ident)
+        else:
+            with store.lock(ident):
+                store.delete(ident)
+        out(f"Session {ident} deleted.")
+    return 0
+
+
+@app.command
+def clean(
+    *,
+    older_than: str | None = None,
+    status: str | None = None,
+    backend: Annotated[str | None, Parameter(name=["--backend", "-b"])] = None,
+    dry_run: bool = False,
+    json: bool = False,
+) -> int:
+    """Delete sessions not used for longer than the retention window.
+
+    Never removes running or paused sessions. Without --older-than the window is
+    session.retention_days from config (default 30; 0 keeps sessions forever).
+
+    Example: clinvk sessions clean --older-than 2w --dry-run
+
+    Parameters
+    ----------
+    older_than
+        The window: 30 (days), 30d, 12h, 90m, 2w.
+    status
+        Only sessions with this status.
+    backend
+        Only sessions of this backend.
+    dry_run
+        List what would be deleted; delete nothing.
+    json
+        Print {"deleted": [ids], "dry_run": bool, "older_than_seconds": N}.
+    """
+    from clinvk.output import err, one_line, out, print_json
+    from clinvk.store import effective_status
+    from clinvk.timespec import describe_duration, parse_duration
+
+    check_status(status)
+    if older_than is not None:
+        window = parse_duration(older_than)
+    else:
+        from clinvk.config import load
+
+        days = load().config.session.retention_days
+        if days == 0:
+            if json:
+                print_json({"deleted": [], "dry_run": dry_run, "older_than_seconds": None})
+            else:
+                out("session.retention_days is 0 (keep forever): nothing to clean.")
+            return 0
+        window = timedelta(days=days)
+    cutoff = datetime.now(timezone.utc) - window
+    store = open_store()
+    state = store.index()
+    flt = Filter(backend=backend, status=status, older_than=cutoff)
+    victims = []
+    for summary in select(store, state, flt):
+        if effective_status(summary.status, summary.pid, summary.pid_start) in ("running", "paused"):
+            continue
+        victims.append(summary)
+    report_skipped(store)
+    label = describe_duration(window)
+    if dry_run:
+        if json:
+            print_json({"deleted": [s.id for s in victims], "dry_run": True,
+                        "older_than_seconds": int(window.total_seconds())})
+            return 0
+        for s in victims:
+            out(f"would delete {s.id}  {s.backend}  {one_line(s.title, 60)}")
+        out(f"Would delete {len(victims)} session(s) older than {label}." if victims
+            else "no sessions to clean")
+        return 0
+    deleted = store.delete_many([s.id for s in victims], progress=_progress("Deleting"))
+    if json:
+        print_json({"deleted": deleted, "dry_run": False,
+                    "older_than_seconds": int(window.total_seconds())})
+        return 0
+    if len(deleted) < len(victims):
+        err(f"clinvk: warning: {len(victims) - len(deleted)} session(s) were in use and kept")
+    out(f"Deleted {len(deleted)} session(s) older than {label}." if deleted
+        else "no sessions to clean")
+    return 0
+
+
+def _progress(verb: str) -> Callable[[int, int], None] | None:
+    """A progress line on stderr for long work, only when a person watches."""
+    if not sys.stderr.isatty():
+        return None
+    last = [0.0]
+
+    def show(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total:
+            sys.stderr.write("\r\033[K")
+        elif now - last[0] > 0.1:
+            sys.stderr.write(f"\r{verb} {done}/{total}…")
+            last[0] = now
+        sys.stderr.flush()
+
+    return show
+
+
+def _set_status(ident: str, new: Literal["paused", "completed"]) -> int:
+    from clinvk.output import out
+    from clinvk.store import effective_status
+
+    store = open_store()
+    full = store.resolve(ident)
+
+    def change(session: Session) -> None:
+        if effective_status(session.status, session.pid, session.pid_start) == "running":
+            raise SessionError(f"session {full} is running", hint=f"`clinvk cancel {full}` stops it")
+        session.status = new
+        session.pid = session.pid_start = session.pgid = None
+
+    store.update(full, change)
+    out(f"Session {full} {new}.")
+    return 0
+
+
+@app.command
+def pause(ident: Annotated[str, Parameter(name="ID")], /) -> int:
+    """Set a session aside: skipped by --last lookups and never cleaned.
+
+    Example: clinvk sessions pause 3fk2a9
+    """
+    return _set_status(ident, "paused")
+
+
+@app.command
+def complete(ident: Annotated[str, Parameter(name="ID")], /) -> int:
+    """Close a session; resuming it later re-opens it.
+
+    Example: clinvk sessions complete 3fk2a9
+    """
+    return _set_status(ident, "completed")
+
+
+@app.command
+def tag(ident: Annotated[str, Parameter(name="ID")], /,
+        *changes: Annotated[str, Parameter(name="CHANGES", allow_leading_hyphen=True)]) -> int:
+    """Add (+tag or tag) and remove (-tag) tags.
+
+    Example: clinvk sessions tag 3fk2a9 +review -draft
+
+    Parameters
+    ----------
+    ident
+        The session id or a unique prefix.
+    changes
+        +name adds a tag, -name removes it; a bare name adds it.
+    """
+    import re
+
+    from clinvk.output import out
+
+    if not changes:
+        raise UsageError("no tag changes given", hint="example: clinvk sessions tag ID +review -draft")
+    plan: list[tuple[bool, str]] = []
+    for change in changes:
+        add = not change.startswith("-")
+        name = change[1:] if change[:1] in "+-" else change
+        if not re.fullmatch(r"[\w][\w.:/-]{0,63}", name):
+            raise UsageError(f"invalid tag: {change!r}",
+                             hint="a tag is 1-64 letters, digits, _ . : / -; prefix + to add, - to remove")
+        plan.append((add, name))
+    store = open_store()
+    full = store.resolve(ident)
+
+    def apply(session: Session) -> None:
+        for add, name in plan:
+            if add and name not in session.tags:
+                session.tags.append(name)
+            elif not add and name in session.tags:
+                session.tags.remove(name)
+
+    session = store.update(full, apply)
+    out(f"Session {full} tags: {', '.join(session.tags) or '(none)'}")
+    return 0
+
+
+@app.command
+def rename(ident: Annotated[str, Parameter(name="ID")], title: str, /) -> int:
+    """Change a session's title.
+
+    Example: clinvk sessions rename 3fk2a9 "parser refactor"
+    """
+    from clinvk.output import out
+
+    clean_title = " ".join(title.split())
+    if not clean_title:
+        raise UsageError("the title is empty")
+    if len(clean_title) > 200:
+        raise UsageError("the title is longer than 200 characters")
+    store = open_store()
+    full = store.resolve(ident)
+
+    def apply(session: Session) -> None:
+        session.title = clean_title
+
+    store.update(full, apply)
+    out(f"Session {full} renamed to {clean_title!r}.")
+    return 0

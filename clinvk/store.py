@@ -1,0 +1,649 @@
+"""The session store: one JSON file per session under the data dir.
+
+Layout (all under ``CLINVK_HOME`` or the platform user data dir)::
+
+    sessions/<first two chars of the id>/<id>.json   the records (the truth)
+    locks/<id>.lock                                   one sidecar lock per session
+    locks/store.lock                                  guards the index while writing
+    index/                                            a cache, see clinvk.index
+    quarantine/                                       where `sessions doctor --fix` moves bad files
+
+Writes are atomic (temp file in the same dir → fsync → os.replace → fsync the dir).
+Writers hold the session's lock for the whole read-modify-write; readers never lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import struct
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from clinvk import ids
+from clinvk.errors import ClinvkError, NotFoundError, SessionBusyError, SessionError
+from clinvk.index import (
+    LOG_COMPACT_LINES,
+    IndexState,
+    Summary,
+    TurnFact,
+    _Base,
+    _LogLine,
+    apply_log,
+    encode_base,
+    read_base_file,
+    read_log,
+    shard_mtimes,
+    shard_of,
+    write_log_line,
+)
+from clinvk.model import SCHEMA_VERSION, Session
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
+
+
+class _VersionView(msgspec.Struct):
+    version: int = 1
+
+
+_version_decoder = msgspec.json.Decoder(_VersionView)
+_session_decoder = msgspec.json.Decoder(Session)
+_encoder = msgspec.json.Encoder()
+
+
+class CorruptSessionError(SessionError):
+    """A session file that cannot be read as a session."""
+
+
+def encode_session(session: Session) -> bytes:
+    return msgspec.json.format(_encoder.encode(session), indent=2) + b"\n"
+
+
+def decode_session(data: bytes, name: str) -> Session:
+    """Bytes of a session file → Session, or CorruptSessionError naming the problem."""
+    try:
+        version = _version_decoder.decode(data).version
+    except msgspec.DecodeError as exc:
+        raise CorruptSessionError(f"session file {name} is corrupt: {exc}") from None
+    if version > SCHEMA_VERSION:
+        raise CorruptSessionError(
+            f"session file {name} has schema version {version}, newer than this clinvk "
+            f"understands ({SCHEMA_VERSION})",
+            hint="upgrade clinvk to read it",
+        )
+    try:
+        return _session_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise CorruptSessionError(f"session file {name} is corrupt: {exc}") from None
+
+
+def process_start_time(pid: int) -> float | None:
+    """When a process started (clock ticks since boot on Linux), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    # The command name is in parentheses and may hold spaces; fields follow the last ')'.
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        return float(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: int | None, start: float | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if start is not None:
+        actual = process_start_time(pid)
+        if actual is not None and actual != start:
+            return False
+    return True
+
+
+def effective_status(status: str, pid: int | None, pid_start: float | None) -> str:
+    """A `running` record whose runner is gone is shown and treated as `error`."""
+    if status == "running" and not pid_alive(pid, pid_start):
+        return "error"
+    return status
+
+
+def turn_facts(session: Session) -> list[TurnFact]:
+    facts = []
+    for t in session.turns:
+        u = t.usage
+        facts.append(TurnFact(
+            started=t.started_at.timestamp(),
+            duration=t.duration_s,
+            model=t.model or session.model,
+            status=t.status,
+            usage=None if u is None else (u.input_tokens, u.output_tokens, u.cache_read_tokens,
+                                          u.cache_write_tokens, u.reasoning_tokens),
+            cost=t.cost_usd,
+            cost_source=t.cost_source,
+        ))
+    return facts
+
+
+def summarize(session: Session, mtime_ns: int = 0) -> Summary:
+    return Summary(
+        id=session.id,
+        backend=session.backend,
+        status=session.status,
+        created=session.created_at.timestamp(),
+        last_used=session.last_used_at.timestamp(),
+        model=session.model,
+        tags=list(session.tags),
+        title=session.title,
+        workdir=session.workdir,
+        tokens=session.tokens(),
+        turns=len(session.turns),
+        pid=session.pid,
+        pid_start=session.pid_start,
+        cost=session.cost(),
+        mtime_ns=mtime_ns,
+    )
+
+
+@dataclass
+class Skipped:
+    path: Path
+    reason: str
+
+
+def _mkdir_private(path: Path) -> None:
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o700)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class SessionStore:
+    def __init__(self, root: Path | None = None):
+        if root is None:
+            from clinvk.config import data_dir
+
+            root = data_dir()
+        self.root = root
+        self.sessions_dir = root / "sessions"
+        self.locks_dir = root / "locks"
+        self.index_dir = root / "index"
+        self.quarantine_dir = root / "quarantine"
+        self.skipped: list[Skipped] = []
+
+    # ---------------------------------------------------------------- paths
+    def path_for(self, session_id: str) -> Path:
+        if not ids.is_valid_id(session_id):
+            # Ids reach here only after validation; this guards every path we build.
+            raise ClinvkError(f"invalid session id: {session_id!r}")
+        return self.sessions_dir / shard_of(session_id) / f"{session_id}.json"
+
+    def _ensure_dirs(self) -> None:
+        for d in (self.root, self.sessions_dir, self.locks_dir, self.index_dir):
+            _mkdir_private(d)
+
+    # ---------------------------------------------------------------- reading
+    def exists(self, session_id: str) -> bool:
+        return self.path_for(session_id).is_file()
+
+    def read_file(self, path: Path) -> Session:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"session not found: {path.stem}",
+                                hint="see `clinvk sessions list`") from None
+        except IsADirectoryError:
+            raise CorruptSessionError(f"session file {path} is a directory, not a file") from None
+        except OSError as exc:
+            raise CorruptSessionError(f"cannot read session file {path}: {exc.strerror}") from None
+        session = decode_session(data, str(path))
+        if session.id != path.stem:
+            raise CorruptSessionError(
+                f"session file {path} holds id {session.id!r}, not {path.stem!r}"
+            )
+        return session
+
+    def read(self, session_id: str) -> Session:
+        return self.read_file(self.path_for(session_id))
+
+    def resolve(self, text: str, *, not_found_exit: int = 1) -> str:
+        """A full id or unique prefix (≥ 4 chars) → the full id, from the files themselves."""
+        prefix = ids.check_prefix(text)
+        shard = self.sessions_dir / shard_of(prefix)
+        candidates: list[str] = []
+        try:
+            with os.scandir(shard) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name.endswith(".json") and name.startswith(prefix):
+                        stem = name[:-5]
+                        if ids.is_valid_id(stem):
+                            candidates.append(stem)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        return ids.pick(prefix, candidates, not_found_exit=not_found_exit)
+
+    def _entry_from_file(self, path: Path) -> tuple[Summary, list[TurnFact]] | None:
+        try:
+            session = self.read_file(path)
+            mtime = path.stat().st_mtime_ns
+        except NotFoundError:
+            return None
+        except ClinvkError as exc:
+            self.skipped.append(Skipped(path, exc.message))
+            return None
+        return summarize(session, mtime), turn_facts(session)
+
+    def _summary_from_file(self, path: Path, state: IndexState | None = None) -> Summary | None:
+        entry = self._entry_from_file(path)
+        if entry is None:
+            return None
+        if state is not None:
+            state.facts[entry[0].id] = entry[1]
+        return entry[0]
+
+    def _scan_shard(self, shard: str) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        directory = self.sessions_dir / shard
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name.endswith(".json") and ids.is_valid_id(name[:-5]):
+                        found[name[:-5]] = directory / name
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        return found
+
+    def _current_gen(self) -> int | None:
+        try:
+            return int((self.index_dir / "current").read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def index(self, *, persist: bool = True) -> IndexState:
+        """The index, repaired against the files where it is stale (and saved, if it can be)."""
+        self.skipped = []
+        base_bytes: bytes | None = None
+        lines: list[_LogLine] = []
+        for _attempt in range(5):
+            gen = self._current_gen()
+            if gen is None:
+                base_bytes, lines = None, []
+                break
+            base_bytes = read_base_file(self.index_dir / f"base-{gen}.bin")
+            got = read_log(self.index_dir / f"log-{gen}.jsonl") if base_bytes is not None else None
+            if base_bytes is not None and got is not None:
+                lines = got
+                break
+        else:
+            base_bytes, lines = None, []
+        try:
+            base = _Base(base_bytes, ids.ID_LENGTH)
+        except (ValueError, msgspec.DecodeError, struct.error):
+            base = _Base(None, ids.ID_LENGTH)
+            base_bytes = None
+        recorded = dict(base.header.shards)
+        facts: dict[str, list[TurnFact]] = {}
+        overrides, pending, unsure = apply_log(lines, recorded, facts)
+        state = IndexState(base=base, overrides=overrides, facts=facts, log_lines=len(lines))
+        actual = shard_mtimes(self.sessions_dir)
+        stale = set(unsure)
+        stale.update(s for s, m in actual.items() if recorded.get(s) != m)
+        stale.update(s for s in recorded if s not in actual)
+        for shard in sorted(stale):
+            present = self._scan_shard(shard)
+            state.rescanned[shard] = set(present)
+            for ident, path in present.items():
+                if ident in overrides or base.contains(ident):
+                    continue
+                summary = self._summary_from_file(path, state)
+                if summary is None:
+                    state.rescanned[shard].discard(ident)
+                else:
+                    overrides[ident] = summary
+            for ident in list(overrides):
+                if shard_of(ident) == shard and ident not in present:
+                    overrides[ident] = None
+        for ident in pending:
+            overrides[ident] = self._summary_from_file(self.path_for(ident), state)
+        state.shard_mtimes = actual
+        self._remember_bad(base, state)
+        state.needs_persist = bool(stale or pending or base_bytes is None and actual) or (
+            len(lines) > LOG_COMPACT_LINES
+        )
+        if persist and state.needs_persist:
+            self._try_compact()
+        return state
+
+    def _remember_bad(self, base: _Base, state: IndexState) -> None:
+        """Skipped files stay reported on every list until they are fixed or removed."""
+        known = {str(s.path) for s in self.skipped}
+        for rel, reason in base.header.bad.items():
+            path = self.root / rel
+            shard = path.parent.name
+            if shard in state.rescanned:
+                continue  # the rescan re-checked it
+            if str(path) not in known and path.exists():
+                self.skipped.append(Skipped(path, reason))
+
+    def verify_entry(self, summary: Summary, facts: list[TurnFact]
+                     ) -> tuple[Summary, list[TurnFact]] | None:
+        """Like verify, for a summary with its turn facts."""
+        path = self.path_for(summary.id)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return summary, facts
+        if st.st_mtime_ns == summary.mtime_ns:
+            return summary, facts
+        return self._entry_from_file(path)
+
+    def verify(self, summary: Summary) -> Summary | None:
+        """The summary, re-read from its file if the file changed behind the index's back."""
+        path = self.path_for(summary.id)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return summary
+        if st.st_mtime_ns == summary.mtime_ns:
+            return summary
+        return self._summary_from_file(path)
+
+    def iter_sessions(self) -> Iterator[tuple[Path, Session | None, str | None]]:
+        """Every session file with its record, or None and the reason it cannot be read."""
+        try:
+            shards = sorted(os.listdir(self.sessions_dir))
+        except FileNotFoundError:
+            return
+        for shard in shards:
+            for _ident, path in sorted(self._scan_shard(shard).items()):
+                try:
+                    yield path, self.read_file(path), None
+                except NotFoundError:
+                    continue
+                except ClinvkError as exc:
+                    yield path, None, exc.message
+
+    # ---------------------------------------------------------------- locking
+    def _filelock(self, path: Path, timeout: float) -> BaseFileLock:
+        from filelock import FileLock
+
+        return FileLock(str(path), timeout=timeout, mode=0o600)
+
+    @contextlib.contextmanager
+    def _store_lock(self, timeout: float = 60) -> Iterator[None]:
+        self._ensure_dirs()
+        from filelock import Timeout
+
+        lock = self._filelock(self.locks_dir / "store.lock", timeout)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise ClinvkError(
+                "the session store is busy: another clinvk process has held it for "
+                f"{timeout:.0f}s", hint="try again; `clinvk sessions doctor` checks the store"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def lock(self, session_id: str, *, wait: float = 0) -> Iterator[None]:
+        """Hold a session's sidecar lock; SessionBusyError when another process has it."""
+        self._ensure_dirs()
+        from filelock import Timeout
+
+        lock = self._filelock(self.locks_dir / f"{session_id}.lock", wait if wait > 0 else 0)
+        try:
+            lock.acquire(blocking=wait > 0, timeout=wait if wait > 0 else -1)
+        except Timeout:
+            holder = ""
+            with contextlib.suppress(ClinvkError):
+                pid = self.read(session_id).pid
+                if pid:
+                    holder = f" (pid {pid})"
+            raise SessionBusyError(
+                f"session busy: {session_id} is in use by another clinvk process{holder}",
+                hint=f"wait for it to finish, retry with --wait SECONDS, or `clinvk cancel {session_id}`",
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # ---------------------------------------------------------------- writing
+    def _log_path(self) -> Path:
+        gen = self._current_gen()
+        if gen is None:
+            # No index yet: start one so that writers have a log to append to.
+            self._compact_locked()
+            gen = self._current_gen()
+        return self.index_dir / f"log-{gen}.jsonl"
+
+    def _shard_mtime(self, shard_dir: Path) -> int | None:
+        try:
+            return shard_dir.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def _write(self, session_id: str, change: Callable[[Path], Summary | None],
+               facts: list[TurnFact] | None = None) -> Summary | None:
+        """Apply a file change under the store lock, logging it for the index."""
+        path = self.path_for(session_id)
+        shard = shard_of(session_id)
+        with self._store_lock():
+            log = self._log_path()
+            m0 = self._shard_mtime(path.parent)
+            _mkdir_private(path.parent)
+            write_log_line(log, _LogLine(op="begin", id=session_id))
+            summary = change(path)
+            m1 = self._shard_mtime(path.parent)
+            op = "put" if summary is not None else "del"
+            write_log_line(log, _LogLine(op=op, id=session_id, shard=shard, m0=m0, m1=m1,
+                                         s=summary, f=facts if summary is not None else None))
+            if self._log_length(log) > LOG_COMPACT_LINES:
+                self._compact_locked()
+        return summary
+
+    def _log_length(self, log: Path) -> int:
+        try:
+            size = log.stat().st_size
+        except FileNotFoundError:
+            return 0
+        # Cheap estimate: lines are rarely under 40 bytes; an exact count only near the limit.
+        if size < LOG_COMPACT_LINES * 40:
+            return 0
+        with open(log, "rb") as f:
+            return f.read().count(b"\n")
+
+    def save(self, session: Session) -> None:
+        """Write a session (the caller holds its lock for any read-modify-write)."""
+        session.version = SCHEMA_VERSION
+        data = encode_session(session)
+
+        facts = turn_facts(session)
+
+        def change(path: Path) -> Summary:
+            atomic_write(path, data)
+            return summarize(session, path.stat().st_mtime_ns)
+
+        self._write(session.id, change, facts)
+
+    def create(self, session: Session) -> Session:
+        """Store a new session under a fresh id (the id in `session` is replaced)."""
+        self._ensure_dirs()
+        for _ in range(20):
+            candidate = ids.new_id()
+            if not self.exists(candidate):
+                break
+        else:  # pragma: no cover - 36**8 ids
+            raise ClinvkError("could not find a free session id")
+        session.id = candidate
+        with self.lock(candidate):
+            if self.exists(candidate):  # another process took it between our check and lock
+                return self.create(session)
+            self.save(session)
+        return session
+
+    def insert(self, session: Session) -> None:
+        """Store a session under its own id; fails if that id is taken."""
+        with self.lock(session.id):
+            if self.exists(session.id):
+                raise ClinvkError(f"session {session.id} already exists")
+            self.save(session)
+
+    def delete(self, session_id: str) -> None:
+        def change(path: Path) -> None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            _fsync_dir(path.parent)
+            return None
+
+        self._write(session_id, change)
+
+    def delete_many(self, session_ids: list[str],
+                    progress: Callable[[int, int], None] | None = None) -> list[str]:
+        """Delete several sessions under one store lock; busy ones are kept. Returns the deleted ids."""
+        from filelock import Timeout
+
+        deleted: list[str] = []
+        with self._store_lock():
+            log = self._log_path()
+            for n, ident in enumerate(session_ids, 1):
+                lock = self._filelock(self.locks_dir / f"{ident}.lock", 0)
+                try:
+                    lock.acquire(blocking=False)
+                except Timeout:
+                    continue
+                try:
+                    path = self.path_for(ident)
+                    m0 = self._shard_mtime(path.parent)
+                    write_log_line(log, _LogLine(op="begin", id=ident))
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                    m1 = self._shard_mtime(path.parent)
+                    write_log_line(log, _LogLine(op="del", id=ident, shard=shard_of(ident),
+                                                 m0=m0, m1=m1))
+                    deleted.append(ident)
+                finally:
+                    lock.release()
+                if progress:
+                    progress(n, len(session_ids))
+            for shard in {shard_of(i) for i in deleted}:
+                _fsync_dir(self.sessions_dir / shard)
+            if self._log_length(log) > LOG_COMPACT_LINES:
+                self._compact_locked()
+        return deleted
+
+    def update(self, session_id: str, fn: Callable[[Session], Any], *, wait: float = 0) -> Session:
+        """Locked read-modify-write of one session."""
+        with self.lock(session_id, wait=wait):
+            session = self.read(session_id)
+            fn(session)
+            self.save(session)
+            return session
+
+    # ---------------------------------------------------------------- index upkeep
+    def _try_compact(self) -> None:
+        """Save a repaired index if the store lock is free right now; a cache can wait."""
+        try:
+            from filelock import FileLock, Timeout
+        except ImportError:  # pragma: no cover
+            return
+        try:
+            self._ensure_dirs()
+            lock = FileLock(str(self.locks_dir / "store.lock"), timeout=0, mode=0o600)
+            lock.acquire(blocking=False)
+        except (Timeout, OSError):
+            return
+        try:
+            self._compact_locked()
+        except OSError as exc:
+            print(f"clinvk: warning: could not save the session index: {exc}", file=sys.stderr)
+        finally:
+            lock.release()
+
+    def rebuild_index(self) -> None:
+        with self._store_lock():
+            self._compact_locked(from_scratch=True)
+
+    def _compact_locked(self, *, from_scratch: bool = False) -> None:
+        """Write a fresh snapshot of the whole index (the store lock is held)."""
+        saved_skipped = self.skipped
+        entries: list[tuple[Summary, list[TurnFact]]] = []
+        if from_scratch:
+            self.skipped = []
+            actual = shard_mtimes(self.sessions_dir)
+            for shard in sorted(actual):
+                for _ident, path in sorted(self._scan_shard(shard).items()):
+                    entry = self._entry_from_file(path)
+                    if entry is not None:
+                        entries.append(entry)
+        else:
+            # Read the shard mtimes before the state: a change in between only makes the
+            # next reader rescan, never miss something.
+            actual = shard_mtimes(self.sessions_dir)
+            state = self.index(persist=False)
+            entries = list(state.iter_with_facts())
+        bad = {str(s.path.relative_to(self.root)): s.reason for s in self.skipped
+               if s.path.is_relative_to(self.root)}
+        self.skipped = saved_skipped if not from_scratch else self.skipped
+        _mkdir_private(self.index_dir)
+        old = self._current_gen()
+        gen = (old or 0) + 1
+        atomic_write(self.index_dir / f"base-{gen}.bin",
+                     encode_base(entries, actual, ids.ID_LENGTH, bad))
+        atomic_write(self.index_dir / f"log-{gen}.jsonl", b"")
+        atomic_write(self.index_dir / "current", f"{gen}\n".encode())
+        if old is not None:
+            for name in (f"base-{old}.bin", f"log-{old}.jsonl"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.index_dir / name)
+

@@ -1,0 +1,261 @@
+"""The session store: records, atomic writes, locks, the index cache and its repair."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from clinvk.errors import NotFoundError, SessionBusyError, SessionError, UsageError
+from clinvk.model import SCHEMA_VERSION, Session
+from clinvk.store import CorruptSessionError, SessionStore
+from tests.conftest import add_session
+
+
+def test_record_round_trips_with_version_and_all_fields(store: SessionStore) -> None:
+    s = add_session(store, title="fix the parser", tags=["x"], turns=2)
+    raw = msgspec.json.decode(store.path_for(s.id).read_bytes())
+    assert raw["version"] == SCHEMA_VERSION
+    for key in ("id", "title", "backend", "backend_session_id", "model", "status", "created_at",
+                "last_used_at", "workdir", "tags", "parent_id", "turns"):
+        assert key in raw
+    turn = raw["turns"][0]
+    for key in ("index", "prompt", "response", "started_at", "duration_s", "exit_code", "status",
+                "error", "backend_session_id", "model", "usage", "cost_usd", "cost_source"):
+        assert key in turn
+    assert raw["created_at"].endswith("Z")
+    again = store.read(s.id)
+    assert again == s
+
+
+def test_old_file_without_new_fields_still_loads(store: SessionStore) -> None:
+    s = add_session(store)
+    raw = msgspec.json.decode(store.path_for(s.id).read_bytes())
+    for key in ("tags", "parent_id", "pid", "pid_start", "pgid", "reason", "version"):
+        raw.pop(key, None)
+    store.path_for(s.id).write_bytes(msgspec.json.encode(raw))
+    loaded = store.read(s.id)
+    assert loaded.tags == [] and loaded.version == 1
+
+
+def test_future_version_is_refused_with_a_clear_error(store: SessionStore) -> None:
+    s = add_session(store)
+    raw = msgspec.json.decode(store.path_for(s.id).read_bytes())
+    raw["version"] = SCHEMA_VERSION + 1
+    raw["brand_new_field"] = {"x": 1}
+    store.path_for(s.id).write_bytes(msgspec.json.encode(raw))
+    with pytest.raises(CorruptSessionError, match="newer than this clinvk"):
+        store.read(s.id)
+
+
+def test_permissions_are_private(store: SessionStore) -> None:
+    s = add_session(store)
+    assert stat.S_IMODE(os.stat(store.root).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(store.sessions_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(store.path_for(s.id)).st_mode) == 0o600
+
+
+def test_ids_are_short_lowercase_and_prefixes_resolve(store: SessionStore) -> None:
+    s = add_session(store)
+    assert len(s.id) == 8 and s.id.islower() or s.id.isdigit()
+    assert store.resolve(s.id[:4]) == s.id
+    assert store.resolve(s.id.upper()) == s.id
+    with pytest.raises(UsageError):
+        store.resolve(s.id[:3])
+    with pytest.raises(NotFoundError):
+        store.resolve("zzzzzzzz" if not s.id.startswith("zz") else "yyyyyyyy")
+
+
+def test_ambiguous_prefix_lists_candidates(store: SessionStore) -> None:
+    a = add_session(store)
+    b = add_session(store)
+    # Give b an id sharing a's first five characters.
+    twin = a.id[:5] + ("aaa" if a.id[5:] != "aaa" else "bbb")
+    data = store.path_for(b.id).read_bytes().replace(b.id.encode(), twin.encode())
+    store.path_for(twin).parent.mkdir(parents=True, exist_ok=True)
+    store.path_for(twin).write_bytes(data)
+    with pytest.raises(UsageError) as info:
+        store.resolve(a.id[:5])
+    assert a.id in info.value.message and twin in info.value.message
+
+
+def test_second_writer_fails_fast_with_busy(store: SessionStore) -> None:
+    s = add_session(store)
+    with store.lock(s.id):
+        other = SessionStore(store.root)
+        with pytest.raises(SessionBusyError) as info:
+            with other.lock(s.id):
+                pass
+    assert info.value.exit_code == 4
+    assert "session busy" in info.value.message
+
+
+def test_lock_is_a_sidecar_not_the_data_file(store: SessionStore) -> None:
+    s = add_session(store)
+    before = store.path_for(s.id).read_bytes()
+    with store.lock(s.id):
+        assert (store.locks_dir / f"{s.id}.lock").exists()
+        assert store.path_for(s.id).read_bytes() == before
+
+
+def test_index_tracks_creates_updates_and_deletes(store: SessionStore) -> None:
+    a = add_session(store, title="one")
+    b = add_session(store, title="two")
+    store.update(a.id, lambda s: setattr(s, "title", "one renamed"))
+    store.delete(b.id)
+    state = store.index()
+    assert [s.title for s in state.iter_newest()] == ["one renamed"]
+    assert state.count() == 1
+
+
+def test_index_rebuilt_when_missing(store: SessionStore) -> None:
+    ids = {add_session(store).id for _ in range(5)}
+    for f in store.index_dir.iterdir():
+        f.unlink()
+    state = SessionStore(store.root).index()
+    assert {s.id for s in state.iter_newest()} == ids
+    assert (store.index_dir / "current").exists()
+
+
+def test_index_notices_files_added_and_removed_behind_its_back(store: SessionStore) -> None:
+    a = add_session(store)
+    b = add_session(store)
+    store.index()  # settle the cache
+    # Added by hand: a copy under a new id in a brand-new shard and in an existing shard.
+    for new in ("zq" + a.id[2:], a.id[:2] + "zzzzzz"):
+        if new == a.id:
+            continue
+        data = store.path_for(a.id).read_bytes().replace(a.id.encode(), new.encode())
+        store.path_for(new).parent.mkdir(parents=True, exist_ok=True)
+        store.path_for(new).write_bytes(data)
+    os.unlink(store.path_for(b.id))
+    ids = {s.id for s in SessionStore(store.root).index().iter_newest()}
+    assert b.id not in ids
+    assert "zq" + a.id[2:] in ids and a.id[:2] + "zzzzzz" in ids
+
+
+def test_file_edited_in_place_is_reread_for_shown_rows(store: SessionStore) -> None:
+    a = add_session(store, title="before")
+    store.index()
+    raw = msgspec.json.decode(store.path_for(a.id).read_bytes())
+    raw["title"] = "after"
+    import time
+
+    time.sleep(0.01)
+    store.path_for(a.id).write_bytes(msgspec.json.encode(raw))
+    state = store.index()
+    rows = [store.verify(s) for s in state.iter_newest()]
+    assert [r.title for r in rows if r] == ["after"]
+
+
+def test_unreadable_files_are_skipped_and_reported_every_time(store: SessionStore) -> None:
+    add_session(store, title="good")
+    shard = store.sessions_dir / "qq"
+    shard.mkdir()
+    (shard / "qqaaaaaa.json").write_text("{not json")
+    (shard / "qqbbbbbb.json").write_text('{"id": "qqbbbbbb", "backend": "x"')  # truncated
+    (shard / "qqcccccc.json").mkdir()  # a directory where a file should be
+    (shard / "qqdddddd.json").write_text('{"version": 99, "id": "qqdddddd"}')
+    for _ in range(2):
+        reader = SessionStore(store.root)
+        titles = [s.title for s in reader.index().iter_newest()]
+        assert titles == ["good"]
+        skipped = sorted(p.path.name for p in reader.skipped)
+        assert skipped == ["qqaaaaaa.json", "qqbbbbbb.json", "qqcccccc.json", "qqdddddd.json"]
+
+
+def test_show_of_corrupt_file_is_a_session_error(store: SessionStore) -> None:
+    shard = store.sessions_dir / "qq"
+    shard.mkdir(parents=True)
+    (shard / "qqaaaaaa.json").write_text("{not json")
+    with pytest.raises(SessionError, match="corrupt"):
+        store.read("qqaaaaaa")
+
+
+def test_pending_write_from_a_dead_writer_is_recovered(store: SessionStore) -> None:
+    """A writer killed between its 'begin' log line and its 'put' leaves the file the truth."""
+    from clinvk.index import _LogLine, write_log_line
+
+    a = add_session(store, title="old")
+    store.index()
+    gen = (store.index_dir / "current").read_text().strip()
+    write_log_line(store.index_dir / f"log-{gen}.jsonl", _LogLine(op="begin", id=a.id))
+    raw = msgspec.json.decode(store.path_for(a.id).read_bytes())
+    raw["title"] = "new"
+    from clinvk.store import atomic_write
+
+    atomic_write(store.path_for(a.id), msgspec.json.encode(raw))
+    state = SessionStore(store.root).index()
+    assert [s.title for s in state.iter_newest()] == ["new"]
+
+
+def test_delete_many_keeps_busy_sessions(store: SessionStore) -> None:
+    a = add_session(store)
+    b = add_session(store)
+    other = SessionStore(store.root)
+    with other.lock(a.id):
+        deleted = store.delete_many([a.id, b.id])
+    assert deleted == [b.id]
+    assert store.exists(a.id) and not store.exists(b.id)
+
+
+def test_compaction_keeps_everything(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import clinvk.index
+    import clinvk.store
+
+    monkeypatch.setattr(clinvk.store, "LOG_COMPACT_LINES", 4)
+    monkeypatch.setattr(clinvk.index, "LOG_COMPACT_LINES", 4)
+    made = {add_session(store, title=f"t{i}").id for i in range(12)}
+    gen = int((store.index_dir / "current").read_text())
+    assert gen > 2  # compacted several times
+    assert {s.id for s in SessionStore(store.root).index().iter_newest()} == made
+    assert len(list(store.index_dir.glob("base-*.bin"))) == 1
+
+
+def test_running_with_dead_pid_is_error(store: SessionStore) -> None:
+    from clinvk.store import effective_status
+
+    assert effective_status("running", 2**22 + 12345, None) == "error"
+    assert effective_status("running", os.getpid(), None) == "running"
+    assert effective_status("active", None, None) == "active"
+
+
+def test_session_paths_are_only_built_from_valid_ids(store: SessionStore) -> None:
+    from clinvk.errors import ClinvkError
+
+    for bad in ("../../etc/passwd", "/etc/passwd", "a/b", "", "x" * 4000, "abcd\x00efg", "ABCDEFGH"):
+        with pytest.raises(ClinvkError):
+            store.path_for(bad)
+
+
+def test_iter_sessions_reports_bad_files(store: SessionStore) -> None:
+    add_session(store)
+    shard = store.sessions_dir / "qq"
+    shard.mkdir()
+    (shard / "qqaaaaaa.json").write_text("garbage")
+    results = list(store.iter_sessions())
+    assert sum(1 for _, s, _ in results if s is not None) == 1
+    assert [p.name for p, s, why in results if s is None] == ["qqaaaaaa.json"]
+
+
+def test_session_struct_defaults_are_sane() -> None:
+    from clinvk.model import make_title, utcnow
+
+    s = Session(id="abcdefgh", backend="claude", workdir="/", created_at=utcnow(),
+                last_used_at=utcnow())
+    assert s.status == "active" and s.turns == [] and s.tokens() is None
+    assert make_title("\n\n  first line  \nsecond") == "first line"
+    assert len(make_title("x" * 200)) == 80
+
+
+def test_paths_under_clinvk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clinvk.config import data_dir
+
+    monkeypatch.setenv("CLINVK_HOME", str(tmp_path / "elsewhere"))
+    assert data_dir() == tmp_path / "elsewhere"
+    monkeypatch.delenv("CLINVK_HOME")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert data_dir() == tmp_path / "xdg" / "clinvk"
