@@ -302,7 +302,8 @@ def key_info(key: str | Sequence[str]) -> KeyInfo:
 # Reading and checking the file.
 
 
-def _read_text(path: Path) -> str | None:
+def read_text(path: Path) -> str | None:
+    """The config file's text, or None if there is no file."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -310,7 +311,8 @@ def _read_text(path: Path) -> str | None:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        return raw.decode("utf-8")
+        # utf-8-sig: Windows editors like to start the file with a byte-order mark.
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError(f"config file {path}, line {line}: not UTF-8 text") from None
@@ -338,8 +340,9 @@ def parse_toml(text: str, path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}{where}: invalid TOML: {message}") from None
 
 
-def _read_file(path: Path) -> dict[str, Any]:
-    text = _read_text(path)
+def read_file(path: Path) -> dict[str, Any]:
+    """The config file as plain data ({} if there is none), unchecked against the schema."""
+    text = read_text(path)
     return {} if text is None else parse_toml(text, path)
 
 
@@ -399,10 +402,8 @@ def _error_parts(path: str, data: Any) -> list[str]:
                 return parts
             parts.append(key)
             node = value
-        elif index.isdigit():
-            # An element of a list: the key is the list itself.
-            break
         else:
+            # A list element ([0]): the setting is the list itself.
             break
     return parts
 
@@ -472,7 +473,7 @@ def _coerce_env(key: str, value: str) -> Any:
 
 def load(path: Path | None = None) -> LoadedConfig:
     path = path or config_path()
-    text = _read_text(path)
+    text = read_text(path)
     data = {} if text is None else parse_toml(text, path)
     origin = f"config file {path}"
     sources: dict[str, str] = {}
