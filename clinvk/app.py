@@ -14,11 +14,29 @@ if TYPE_CHECKING:
 HELP = """Drive coding-agent CLIs (claude, codex, gemini, your own) headlessly and keep every
 conversation as a session you can list, inspect, resume and clean.
 
-Examples:
-  clinvk "explain this repository"          # same as: clinvk prompt "..."
-  clinvk resume --last "now add tests"
-  clinvk sessions list --json
+Example: clinvk "explain this repository"   (same as: clinvk prompt "...")
+
+Then: clinvk resume --last "now add tests" · clinvk sessions list --json
 """
+
+# Lazily loaded commands: (import path, name, one-line help shown by `clinvk --help`).
+COMMAND_SPECS = (
+    ("clinvk.commands.run:prompt", "prompt",
+     "Send a prompt to a backend; records a new session.\n\n"
+     "Example: clinvk prompt -b codex \"fix the failing test\""),
+    ("clinvk.commands.run:resume", "resume",
+     "Continue a recorded session with another prompt.\n\n"
+     "Example: clinvk resume 3fk2a9 \"now add tests\""),
+    ("clinvk.commands.run:cancel", "cancel", "Stop a running turn.\n\nExample: clinvk cancel 3fk2a9"),
+    ("clinvk.commands.backends:backends", "backends",
+     "Show each backend: installed or not, path, version, default model.\n\n"
+     "Example: clinvk backends --json"),
+    ("clinvk.commands.sessions:app", "sessions",
+     "List, inspect, clean and account for recorded sessions.\n\n"
+     "Example: clinvk sessions list --range 7d"),
+    ("clinvk.commands.config:app", "config",
+     "Show and edit clinvk's settings.\n\nExample: clinvk config set session.retention_days 14"),
+)
 
 
 def build_app() -> App:
@@ -35,16 +53,12 @@ def build_app() -> App:
         print_error=False,
         help_on_error=False,
     )
-    app.command("clinvk.commands.run:prompt", name="prompt")
-    app.command("clinvk.commands.run:resume", name="resume")
-    app.command("clinvk.commands.run:cancel", name="cancel")
-    app.command("clinvk.commands.backends:backends", name="backends")
-    app.command("clinvk.commands.sessions:app", name="sessions")
-    app.command("clinvk.commands.config:app", name="config")
+    for path, name, help_text in COMMAND_SPECS:
+        app.command(path, name=name, help=help_text)
     return app
 
 
-COMMANDS = ("prompt", "resume", "cancel", "backends", "sessions", "config")
+COMMANDS = tuple(name for _path, name, _help in COMMAND_SPECS)
 _ROOT_FLAGS = ("--help", "-h", "--version", "-V", "--install-completion")
 
 
