@@ -1,0 +1,269 @@
+"""Codex CLI (``codex``) adapter.
+
+Runs ``codex exec --json --skip-git-repo-check … -`` (resume: ``codex exec resume
+--json --skip-git-repo-check … ID -``). The ``-`` prompt makes codex read the prompt
+from stdin, whole and verbatim; a positional prompt would both be open to flag
+parsing and make codex append any piped stdin to it. See docs/backends.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from clinvk.backends import (
+    ErrorEvent,
+    Event,
+    Invocation,
+    Request,
+    SessionStarted,
+    TextDelta,
+    TurnResult,
+    UsageEvent,
+)
+from clinvk.backends import argv as argv_rules
+from clinvk.backends.diagnostics import exit_message, stderr_message, unwrap_api_error
+from clinvk.backends.jsonlines import decode
+from clinvk.errors import UsageError
+from clinvk.model import Usage
+
+if TYPE_CHECKING:
+    from clinvk.config import BackendConfig
+
+NAME = "codex"
+
+# Unified approval mode → codex sandbox_mode. codex exec never asks (its approval
+# policy is "never"), so the sandbox alone decides what the agent may do. Given with
+# -c rather than --sandbox because `codex exec resume` has no --sandbox flag.
+SANDBOX_MODES = {"full-auto": "workspace-write", "read-only": "read-only"}
+REFUSED_APPROVALS = {
+    "auto-edit": "codex cannot auto-approve file edits without also running commands; "
+    "use --approval full-auto (sandbox workspace-write)",
+    "plan": "codex exec has no plan mode",
+}
+
+SESSION_NOT_FOUND = re.compile(r"no rollout found for thread id|thread not found", re.IGNORECASE)
+
+# Harmless stderr lines codex prints on many runs.
+NOISE = (
+    re.compile(r"^WARNING: proceeding, even though we could not create PATH aliases"),
+    re.compile(r"^Reading additional input from stdin"),
+    re.compile(r"^warning: Codex could not find bubblewrap"),
+    re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z\s+(TRACE|DEBUG|INFO|WARN)\b"),
+)
+
+
+class CodexBackend:
+    name = NAME
+    install_hint = "npm install -g @openai/codex"
+
+    def invocation(self, request: Request, config: BackendConfig) -> Invocation:
+        cmd = argv_rules.command(config, NAME)
+        if request.resume_id is not None:
+            argv_rules.check_value(request.resume_id, "resume id")
+            argv = [cmd, "exec", "resume", "--json", "--skip-git-repo-check"]
+            argv += _options(request, config)
+            argv += [request.resume_id, "-"]
+        else:
+            argv = [cmd, "exec", "--json", "--skip-git-repo-check"]
+            argv += _options(request, config)
+            argv.append("-")
+        return Invocation(
+            argv=argv_rules.check_argv(argv),
+            cwd=request.workdir,
+            stdin=argv_rules.prompt_bytes(request.prompt),
+            env=dict(config.env),
+        )
+
+    def parser(self, request: Request) -> CodexParser:
+        return CodexParser(request)
+
+    def interactive_invocation(self, request: Request, config: BackendConfig) -> Invocation:
+        argv = [argv_rules.command(config, NAME)]
+        # The terminal is stdin now, so a first prompt must go in argv, after "--".
+        prompt = [request.prompt] if request.prompt else []
+        if request.resume_id is not None:
+            argv_rules.check_value(request.resume_id, "resume id")
+            argv += ["resume", *_options(request, config), "--", request.resume_id, *prompt]
+        else:
+            argv += [*_options(request, config), *(["--", *prompt] if prompt else [])]
+        # stdin None here means "the terminal": the runner must not redirect it.
+        return Invocation(
+            argv=argv_rules.check_argv(argv), cwd=request.workdir, env=dict(config.env)
+        )
+
+
+def _options(request: Request, config: BackendConfig) -> list[str]:
+    args: list[str] = []
+    model = argv_rules.model(request, config)
+    if model:
+        args += ["-m", model]
+    if request.approval and request.approval != "default":
+        if request.approval in REFUSED_APPROVALS:
+            raise UsageError(REFUSED_APPROVALS[request.approval])
+        args += ["-c", "sandbox_mode=" + _toml_string(SANDBOX_MODES[request.approval])]
+    if request.system_prompt:
+        if request.resume_id is not None:
+            # Measured on 0.169: a resumed thread keeps the instructions it started
+            # with and silently ignores new ones.
+            raise UsageError(
+                "codex keeps the system prompt a conversation started with; "
+                "--system-prompt can only be given on its first turn"
+            )
+        args += ["-c", "developer_instructions=" + _toml_string(request.system_prompt)]
+    # Already config `args` followed by --backend-arg values (see Request).
+    args += request.extra_args
+    return args
+
+
+def _toml_string(value: str) -> str:
+    # -c parses its value as TOML; a JSON string (non-ASCII kept) is a valid TOML
+    # basic string, and quoting keeps codex from reading it as a number or table.
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _ThreadStarted(msgspec.Struct, tag="thread.started", tag_field="type"):
+    thread_id: str | None = None
+
+
+class _Item(msgspec.Struct):
+    type: str | None = None
+    text: Any = None
+    message: Any = None
+
+
+class _ItemCompleted(msgspec.Struct, tag="item.completed", tag_field="type"):
+    item: _Item | None = None
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_write_input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+
+
+class _TurnCompleted(msgspec.Struct, tag="turn.completed", tag_field="type"):
+    usage: _Usage | None = None
+
+
+class _ErrorBody(msgspec.Struct):
+    message: Any = None
+
+
+class _TurnFailed(msgspec.Struct, tag="turn.failed", tag_field="type"):
+    error: _ErrorBody | None = None
+
+
+class _Error(msgspec.Struct, tag="error", tag_field="type"):
+    message: Any = None
+
+
+_decoder = msgspec.json.Decoder(
+    _ThreadStarted | _ItemCompleted | _TurnCompleted | _TurnFailed | _Error
+)
+
+
+class CodexParser:
+    """Reads one ``codex exec --json`` run.
+
+    ``turn.completed`` carries the thread's running totals, so this turn's usage is
+    the total minus ``request.previous_usage_total``.
+    """
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._session_id: str | None = None
+        self._messages: list[str] = []
+        self._total: Usage | None = None
+        self._usage: Usage | None = None
+        self._completed = False
+        self._failed: str | None = None
+        self._last_error: str | None = None
+
+    def feed(self, line: str) -> list[Event]:
+        try:
+            return self._feed(line)
+        except Exception:  # noqa: BLE001 - Parser.feed must never raise on vendor output
+            return []
+
+    def _feed(self, line: str) -> list[Event]:
+        event = decode(_decoder, line)
+        if isinstance(event, _ThreadStarted):
+            if not event.thread_id or event.thread_id == self._session_id:
+                return []
+            self._session_id = event.thread_id
+            return [SessionStarted(backend_session_id=event.thread_id, model=self._request.model)]
+        if isinstance(event, _ItemCompleted):
+            item = event.item
+            # item type "error" is a non-fatal warning (e.g. unknown model metadata);
+            # tool calls, reasoning and file changes are not answer text.
+            if item is None or item.type != "agent_message" or not isinstance(item.text, str):
+                return []
+            prefix = "\n\n" if self._messages else ""
+            self._messages.append(item.text)
+            return [TextDelta(text=prefix + item.text)] if item.text else []
+        if isinstance(event, _TurnCompleted):
+            self._completed = True
+            if event.usage is None:
+                return []
+            self._total = _usage(event.usage)
+            self._usage = self._per_turn(self._total)
+            return [UsageEvent(usage=self._usage)] if self._usage is not None else []
+        if isinstance(event, _TurnFailed):
+            message = event.error.message if event.error else None
+            self._failed = unwrap_api_error(message) if isinstance(message, str) else "turn failed"
+            # The same words already came as an `error` event just before.
+            return [] if self._failed == self._last_error else [ErrorEvent(message=self._failed)]
+        if isinstance(event, _Error) and isinstance(event.message, str):
+            self._last_error = unwrap_api_error(event.message)
+            return [ErrorEvent(message=self._last_error)]
+        return []
+
+    def _per_turn(self, total: Usage) -> Usage | None:
+        previous = self._request.previous_usage_total
+        if previous is not None:
+            return total - previous
+        # A resumed thread's total includes turns clinvk has no total for: this
+        # turn's share is unknown, and the thread total would overcount it.
+        return total if self._request.resume_id is None else None
+
+    def finish(self, exit_code: int, stderr: str) -> TurnResult:
+        error = self._failed
+        if error is None and exit_code != 0:
+            error = (
+                self._last_error or stderr_message(stderr, NOISE) or exit_message(NAME, exit_code)
+            )
+        if error is None and not (self._completed or self._messages):
+            # Exit 0 yet no turn: not --json output (extra args changed it?).
+            error = "codex ended without finishing the turn"
+        found = SESSION_NOT_FOUND.search(error or "") or SESSION_NOT_FOUND.search(stderr)
+        return TurnResult(
+            status="error" if error else "ok",
+            text=self._messages[-1] if self._messages else "",
+            error=error,
+            backend_session_id=self._session_id,
+            model=self._request.model,
+            usage=self._usage,
+            usage_total=self._total,
+            session_not_found=bool(error and found),
+        )
+
+
+def _usage(raw: _Usage) -> Usage:
+    # codex's input_tokens counts cached (and cache-write) tokens too, as the
+    # Responses API does; clinvk's input_tokens is the uncached rest, so that
+    # Usage.total equals codex's input + output.
+    cached = raw.cached_input_tokens or 0
+    written = raw.cache_write_input_tokens or 0
+    return Usage(
+        input_tokens=max(0, (raw.input_tokens or 0) - cached - written),
+        output_tokens=raw.output_tokens or 0,
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+        reasoning_tokens=raw.reasoning_output_tokens or 0,
+    )

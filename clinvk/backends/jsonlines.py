@@ -1,0 +1,36 @@
+"""Reading a vendor's JSON-lines stdout leniently.
+
+Each adapter declares msgspec view structs for the events it cares about (a tagged
+union on ``type``). A line that is not JSON, is an event type the adapter does not
+know, or does not fit the view is skipped: vendors add events and fields often, and
+one odd line must never cost the rest of the turn.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+
+
+def decode(decoder: msgspec.json.Decoder[T], line: str) -> T | None:
+    """The event on ``line``, or None when the line is not one the decoder knows."""
+    text = line.strip()
+    # Cheap pre-check: progress bars and stray log lines are the usual non-JSON.
+    if not text.startswith("{"):
+        return None
+    try:
+        return decoder.decode(text)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def decode_object(text: str) -> dict[str, Any] | None:
+    """``text`` as a JSON object, or None when it is anything else."""
+    try:
+        value = msgspec.json.decode(text.strip())
+    except msgspec.DecodeError:
+        return None
+    return value if isinstance(value, dict) else None
