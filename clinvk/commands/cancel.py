@@ -1,0 +1,125 @@
+"""`clinvk cancel ID`: stop the turn another clinvk process is running."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Annotated
+
+from cyclopts import Parameter
+
+from clinvk.errors import ClinvkError, SessionError
+
+if TYPE_CHECKING:
+    from clinvk.model import Session
+    from clinvk.store import SessionStore
+
+# How long cancel gives the runner to stop its vendor and save, beyond the runner's
+# own grace period, before it kills the vendor's group itself.
+CANCEL_SLACK = 2.0
+
+
+def cancel(
+    ident: Annotated[str, Parameter(name="ID")],
+    /,
+) -> int:
+    """Stop the turn a session is running; the clinvk process running it exits 130.
+
+    Sends SIGTERM to that clinvk process, which stops its vendor and records the turn
+    as cancelled; the vendor's process group is killed if it does not stop in time.
+
+    Example: clinvk cancel 3fk2a9
+
+    Parameters
+    ----------
+    ident
+        The session id or a unique prefix.
+    """
+    import signal
+    import time
+
+    from clinvk.output import out
+    from clinvk.runner import INTERRUPT_GRACE
+    from clinvk.store import SessionStore, effective_status
+
+    store = SessionStore()
+    full = store.resolve(ident, not_found_exit=4)
+    session = store.read(full)
+    status = effective_status(session.status, session.pid, session.pid_start)
+    if status != "running":
+        raise SessionError(f"session {full} is not running (status {status})")
+    if session.pid_start is None or not session.pid:
+        # Without a start time a reused pid cannot be told apart: never signal blindly.
+        raise SessionError(f"session {full}: cannot verify which process runs it on this system",
+                           hint=f"stop pid {session.pid} yourself if it is clinvk")
+    pid, start, pgid = session.pid, session.pid_start, session.pgid
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+
+    def wait_gone(seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while _alive(pid, start):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    if not wait_gone(INTERRUPT_GRACE + CANCEL_SLACK):
+        if pgid:
+            _kill_group(pgid)
+        if not wait_gone(CANCEL_SLACK) and _alive(pid, start):
+            os.kill(pid, signal.SIGKILL)
+            wait_gone(CANCEL_SLACK)
+    _mark_cancelled(store, full)
+    out(f"Session {full} cancelled.")
+    return 0
+
+
+def _alive(pid: int, start: float | None) -> bool:
+    """pid_alive, but a zombie (exited, not yet reaped by its parent) counts as gone."""
+    from clinvk.store import pid_alive
+
+    if not pid_alive(pid, start):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True  # no /proc: trust pid_alive
+
+
+def _kill_group(pgid: int) -> None:
+    import signal
+
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _mark_cancelled(store: SessionStore, ident: str) -> None:
+    """Record the cancel ourselves when the runner could not (it was killed)."""
+    from clinvk.model import utcnow
+
+    try:
+        session = store.read(ident)
+    except ClinvkError:
+        return  # deleted meanwhile
+    if session.status != "running":
+        return  # the runner saved it
+
+    def change(record: Session) -> None:
+        if record.status != "running":
+            return
+        record.status, record.reason = "error", "cancelled"
+        record.pid = record.pid_start = record.pgid = None
+        record.last_used_at = utcnow()
+        if record.turns and record.turns[-1].status == "running":
+            record.turns[-1].status = "cancelled"
+            record.turns[-1].error = "cancelled by `clinvk cancel`"
+
+    try:
+        store.update(ident, change, wait=2)
+    except ClinvkError:
+        pass

@@ -1,0 +1,519 @@
+"""`clinvk prompt`, `clinvk resume`, `clinvk cancel`: start a turn, continue one, stop one.
+
+These functions only decide *what* to run (which session, backend, workdir, options);
+clinvk.turn runs it and records it, clinvk.runner owns the process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from cyclopts import Parameter
+
+from clinvk.commands.cancel import cancel
+from clinvk.errors import ClinvkError, SessionError, UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from clinvk.backends import Backend, Request
+    from clinvk.config import BackendConfig, Config
+    from clinvk.model import Session
+    from clinvk.store import SessionStore
+    from clinvk.turn import TurnPlan
+
+__all__ = ["cancel", "prompt", "resume"]
+
+OutputFormat = Literal["text", "json", "stream-json"]
+Approval = Literal["default", "auto-edit", "full-auto", "plan", "read-only"]
+
+_TAG = re.compile(r"[\w][\w.:/-]{0,63}")
+
+
+# --------------------------------------------------------------------------- inputs
+def read_prompt(value: str | None) -> str:
+    """The prompt from the argument, or from stdin for `-` or when stdin is piped."""
+    if value is None or value == "-":
+        stdin = sys.stdin
+        interactive = True
+        try:
+            interactive = stdin is None or stdin.isatty()
+        except (ValueError, OSError):
+            pass
+        if value is None and interactive:
+            raise UsageError("no prompt given",
+                             hint='clinvk prompt "PROMPT", or pipe it in: echo "PROMPT" | clinvk prompt')
+        try:
+            buffer = getattr(stdin, "buffer", None)
+            # Bytes that are not UTF-8 survive the trip to the vendor's stdin unchanged.
+            text = (buffer.read().decode("utf-8", "surrogateescape") if buffer is not None
+                    else stdin.read())
+        except (OSError, ValueError, AttributeError):
+            raise UsageError("cannot read the prompt from stdin") from None
+    else:
+        text = value
+    if not text.strip():
+        raise UsageError("the prompt is empty")
+    return text
+
+
+def check_workdir(path: str | None) -> str:
+    """An existing directory, absolute and with symlinks resolved (how sessions store it)."""
+    resolved = os.path.realpath(os.path.expanduser(path) if path else os.getcwd())
+    if not os.path.isdir(resolved):
+        raise UsageError(f"working directory does not exist: {resolved}")
+    return resolved
+
+
+def pick_timeout(flag: float | None, backend: BackendConfig, config: Config) -> float | None:
+    """--timeout > backends.NAME.timeout > defaults.timeout; 0 means no limit."""
+    if flag is not None:
+        if flag < 0:
+            raise UsageError("--timeout must be 0 or more seconds (0 means no limit)")
+        return flag or None
+    return backend.timeout or config.defaults.timeout or None
+
+
+def check_tags(tags: list[str] | None) -> list[str]:
+    result: list[str] = []
+    for tag in tags or []:
+        if not _TAG.fullmatch(tag):
+            raise UsageError(f"invalid tag: {tag!r}",
+                             hint="a tag is 1-64 letters, digits, _ . : / - (starting with a letter or digit)")
+        if tag not in result:
+            result.append(tag)
+    return result
+
+
+def open_store() -> SessionStore:
+    from clinvk.store import SessionStore
+
+    return SessionStore()
+
+
+# --------------------------------------------------------------------------- sessions
+def latest_resumable(store: SessionStore, *, workdir: str | None = None,
+                     backend: str | None = None) -> str | None:
+    """The most recently used session that can be resumed: not paused, not running,
+    with a vendor conversation id; optionally of one workdir and backend."""
+    from clinvk.store import effective_status
+
+    state = store.index()
+    for summary in state.iter_newest():
+        if workdir is not None and summary.workdir != workdir:
+            continue
+        if backend is not None and summary.backend != backend:
+            continue
+        if effective_status(summary.status, summary.pid, summary.pid_start) in ("paused", "running"):
+            continue
+        try:
+            session = store.read(summary.id)
+        except ClinvkError:
+            continue  # a vanished or corrupt file is just not a candidate
+        if session.status in ("paused",) or not session.backend_session_id:
+            continue
+        if effective_status(session.status, session.pid, session.pid_start) == "running":
+            continue
+        return session.id
+    return None
+
+
+def check_resumable(session: Session) -> None:
+    from clinvk.store import effective_status
+
+    if effective_status(session.status, session.pid, session.pid_start) == "running":
+        # We hold the lock, so this is a runner that lost it; never run two at once.
+        from clinvk.errors import SessionBusyError
+
+        raise SessionBusyError(f"session busy: {session.id} is running (pid {session.pid})",
+                               hint=f"`clinvk cancel {session.id}` stops it")
+    if not session.backend_session_id:
+        raise SessionError(
+            f"session {session.id} cannot be resumed: {session.backend} never reported a "
+            "conversation id for it (its first turn failed before the conversation started)",
+            hint='start a new session: clinvk prompt "…"')
+    if not os.path.isdir(session.workdir):
+        raise SessionError(
+            f"session {session.id} cannot be resumed: its working directory is gone: {session.workdir}",
+            hint=f"{session.backend} keeps conversations per directory; recreate it to resume")
+
+
+def short_id(store: SessionStore, ident: str, minimum: int = 6) -> str:
+    """The shortest prefix (≥ ``minimum``) that names this session alone.
+
+    Ids sharing a prefix of two or more characters share a shard directory, so
+    listing that one directory is enough.
+    """
+    try:
+        others = [n[:-5] for n in os.listdir(store.sessions_dir / ident[:2])
+                  if n.endswith(".json") and n[:-5] != ident]
+    except OSError:
+        others = []
+    need = minimum
+    for other in others:
+        common = 0
+        while common < min(len(ident), len(other)) and ident[common] == other[common]:
+            common += 1
+        need = max(need, common + 1)
+    return ident[:need]
+
+
+def footer(store: SessionStore) -> Callable[[Session], None]:
+    def show(session: Session) -> None:
+        from clinvk.output import err
+
+        if session.backend_session_id:
+            err(f"session {session.id} ({session.backend}) · resume: "
+                f"clinvk resume {short_id(store, session.id)} \"…\"")
+        else:
+            err(f"session {session.id} ({session.backend}) · not resumable: "
+                f"{session.backend} never reported a conversation id")
+
+    return show
+
+
+# --------------------------------------------------------------------------- planning
+def make_plan(*, name: str, config: Config, request: Request, fmt: OutputFormat,
+              timeout: float | None, ephemeral: bool = False) -> TurnPlan:
+    from clinvk.backends import get_backend
+    from clinvk.turn import TurnPlan
+
+    backend_config = config.backend(name)
+    backend: Backend = get_backend(name, backend_config)
+    invocation = backend.invocation(request, backend_config)
+    return TurnPlan(backend=backend, backend_config=backend_config, request=request,
+                    invocation=invocation, fmt=fmt, timeout=timeout, pricing=config.pricing,
+                    ephemeral=ephemeral)
+
+
+def print_dry_run(plan: TurnPlan) -> int:
+    import shlex
+
+    from clinvk.output import out, print_json
+
+    inv = plan.invocation
+    names = sorted(inv.env)
+    if plan.fmt != "text":
+        print_json({"argv": inv.argv, "cwd": inv.cwd, "env": names,
+                    "stdin_bytes": len(inv.stdin) if inv.stdin is not None else None,
+                    "timeout": plan.timeout})
+        return 0
+    out(f"argv:    {shlex.join(inv.argv)}")
+    out(f"cwd:     {inv.cwd}")
+    # Names only: values are often API keys.
+    out(f"env:     {' '.join(names) if names else '(none added)'}")
+    out("stdin:   " + (f"the prompt ({len(inv.stdin)} bytes)" if inv.stdin is not None else "/dev/null"))
+    out(f"timeout: {f'{plan.timeout:g}s' if plan.timeout else 'none'}")
+    return 0
+
+
+def _ready(plan: TurnPlan) -> None:
+    from clinvk.runner import check_executable
+
+    check_executable(plan.invocation, name=plan.backend.name, install_hint=plan.backend.install_hint)
+
+
+def run_new(store: SessionStore | None, text: str, plan: TurnPlan, *, name: str,
+            title: str | None, tags: list[str]) -> int:
+    from clinvk.model import Session, make_title, utcnow
+    from clinvk.runner import StopSignals
+    from clinvk.store import process_start_time
+    from clinvk.turn import execute, new_turn
+
+    _ready(plan)
+    now = utcnow()
+    pid = os.getpid()
+    model = plan.request.model or plan.backend_config.model or None
+    session = Session(id="", backend=name, workdir=plan.request.workdir, created_at=now,
+                      last_used_at=now, title=title or make_title(text), tags=tags, model=model,
+                      status="running", pid=pid, pid_start=process_start_time(pid))
+    turn = new_turn(session, text, model)
+    with StopSignals() as signals:
+        if store is None:
+            return execute(None, session, turn, plan, signals)
+        if plan.fmt == "text":
+            plan.footer = footer(store)
+        store.create(session)
+        with store.lock(session.id):
+            return execute(store, session, turn, plan, signals)
+
+
+def run_existing(store: SessionStore, ident: str, text: str, *, wait: float,
+                 build: Callable[[Session], TurnPlan]) -> int:
+    """Resume session ``ident``: lock it for the whole turn, check it, run, save."""
+    from clinvk.errors import NotFoundError
+    from clinvk.runner import StopSignals
+    from clinvk.store import process_start_time
+    from clinvk.turn import execute, new_turn
+
+    with store.lock(ident, wait=wait):
+        try:
+            session = store.read(ident)
+        except NotFoundError as exc:
+            raise SessionError(exc.message, hint=exc.hint) from None
+        check_resumable(session)
+        plan = build(session)
+        _ready(plan)
+        if plan.fmt == "text":
+            plan.footer = footer(store)
+        with StopSignals() as signals:
+            pid = os.getpid()
+            session.status, session.reason = "running", None
+            session.pid, session.pid_start, session.pgid = pid, process_start_time(pid), None
+            turn = new_turn(session, text, plan.request.model or plan.backend_config.model
+                            or session.model)
+            store.save(session)
+            return execute(store, session, turn, plan, signals)
+
+
+def resume_request(session: Session, text: str, *, model: str | None, backend_args: list[str],
+                   config: Config) -> Request:
+    from clinvk.backends import Request
+
+    previous = next((t.usage_total for t in reversed(session.turns) if t.usage_total is not None),
+                    None)
+    return Request(prompt=text, workdir=session.workdir, model=model,
+                   resume_id=session.backend_session_id,
+                   extra_args=[*config.backend(session.backend).args, *backend_args],
+                   previous_usage_total=previous)
+
+
+# --------------------------------------------------------------------------- commands
+def prompt(
+    prompt: Annotated[str | None, Parameter(name="PROMPT", allow_leading_hyphen=True)] = None,
+    /,
+    *,
+    backend: Annotated[str | None, Parameter(name=["--backend", "-b"])] = None,
+    model: Annotated[str | None, Parameter(name=["--model", "-m"])] = None,
+    workdir: Annotated[str | None, Parameter(name=["--workdir", "-w"])] = None,
+    output_format: Annotated[OutputFormat | None, Parameter(name=["--output-format", "-o"])] = None,
+    continue_: Annotated[bool, Parameter(name=["--continue", "-c"], negative="")] = False,
+    ephemeral: Annotated[bool, Parameter(negative="")] = False,
+    dry_run: Annotated[bool, Parameter(negative="")] = False,
+    timeout: float | None = None,
+    tag: Annotated[list[str] | None, Parameter(name="--tag")] = None,
+    title: str | None = None,
+    backend_arg: Annotated[list[str] | None,
+                           Parameter(name="--backend-arg", allow_leading_hyphen=True)] = None,
+    system_prompt: str | None = None,
+    approval: Approval | None = None,
+) -> int:
+    """Send a prompt to a coding-agent CLI and record the conversation as a new session.
+
+    The answer streams to stdout; a line on stderr names the session and how to resume
+    it. `clinvk "PROMPT"` is the same as `clinvk prompt "PROMPT"`.
+
+    Example: clinvk prompt -b codex -w ~/src/app "add a --verbose flag"
+
+    Parameters
+    ----------
+    prompt
+        The prompt; `-` (or no PROMPT with stdin piped) reads it from stdin. Put `--`
+        before a prompt that starts with `-`.
+    backend
+        claude, codex, gemini or a backend from the config (default: defaults.backend).
+    model
+        The model to ask the vendor for (default: backends.NAME.model, else the vendor's).
+    workdir
+        Directory the agent works in (default: the current directory).
+    output_format
+        text (the answer, streamed), json (one object at the end) or stream-json
+        (one event per line); default: defaults.output_format.
+    continue_
+        Continue the latest resumable session of this workdir and backend instead of
+        starting a new one.
+    ephemeral
+        Store nothing: no session is recorded.
+    dry_run
+        Print the vendor command (argv, cwd, names of env vars set) and run nothing.
+    timeout
+        Seconds before the vendor's process group is killed (exit 124); 0 means none.
+        Default: backends.NAME.timeout, else defaults.timeout.
+    tag
+        Tag the new session (repeatable).
+    title
+        Title of the new session (default: the prompt's first line).
+    backend_arg
+        An extra argument for the vendor CLI (repeatable), e.g. --backend-arg=--verbose.
+    system_prompt
+        Extra system instructions, where the vendor supports them.
+    approval
+        What the agent may do unasked: default, auto-edit, full-auto, plan, read-only.
+    """
+    from clinvk.backends import Request
+    from clinvk.config import load
+
+    text = read_prompt(prompt)
+    config = load().config
+    name = backend or config.defaults.backend
+    fmt: OutputFormat = output_format or config.defaults.output_format
+    where = check_workdir(workdir)
+    tags = check_tags(tag)
+    if ephemeral and continue_:
+        raise UsageError("--ephemeral cannot be combined with --continue",
+                         hint="--continue adds a turn to a stored session")
+    if title is not None and not " ".join(title.split()):
+        raise UsageError("the title is empty")
+    limit = pick_timeout(timeout, config.backend(name), config)
+    if continue_:
+        if tags or title or system_prompt or approval:
+            raise UsageError("--tag, --title, --system-prompt and --approval apply to a new "
+                             "session only; drop them with --continue")
+        store = open_store()
+        found = latest_resumable(store, workdir=where, backend=name)
+        if found is None:
+            raise SessionError(f"no {name} session to continue in {where}",
+                               hint='start one with `clinvk prompt "…"` (without -c)')
+
+        def build(session: Session) -> TurnPlan:
+            request = resume_request(session, text, model=model, backend_args=backend_arg or [],
+                                     config=config)
+            return make_plan(name=session.backend, config=config, request=request, fmt=fmt,
+                             timeout=limit)
+
+        if dry_run:
+            return print_dry_run(build(store.read(found)))
+        return run_existing(store, found, text, wait=0, build=build)
+
+    request = Request(prompt=text, workdir=where, model=model, system_prompt=system_prompt,
+                      approval=approval,
+                      extra_args=[*config.backend(name).args, *(backend_arg or [])])
+    plan = make_plan(name=name, config=config, request=request, fmt=fmt, timeout=limit,
+                     ephemeral=ephemeral)
+    if dry_run:
+        return print_dry_run(plan)
+    return run_new(None if ephemeral else open_store(), text, plan, name=name,
+                   title=" ".join(title.split()) if title else None, tags=tags)
+
+
+def resume(
+    ident: Annotated[str | None, Parameter(name="ID")] = None,
+    prompt: Annotated[str | None, Parameter(name="PROMPT", allow_leading_hyphen=True)] = None,
+    /,
+    *,
+    last: Annotated[bool, Parameter(negative="")] = False,
+    here: Annotated[bool, Parameter(negative="")] = False,
+    interactive: Annotated[bool, Parameter(name=["--interactive", "-i"], negative="")] = False,
+    model: Annotated[str | None, Parameter(name=["--model", "-m"])] = None,
+    output_format: Annotated[OutputFormat | None, Parameter(name=["--output-format", "-o"])] = None,
+    timeout: float | None = None,
+    backend_arg: Annotated[list[str] | None,
+                           Parameter(name="--backend-arg", allow_leading_hyphen=True)] = None,
+    wait: float = 0,
+    dry_run: Annotated[bool, Parameter(negative="")] = False,
+) -> int:
+    """Continue a recorded session with a new prompt.
+
+    Runs the session's own backend in the session's own working directory, whatever
+    the current directory and config say. A session another clinvk is using is busy
+    (exit 4) unless --wait is given.
+
+    Example: clinvk resume 3fk2a9 "now add tests"
+
+    Parameters
+    ----------
+    ident
+        The session id or a unique prefix (omit with --last or --here).
+    prompt
+        The prompt; `-` (or none, with stdin piped) reads it from stdin.
+    last
+        Resume the most recently used resumable session (paused ones are skipped).
+    here
+        Resume the most recently used resumable session of the current directory.
+    interactive
+        Hand the terminal to the vendor's own interactive resume instead.
+    model
+        The model to ask for (default: backends.NAME.model, else the vendor's).
+    output_format
+        text, json or stream-json (default: defaults.output_format).
+    timeout
+        Seconds before the vendor's process group is killed (exit 124); 0 means none.
+    backend_arg
+        An extra argument for the vendor CLI (repeatable).
+    wait
+        Wait up to this many seconds for a busy session instead of failing at once.
+    dry_run
+        Print the vendor command and run nothing.
+    """
+    from clinvk.config import load
+
+    if last and here:
+        raise UsageError("--last and --here cannot be combined")
+    if last or here:
+        if prompt is not None:
+            raise UsageError(f"with --{'last' if last else 'here'}, give only the prompt (no ID)")
+        ident, prompt = None, ident
+    elif ident is None:
+        raise UsageError("no session id given",
+                         hint='clinvk resume ID "PROMPT", or --last / --here for the latest')
+    if wait < 0:
+        raise UsageError("--wait must be 0 or more seconds")
+    store = open_store()
+    if ident is not None:
+        full = store.resolve(ident, not_found_exit=4)
+    else:
+        found = latest_resumable(store, workdir=os.path.realpath(os.getcwd()) if here else None)
+        if found is None:
+            raise SessionError("no resumable session" + (" in this directory" if here else ""),
+                               hint='start one with `clinvk "PROMPT"`')
+        full = found
+    config = load().config
+    if interactive:
+        return _resume_interactive(store, full, prompt, model=model,
+                                   backend_args=backend_arg or [], config=config, wait=wait,
+                                   dry_run=dry_run)
+    text = read_prompt(prompt)
+    fmt: OutputFormat = output_format or config.defaults.output_format
+
+    def build(session: Session) -> TurnPlan:
+        request = resume_request(session, text, model=model, backend_args=backend_arg or [],
+                                 config=config)
+        limit = pick_timeout(timeout, config.backend(session.backend), config)
+        return make_plan(name=session.backend, config=config, request=request, fmt=fmt,
+                         timeout=limit)
+
+    if dry_run:
+        session = store.read(full)
+        check_resumable(session)
+        return print_dry_run(build(session))
+    return run_existing(store, full, text, wait=wait, build=build)
+
+
+def _resume_interactive(store: SessionStore, ident: str, prompt: str | None, *,
+                        model: str | None, backend_args: list[str], config: Config,
+                        wait: float, dry_run: bool) -> int:
+    from clinvk.backends import get_backend
+    from clinvk.model import utcnow
+    from clinvk.runner import check_executable, run_interactive
+
+    with store.lock(ident, wait=wait):
+        session = store.read(ident)
+        check_resumable(session)
+        request = resume_request(session, prompt or "", model=model, backend_args=backend_args,
+                                 config=config)
+        request.interactive = True
+        backend_config = config.backend(session.backend)
+        backend = get_backend(session.backend, backend_config)
+        invocation = backend.interactive_invocation(request, backend_config)
+        if dry_run:
+            import shlex
+
+            from clinvk.output import out
+
+            out(f"argv:    {shlex.join(invocation.argv)}")
+            out(f"cwd:     {invocation.cwd}")
+            out(f"env:     {' '.join(sorted(invocation.env)) or '(none added)'}")
+            out("stdin:   the terminal")
+            return 0
+        check_executable(invocation, name=session.backend, install_hint=backend.install_hint)
+        code = run_interactive(invocation, name=session.backend, install_hint=backend.install_hint)
+        # What happened inside is the vendor's record; clinvk notes only that it was used.
+        session.last_used_at = utcnow()
+        if session.status in ("completed", "error"):
+            session.status, session.reason = "active", None
+        if store.exists(ident):
+            store.save(session)
+        return code

@@ -1,0 +1,385 @@
+"""One turn of a conversation: run the vendor, stream its answer, record it.
+
+``clinvk prompt`` and ``clinvk resume`` differ only in how they find (or make) the
+session; everything from spawning the vendor to the final save lives here. The final
+save happens whatever happens (success, vendor failure, timeout, Ctrl-C, cancel, a bug
+in clinvk), and only after it does the turn's error become an exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from clinvk.backends import (
+    ErrorEvent,
+    SessionStarted,
+    TextDelta,
+    TurnResult,
+    UsageEvent,
+)
+from clinvk.errors import (
+    BackendError,
+    ClinvkError,
+    InterruptedError_,
+    SessionError,
+    TimedOutError,
+)
+from clinvk.model import Session, Turn, utcnow
+
+if TYPE_CHECKING:
+    from clinvk.backends import Backend, Invocation, Request
+    from clinvk.config import BackendConfig, PriceConfig
+    from clinvk.model import CostSource, Usage
+    from clinvk.runner import Outcome, StopSignals
+    from clinvk.store import SessionStore
+
+OutputFormat = Literal["text", "json", "stream-json"]
+
+_encoder = msgspec.json.Encoder()
+
+
+# --------------------------------------------------------------------------- output
+class Emitter:
+    """Writes the turn to stdout in the chosen format, flushing every piece at once.
+
+    The stream-json schema is the same for every backend (docs/json-output.md):
+    exactly one ``session`` event first, then ``text`` / ``usage`` / ``error`` events
+    as they happen, then one ``result``.
+    """
+
+    def __init__(self, fmt: OutputFormat) -> None:
+        self.fmt = fmt
+        self.streamed: list[str] = []
+        self.session_sent = False
+        self.closed = False  # the reader went away (`clinvk … | head`)
+
+    def _write(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The turn still runs to the end and is saved; there is just no one to tell.
+            self.closed = True
+            _silence_stdout()
+
+    def _event(self, obj: dict[str, Any]) -> None:
+        self._write(_encoder.encode(obj).decode() + "\n")
+
+    def session(self, info: dict[str, Any]) -> None:
+        if self.session_sent:
+            return
+        self.session_sent = True
+        if self.fmt == "stream-json":
+            self._event({"type": "session", **info})
+
+    def text(self, delta: str) -> None:
+        if not delta:
+            return
+        self.streamed.append(delta)
+        if self.fmt == "text":
+            self._write(delta)
+        elif self.fmt == "stream-json":
+            self._event({"type": "text", "text": delta})
+
+    def usage(self, usage: Usage, cost_usd: float | None) -> None:
+        if self.fmt == "stream-json":
+            self._event({"type": "usage", "usage": msgspec.to_builtins(usage), "cost_usd": cost_usd})
+
+    def error(self, message: str) -> None:
+        if self.fmt == "stream-json":
+            self._event({"type": "error", "message": message})
+
+    def result(self, obj: dict[str, Any]) -> None:
+        final = obj.get("text") or ""
+        if self.fmt == "text":
+            # A backend that gave no deltas (or a json-only one) still shows its answer.
+            if not self.streamed and final:
+                self._write(final)
+                self.streamed.append(final)
+            if self.streamed and not self.streamed[-1].endswith("\n"):
+                self._write("\n")
+        elif self.fmt == "stream-json":
+            if not self.streamed and final:
+                self._event({"type": "text", "text": final})
+            self._event({"type": "result", **obj})
+        else:
+            self._write(msgspec.json.format(_encoder.encode(obj), indent=2).decode() + "\n")
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+# --------------------------------------------------------------------------- saving
+class Recorder:
+    """Saves the session during the turn without holding up the stream.
+
+    Checkpoints (backend id known, pgid known) are written on a worker thread from a
+    snapshot, so a slow disk never delays the first text on stdout; the final save
+    waits for them and is written in order after them. A session deleted (``sessions
+    delete --force``) while the turn ran is never re-created.
+    """
+
+    def __init__(self, store: SessionStore | None, session: Session) -> None:
+        self.store = store
+        self.session = session
+        self.deleted = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
+
+    def _save(self, snapshot: Session) -> None:
+        assert self.store is not None
+        if self.deleted or not self.store.exists(snapshot.id):
+            self.deleted = True
+            return
+        self.store.save(snapshot)
+
+    def checkpoint(self) -> None:
+        if self.store is None:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clinvk-save")
+        snapshot = msgspec.json.decode(_encoder.encode(self.session), type=Session)
+        self._pending.append(self._pool.submit(self._save, snapshot))
+
+    def final(self) -> None:
+        if self.store is None:
+            return
+        for future in self._pending:
+            # Waits; a failed checkpoint is superseded by this save, which reports its own.
+            future.exception()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        try:
+            self._save(self.session)
+        except OSError as exc:
+            raise ClinvkError(f"could not save session {self.session.id}: {exc}") from None
+        if self.deleted:
+            from clinvk.output import warn
+
+            warn(f"session {self.session.id} was deleted while the turn ran; the turn is not saved")
+
+
+# --------------------------------------------------------------------------- the turn
+@dataclass
+class TurnPlan:
+    """Everything a turn needs, decided by the command before anything runs."""
+
+    backend: Backend
+    backend_config: BackendConfig
+    request: Request
+    invocation: Invocation
+    fmt: OutputFormat
+    timeout: float | None
+    pricing: dict[str, PriceConfig] = field(default_factory=dict)
+    ephemeral: bool = False
+    # Called with the session once the turn is over (e.g. to print the resume hint).
+    footer: Callable[[Session], None] | None = None
+
+
+def new_turn(session: Session, prompt: str, model: str | None) -> Turn:
+    turn = Turn(index=len(session.turns) + 1, prompt=prompt, started_at=utcnow(),
+                status="running", model=model)
+    session.turns.append(turn)
+    return turn
+
+
+def execute(store: SessionStore | None, session: Session, turn: Turn, plan: TurnPlan,
+            signals: StopSignals) -> int:
+    """Run the turn the session's last Turn describes; save; return 0 or raise the turn's error.
+
+    The caller holds the session's lock and has already saved the session with this
+    turn in status ``running`` (unless ephemeral), inside ``signals``.
+    """
+    from clinvk.runner import Outcome, VendorProcess
+
+    emitter = Emitter(plan.fmt)
+    recorder = Recorder(None if plan.ephemeral else store, session)
+    parser = plan.backend.parser(plan.request)
+    outcome: Outcome | None = None
+    result: TurnResult | None = None
+    failure: BaseException | None = None
+
+    def session_info() -> dict[str, Any]:
+        return {"id": None if plan.ephemeral else session.id, "backend": session.backend,
+                "backend_session_id": turn.backend_session_id or session.backend_session_id,
+                "model": turn.model}
+
+    try:
+        if signals.reason is not None:
+            # Stopped before the vendor could start: nothing to kill.
+            outcome = Outcome(exit_code=None, stderr="", stop=signals.reason, duration_s=0.0)
+        else:
+            proc = VendorProcess(plan.invocation, name=session.backend,
+                                 install_hint=plan.backend.install_hint,
+                                 timeout=plan.timeout, signals=signals)
+            with proc:
+                session.pgid = proc.pgid
+                recorder.checkpoint()
+                for line in proc.lines():
+                    for event in parser.feed(line):
+                        _on_event(event, emitter, session, turn, recorder, session_info)
+                outcome = proc.wait()
+        result = parser.finish(outcome.exit_code if outcome.exit_code is not None else -1,
+                               outcome.stderr)
+    except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised below
+        failure = exc
+    error = _settle(session, turn, plan, outcome, result, failure, emitter)
+    try:
+        recorder.final()
+    finally:
+        if not emitter.session_sent:
+            emitter.session(session_info())
+        emitter.result(result_object(session, turn, plan.ephemeral))
+        if plan.footer is not None and not plan.ephemeral and not recorder.deleted:
+            plan.footer(session)
+    if failure is not None and not isinstance(failure, ClinvkError):
+        raise failure
+    if error is not None:
+        raise error
+    return 0
+
+
+def _on_event(event: object, emitter: Emitter, session: Session, turn: Turn,
+              recorder: Recorder, session_info: Callable[[], dict[str, Any]]) -> None:
+    if isinstance(event, SessionStarted):
+        turn.backend_session_id = event.backend_session_id
+        # A resume may come back under a new id (claude --fork-session): the new one
+        # is what the next resume must use.
+        session.backend_session_id = event.backend_session_id
+        if event.model:
+            turn.model = event.model
+            session.model = event.model
+        emitter.session(session_info())
+        recorder.checkpoint()
+        return
+    emitter.session(session_info())
+    if isinstance(event, TextDelta):
+        emitter.text(event.text)
+    elif isinstance(event, UsageEvent):
+        emitter.usage(event.usage, event.cost_usd)
+    elif isinstance(event, ErrorEvent):
+        emitter.error(event.message)
+
+
+def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | None,
+            result: TurnResult | None, failure: BaseException | None,
+            emitter: Emitter) -> ClinvkError | None:
+    """Fill in the turn and session from what happened; the error to raise, if any."""
+    now = utcnow()
+    session.last_used_at = now
+    session.pid = session.pid_start = session.pgid = None
+    turn.exit_code = outcome.exit_code if outcome is not None else None
+    turn.duration_s = (outcome.duration_s if outcome is not None and outcome.exit_code is not None
+                       else round((now - turn.started_at).total_seconds(), 3))
+    if result is not None:
+        turn.response = result.text or "".join(emitter.streamed)
+        if result.backend_session_id:
+            turn.backend_session_id = result.backend_session_id
+            session.backend_session_id = result.backend_session_id
+        turn.model = result.model or turn.model
+        turn.usage = result.usage
+        turn.usage_total = result.usage_total
+        cost, source, price_source = _cost(result, turn.model, plan.pricing)
+        turn.cost_usd, turn.cost_source, turn.price_source = cost, source, price_source
+    else:
+        turn.response = "".join(emitter.streamed)
+    if turn.model:
+        session.model = turn.model
+
+    error: ClinvkError | None
+    stop = outcome.stop if outcome is not None else None
+    if failure is not None:
+        message = failure.message if isinstance(failure, ClinvkError) else (
+            f"internal error: {type(failure).__name__}: {failure}")
+        turn.status, turn.error = "error", message
+        error = failure if isinstance(failure, ClinvkError) else None
+    elif stop == "timeout":
+        turn.status = "timeout"
+        turn.error = f"timed out after {_seconds(plan.timeout)}"
+        error = TimedOutError(f"{session.backend} {turn.error}; its process group was killed",
+                              hint=_resume_hint(session, plan))
+    elif stop in ("interrupted", "cancelled"):
+        turn.status = stop
+        turn.error = "interrupted (Ctrl-C)" if stop == "interrupted" else "cancelled by `clinvk cancel`"
+        error = InterruptedError_(turn.error, hint=_resume_hint(session, plan))
+    else:
+        assert result is not None
+        if result.status == "ok":
+            turn.status, turn.error = "ok", None
+            error = None
+        elif result.session_not_found:
+            turn.status, turn.error = "error", result.error
+            error = SessionError(
+                f"{session.backend} has no conversation {plan.request.resume_id} to resume "
+                f"in {session.workdir}: {result.error}",
+                hint="the vendor lost or never had it; start a new session with `clinvk prompt`")
+        else:
+            turn.status, turn.error = "error", result.error or "the vendor CLI failed"
+            error = BackendError(f"{session.backend}: {turn.error}",
+                                 hint=_resume_hint(session, plan))
+    if turn.status == "ok":
+        session.status, session.reason = "active", None
+    else:
+        session.status = "error"
+        session.reason = turn.status if turn.status in ("timeout", "interrupted", "cancelled") else "error"
+    return error
+
+
+def _resume_hint(session: Session, plan: TurnPlan) -> str | None:
+    # In text mode the footer line already says how to resume.
+    if plan.ephemeral or not session.backend_session_id or plan.footer is not None:
+        return None
+    return f"the session is kept: `clinvk resume {session.id} \"…\"` continues it"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:g}s"
+
+
+def _cost(result: TurnResult, model: str | None,
+          pricing: dict[str, PriceConfig]) -> tuple[float | None, CostSource, str | None]:
+    if result.cost_usd is not None and result.cost_source == "reported":
+        return result.cost_usd, "reported", None
+    if result.usage is None:
+        return None, "unpriced", None
+    try:
+        from clinvk.pricing import compute_cost
+    except ImportError:
+        return None, "unpriced", None
+    return compute_cost(model, result.usage, pricing)
+
+
+def result_object(session: Session, turn: Turn, ephemeral: bool) -> dict[str, Any]:
+    """The json output object and the stream-json result event (minus its type)."""
+    return {
+        "id": None if ephemeral else session.id,
+        "backend": session.backend,
+        "backend_session_id": turn.backend_session_id or session.backend_session_id,
+        "model": turn.model,
+        "turn": turn.index,
+        "text": turn.response,
+        "usage": msgspec.to_builtins(turn.usage) if turn.usage is not None else None,
+        "cost_usd": turn.cost_usd,
+        "cost_source": turn.cost_source,
+        "duration_s": turn.duration_s,
+        "exit_code": turn.exit_code,
+        "status": turn.status,
+        "error": turn.error,
+    }
