@@ -69,6 +69,14 @@ def _route(args: list[str]) -> list[str]:
     return ["prompt", *args]
 
 
+_argv: list[str] = []
+
+
+def current_argv() -> list[str]:
+    """The arguments main() is running, for the rare check that needs the raw tokens."""
+    return _argv
+
+
 def _error(message: str, hint: str | None = None) -> None:
     from clinvk.output import err
 
@@ -90,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         from cyclopts import CycloptsError
 
         try:
+            _argv[:] = args
             result = build_app()(_route(args))
         except CycloptsError as exc:
             first = str(exc).strip().splitlines()

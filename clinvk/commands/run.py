@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from cyclopts import Parameter
 
 from clinvk.commands.cancel import cancel
-from clinvk.errors import ClinvkError, SessionError, UsageError
+from clinvk.errors import BackendError, ClinvkError, SessionError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -58,6 +58,19 @@ def read_prompt(value: str | None) -> str:
     if not text.strip():
         raise UsageError("the prompt is empty")
     return text
+
+
+def check_not_an_option(text: str | None) -> None:
+    """A prompt that looks like a flag must come after `--`, so a typo is not sent as a prompt."""
+    from clinvk.app import current_argv
+
+    if text is None or text == "-" or not text.startswith("-"):
+        return
+    args = current_argv()
+    if "--" in args and args.index("--") < len(args) and text in args[args.index("--") + 1:]:
+        return
+    raise UsageError(f"unknown option: {text.split()[0]}",
+                     hint=f'to send it as the prompt, put -- before it: clinvk prompt -- "{text[:40]}"')
 
 
 def check_workdir(path: str | None) -> str:
@@ -346,6 +359,7 @@ def prompt(
     from clinvk.backends import Request
     from clinvk.config import load
 
+    check_not_an_option(prompt)
     text = read_prompt(prompt)
     config = load().config
     name = backend or config.defaults.backend
@@ -465,6 +479,7 @@ def resume(
         return _resume_interactive(store, full, prompt, model=model,
                                    backend_args=backend_arg or [], config=config, wait=wait,
                                    dry_run=dry_run)
+    check_not_an_option(prompt)
     text = read_prompt(prompt)
     fmt: OutputFormat = output_format or config.defaults.output_format
 
@@ -516,4 +531,9 @@ def _resume_interactive(store: SessionStore, ident: str, prompt: str | None, *,
             session.status, session.reason = "active", None
         if store.exists(ident):
             store.save(session)
-        return code
+        # Keep the documented contract whatever the vendor's own codes are.
+        if code == 0:
+            return 0
+        if code in (130, -2):
+            return 130
+        raise BackendError(f"{session.backend} exited with code {code}")

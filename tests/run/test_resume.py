@@ -177,7 +177,8 @@ def test_interactive_resume_runs_in_the_session_workdir(fake: Fakes, workdir: Pa
     monkeypatch.chdir(tmp_path)
     fake.set(exit=3)
     r = run("resume", sid, "-i")
-    assert r.code == 3  # the vendor's own exit code
+    assert r.code == 1  # mapped onto the documented contract
+    assert "codex exited with code 3" in r.err
     last = fake.last()
     assert last["argv"][0] == "resume" and last["cwd"] == str(workdir)
     assert store.read(sid).status == "active"
