@@ -347,12 +347,14 @@ def _usage(raw: _Usage) -> Usage:
 def _cost(result: _Result) -> float | None:
     # From 2.1.330 on, total_cost_usd covers the whole resumed conversation, and
     # model_usage_since_last_result holds this invocation's share; 2.1.197 has only
-    # total_cost_usd, and it is per invocation there.
+    # total_cost_usd, and it is per invocation there. An empty share ({}) means this
+    # invocation made no model call that cost anything (e.g. a resume whose request
+    # failed): 0, not the running total of the earlier turns.
     per_model = result.model_usage_since_last_result
-    if per_model:
+    if per_model is not None:
         costs = [m.costUSD for m in per_model.values() if m.costUSD is not None]
-        if costs:
-            return sum(costs)
+        if costs or not per_model:
+            return sum(costs, 0.0)
     return result.total_cost_usd
 
 
