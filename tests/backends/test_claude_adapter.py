@@ -486,3 +486,26 @@ def test_node_stack_trace_is_stripped() -> None:
     )
     _, result = parse("", exit_code=1, stderr=stderr)
     assert result.error == "Session ID 3c9f365b is already in use."
+
+
+def test_failed_resume_with_empty_share_costs_nothing() -> None:
+    """claude 2.1.330 prints model_usage_since_last_result = {} on an API error and
+    total_cost_usd = the conversation's running total: the turn cost nothing."""
+    import json
+
+    lines = [
+        {"type": "system", "subtype": "init", "session_id": "s-1", "model": "claude-opus-5-5"},
+        {"type": "result", "subtype": "success", "is_error": True, "api_error_status": 400,
+         "result": "API Error: 400 bad request", "session_id": "s-1",
+         "total_cost_usd": 0.0014454, "usage": {"input_tokens": 0, "output_tokens": 0},
+         "model_usage_since_last_result": {}},
+    ]
+    text = "\n".join(json.dumps(x) for x in lines) + "\n"
+    _events, result = run(ClaudeBackend().parser(request(resume_id="s-1")), text, 1, "")
+    assert result.status == "error"
+    assert result.cost_usd == 0.0 and result.cost_source == "reported"
+    # Without the per-invocation share (2.1.197), total_cost_usd is per run and is used.
+    del lines[1]["model_usage_since_last_result"]
+    text = "\n".join(json.dumps(x) for x in lines) + "\n"
+    _events, result = run(ClaudeBackend().parser(request(resume_id="s-1")), text, 1, "")
+    assert result.cost_usd == 0.0014454
