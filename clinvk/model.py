@@ -74,6 +74,8 @@ class Turn(msgspec.Struct):
     # The vendor's own running total where it reports one (codex), kept so the next
     # turn's per-turn usage can be computed as a difference.
     usage_total: Usage | None = None
+    # Each model's share where the vendor used several in one turn (gemini's router).
+    usage_by_model: dict[str, Usage] | None = None
     cost_usd: float | None = None
     cost_source: CostSource = "unpriced"
     # Where a computed price came from, e.g. "builtin 2026-11-01" or "config".

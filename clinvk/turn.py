@@ -294,6 +294,7 @@ def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | Non
         turn.model = result.model or turn.model
         turn.usage = result.usage
         turn.usage_total = result.usage_total
+        turn.usage_by_model = result.usage_by_model
         cost, source, price_source = _cost(result, turn.model, plan.pricing)
         turn.cost_usd, turn.cost_source, turn.price_source = cost, source, price_source
     else:
@@ -359,10 +360,20 @@ def _cost(result: TurnResult, model: str | None,
         return result.cost_usd, "reported", None
     if result.usage is None:
         return None, "unpriced", None
-    try:
-        from clinvk.pricing import compute_cost
-    except ImportError:
-        return None, "unpriced", None
+    from clinvk.pricing import compute_cost
+
+    if result.usage_by_model:
+        # Each model at its own price; one unpriced model leaves the turn unpriced
+        # rather than understating it.
+        total = 0.0
+        source: str | None = None
+        for name, usage in result.usage_by_model.items():
+            cost, kind, where = compute_cost(name, usage, pricing)
+            if cost is None or kind != "computed":
+                return None, "unpriced", None
+            total += cost
+            source = source or where
+        return total, "computed", source
     return compute_cost(model, result.usage, pricing)
 
 

@@ -85,6 +85,9 @@ class TurnResult(msgspec.Struct, kw_only=True):
     model: str | None = None
     usage: Usage | None = None
     usage_total: Usage | None = None
+    # Where a vendor used several models in one turn (gemini's router + main model),
+    # each model's share, so the turn can be priced model by model.
+    usage_by_model: dict[str, Usage] | None = None
     cost_usd: float | None = None
     cost_source: CostSource = "unpriced"
     # The vendor said it has no such conversation to resume (clinvk exits 4).

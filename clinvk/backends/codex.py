@@ -178,6 +178,8 @@ class CodexParser:
     def __init__(self, request: Request) -> None:
         self._request = request
         self._session_id: str | None = None
+        # codex --json never names its model: the requested one, else its config's.
+        self._model = request.model or configured_model(request.extra_args)
         self._messages: list[str] = []
         self._total: Usage | None = None
         self._usage: Usage | None = None
@@ -197,7 +199,7 @@ class CodexParser:
             if not event.thread_id or event.thread_id == self._session_id:
                 return []
             self._session_id = event.thread_id
-            return [SessionStarted(backend_session_id=event.thread_id, model=self._request.model)]
+            return [SessionStarted(backend_session_id=event.thread_id, model=self._model)]
         if isinstance(event, _ItemCompleted):
             item = event.item
             # item type "error" is a non-fatal warning (e.g. unknown model metadata);
@@ -247,11 +249,32 @@ class CodexParser:
             text=self._messages[-1] if self._messages else "",
             error=error,
             backend_session_id=self._session_id,
-            model=self._request.model,
+            model=self._model,
             usage=self._usage,
             usage_total=self._total,
             session_not_found=bool(error and found),
         )
+
+
+def configured_model(extra_args: list[str], environ: dict[str, str] | None = None) -> str | None:
+    """The model codex will use when clinvk names none: `-m`/`--model` among the extra
+    args, else `model` in $CODEX_HOME/config.toml (default ~/.codex)."""
+    import os
+    import tomllib
+
+    for i, arg in enumerate(extra_args):
+        if arg in ("-m", "--model") and i + 1 < len(extra_args):
+            return extra_args[i + 1]
+        if arg.startswith("--model="):
+            return arg.split("=", 1)[1]
+    env = os.environ if environ is None else environ
+    home = env.get("CODEX_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".codex")
+    try:
+        with open(os.path.join(home, "config.toml"), "rb") as f:
+            value = tomllib.load(f).get("model")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return value if isinstance(value, str) and value else None
 
 
 def _usage(raw: _Usage) -> Usage:

@@ -183,6 +183,7 @@ class GeminiParser:
         self._request = request
         self._session_id: str | None = None
         self._model: str | None = None
+        self._by_model: dict[str, Usage] | None = None
         self._segments: list[str] = [""]
         self._result: _Result | None = None
         self._usage: Usage | None = None
@@ -228,11 +229,24 @@ class GeminiParser:
             return []
         return self._on_result(event)
 
+    def _reported_model(self) -> str | None:
+        model = self._model or self._request.model
+        if (model in (None, "auto") or model.startswith("auto-")) and self._by_model:
+            # "auto" routes each turn: the router model is called first, the model that
+            # answered last, so the last one named is the turn's model.
+            return list(self._by_model)[-1]
+        return model
+
     def _on_result(self, result: _Result) -> list[Event]:
         self._result = result
         events: list[Event] = []
         if result.stats is not None:
             self._usage = _stream_usage(result.stats)
+            if result.stats.models:
+                self._by_model = {
+                    name: _stream_usage(_Stats(**msgspec.structs.asdict(m)))
+                    for name, m in result.stats.models.items()
+                }
             events.append(UsageEvent(usage=self._usage))
         if result.status == "error":
             events.append(ErrorEvent(message=_result_error(result)))
@@ -268,8 +282,9 @@ class GeminiParser:
             text=text,
             error=error,
             backend_session_id=self._session_id,
-            model=self._model or self._request.model,
+            model=self._reported_model(),
             usage=self._usage,
+            usage_by_model=self._by_model,
             session_not_found=bool(error and found),
         )
 

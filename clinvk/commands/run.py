@@ -196,6 +196,9 @@ def make_plan(*, name: str, config: Config, request: Request, fmt: OutputFormat,
 
     backend_config = config.backend(name)
     backend: Backend = get_backend(name, backend_config)
+    if request.model is None and backend_config.model:
+        # The configured model is the requested one: recorded and priced as such.
+        request.model = backend_config.model
     invocation = backend.invocation(request, backend_config)
     return TurnPlan(backend=backend, backend_config=backend_config, request=request,
                     invocation=invocation, fmt=fmt, timeout=timeout, pricing=config.pricing,
