@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -323,6 +322,8 @@ _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 def parse_toml(text: str, path: Path) -> dict[str, Any]:
     """tomllib.loads, with a one-line error that puts the file and position first."""
+    import tomllib  # only when a config file exists
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -119,6 +119,8 @@ class IndexState:
         return present is None or ident in present
 
     def count(self) -> int:
+        if not self.overrides and not self.rescanned:
+            return self.base.header.count
         total = 0
         for ident in self.base.iter_ids():
             if self._base_visible(ident):
@@ -138,6 +140,16 @@ class IndexState:
             else:
                 yield summary, self.base.facts(i)
 
+    def iter_raw(self) -> Iterator[tuple[str, bytes | memoryview, bytes | memoryview]]:
+        """(id, summary msgpack, turn facts msgpack), newest first: what encode_base would
+        encode, with the snapshot's own bytes reused for every entry it already holds."""
+        encode = _msgpack_encoder.encode
+        for summary, i in self._iter_positions():
+            if i is None:
+                yield summary.id, encode(summary), encode(self.facts.get(summary.id, []))
+            else:
+                yield summary.id, self.base.record_bytes(i), self.base.facts_bytes(i)
+
     def _iter_positions(self) -> Iterator[tuple[Summary, int | None]]:
         extra = sorted(
             (s for s in self.overrides.values() if s is not None),
@@ -155,17 +167,6 @@ class IndexState:
             yield record, i
         for summary in extra[pos:]:
             yield summary, None
-
-    def unique_prefix(self, ident: str, minimum: int = 6) -> str:
-        """The shortest prefix (≥ minimum) that no other known session shares."""
-        others = [k for k, v in self.overrides.items() if v is not None and k != ident]
-        for length in range(minimum, len(ident)):
-            prefix = ident[:length]
-            if any(o.startswith(prefix) for o in others):
-                continue
-            if self.base.count_prefix(prefix, exclude=ident) == 0:
-                return prefix
-        return ident
 
     def all_ids(self) -> list[str]:
         ids = [i for i in self.base.iter_ids() if self._base_visible(i)]
@@ -186,7 +187,7 @@ class _Base:
             self.records_start = 0
             self.facts_start = 0
             return
-        if not data.startswith(_MAGIC):
+        if data[: len(_MAGIC)] != _MAGIC:
             raise ValueError("not an index snapshot")
         pos = len(_MAGIC)
         (header_len,) = struct.unpack_from("<I", data, pos)
@@ -195,8 +196,8 @@ class _Base:
         pos += header_len
         count = self.header.count
         table = memoryview(data)[pos : pos + 8 * (count + 1)].cast("I")
-        self.offsets = table[: count + 1].tolist()
-        self.fact_offsets = table[count + 1 :].tolist()
+        self.offsets = table[: count + 1]  # type: ignore[assignment]
+        self.fact_offsets = table[count + 1 :]  # type: ignore[assignment]
         pos += 8 * (count + 1)
         self.records_start = pos
         self.facts_start = pos + self.offsets[-1]
@@ -216,25 +217,18 @@ class _Base:
         end = self.records_start + self.offsets[i + 1]
         return _summary_decoder.decode(memoryview(self.data)[start:end])
 
+    def record_bytes(self, i: int) -> memoryview:
+        return memoryview(self.data)[self.records_start + self.offsets[i]:
+                                     self.records_start + self.offsets[i + 1]]
+
+    def facts_bytes(self, i: int) -> memoryview:
+        return memoryview(self.data)[self.facts_start + self.fact_offsets[i]:
+                                     self.facts_start + self.fact_offsets[i + 1]]
+
     def facts(self, i: int) -> list[TurnFact]:
         start = self.facts_start + self.fact_offsets[i]
         end = self.facts_start + self.fact_offsets[i + 1]
         return _facts_decoder.decode(memoryview(self.data)[start:end])
-
-    def count_prefix(self, prefix: str, exclude: str) -> int:
-        """How many snapshot ids start with ``prefix``, not counting ``exclude``."""
-        needle = prefix.encode("ascii")
-        ids = self.header.ids
-        n = self.id_length
-        found = 0
-        start = 0
-        while True:
-            at = ids.find(needle, start)
-            if at < 0:
-                return found
-            if at % n == 0 and ids[at : at + n] != exclude.encode("ascii"):
-                found += 1
-            start = at + 1
 
     def contains(self, ident: str) -> bool:
         needle = ident.encode("ascii")
@@ -279,6 +273,27 @@ def encode_base(
     )
 
 
+def encode_base_raw(
+    items: list[tuple[str, bytes | memoryview, bytes | memoryview]],
+    shards: dict[str, int],
+    bad: dict[str, str],
+) -> list[bytes | memoryview]:
+    """encode_base for entries already in order and already encoded: the same bytes, as
+    a list of chunks to write (no 100 MB join)."""
+    offsets = [0]
+    fact_offsets = [0]
+    for _ident, record, facts in items:
+        offsets.append(offsets[-1] + len(record))
+        fact_offsets.append(fact_offsets[-1] + len(facts))
+    header = _msgpack_encoder.encode(
+        _Header(count=len(items), shards=shards,
+                ids=b"".join(ident.encode("ascii") for ident, _r, _f in items), bad=bad)
+    )
+    table = struct.pack(f"<{2 * len(offsets)}I", *offsets, *fact_offsets)
+    return [_MAGIC, struct.pack("<I", len(header)), header, table,
+            *(r for _i, r, _f in items), *(f for _i, _r, f in items)]
+
+
 def encode_log_line(line: _LogLine) -> bytes:
     return _log_encoder.encode(line) + b"\n"
 
@@ -316,8 +331,15 @@ def shard_mtimes(sessions_dir: Path) -> dict[str, int]:
 
 
 def read_base_file(path: Path) -> bytes | None:
+    import mmap
+
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return b""
+            # Mapped, not read: a default list touches a few pages of a 100 MB snapshot
+            # (records and turn facts of every session), not all of them.
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)  # type: ignore[return-value]
     except FileNotFoundError:
         return None
 

@@ -350,16 +350,28 @@ class VendorProcess:
         self._close_stdout()
 
 
+def _which(program: str, path: str) -> str | None:
+    """shutil.which for POSIX, without importing shutil."""
+    def runnable(p: str) -> bool:
+        return os.path.isfile(p) and os.access(p, os.X_OK)
+
+    if os.sep in program:
+        return program if runnable(program) else None
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or os.curdir, program)
+        if runnable(candidate):
+            return candidate
+    return None
+
+
 def check_executable(invocation: Invocation, *, name: str, install_hint: str) -> str:
     """The path the vendor's argv[0] resolves to, or BackendError with the install command.
 
     Checked before a session is created, so a missing CLI leaves no record behind.
     """
-    import shutil
-
     program = invocation.argv[0]
     path = invocation.env.get("PATH", os.environ.get("PATH", os.defpath))
-    found = shutil.which(program, path=path)
+    found = _which(program, path)
     if found is None:
         if os.sep in program:
             raise BackendError(f"{name} CLI not found: {program!r} does not exist or is not executable",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import struct
 import sys
 from collections.abc import Callable, Iterator
@@ -37,6 +36,7 @@ from clinvk.index import (
     _LogLine,
     apply_log,
     encode_base,
+    encode_base_raw,
     read_base_file,
     read_log,
     shard_mtimes,
@@ -180,14 +180,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+def atomic_write(path: Path, data: bytes | list[bytes | memoryview]) -> None:
+    chunks = data if isinstance(data, list) else [data]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -207,10 +209,14 @@ class SessionStore:
             root = data_dir()
         self.root = root
         self.sessions_dir = root / "sessions"
+        self._sessions_str = str(self.sessions_dir)
         self.locks_dir = root / "locks"
         self.index_dir = root / "index"
         self.quarantine_dir = root / "quarantine"
         self.skipped: list[Skipped] = []
+        # While a turn streams, folding the index log (seconds at 100,000 sessions) waits
+        # until the answer is out: see compact_if_due().
+        self.defer_compaction = False
 
     # ---------------------------------------------------------------- paths
     def path_for(self, session_id: str) -> Path:
@@ -274,6 +280,31 @@ class SessionStore:
             self.skipped.append(Skipped(path, exc.message))
             return None
         return summarize(session, mtime), turn_facts(session)
+
+    def short_ids(self, idents: list[str], minimum: int = ids.SHOWN_PREFIX) -> dict[str, str]:
+        """For each id, the shortest prefix (≥ ``minimum``) that names it alone, from the
+        files as `resolve` reads them: ids sharing two or more characters share a shard
+        directory, so one listing per shard is enough."""
+        listed: dict[str, list[str]] = {}
+        result: dict[str, str] = {}
+        for ident in idents:
+            shard = shard_of(ident)
+            if shard not in listed:
+                try:
+                    listed[shard] = [n[:-5] for n in os.listdir(self.sessions_dir / shard)
+                                     if n.endswith(".json")]
+                except OSError:
+                    listed[shard] = []
+            need = minimum
+            for other in listed[shard]:
+                if other == ident:
+                    continue
+                common = 0
+                while common < min(len(ident), len(other)) and ident[common] == other[common]:
+                    common += 1
+                need = max(need, common + 1)
+            result[ident] = ident[:need]
+        return result
 
     def _summary_from_file(self, path: Path, state: IndexState | None = None) -> Summary | None:
         entry = self._entry_from_file(path)
@@ -384,16 +415,19 @@ class SessionStore:
 
     def verify(self, summary: Summary) -> Summary | None:
         """The summary, re-read from its file if the file changed behind the index's back."""
-        path = self.path_for(summary.id)
+        ident = summary.id
+        if not ids.is_valid_id(ident):
+            raise ClinvkError(f"invalid session id: {ident!r}")
         try:
-            st = path.stat()
+            # A plain string path: pathlib costs more than the stat itself at 100k rows.
+            st = os.stat(f"{self._sessions_str}/{ident[:2]}/{ident}.json")
         except FileNotFoundError:
             return None
         except OSError:
             return summary
         if st.st_mtime_ns == summary.mtime_ns:
             return summary
-        return self._summary_from_file(path)
+        return self._summary_from_file(self.path_for(ident))
 
     def iter_sessions(self) -> Iterator[tuple[Path, Session | None, str | None]]:
         """Every session file with its record, or None and the reason it cannot be read."""
@@ -488,9 +522,19 @@ class SessionStore:
             op = "put" if summary is not None else "del"
             write_log_line(log, _LogLine(op=op, id=session_id, shard=shard, m0=m0, m1=m1,
                                          s=summary, f=facts if summary is not None else None))
-            if self._log_length(log) > LOG_COMPACT_LINES:
+            if not self.defer_compaction and self._log_length(log) > LOG_COMPACT_LINES:
                 self._compact_locked()
         return summary
+
+    def compact_if_due(self) -> None:
+        """Fold the index log into a new snapshot if it has grown past its limit."""
+        gen = self._current_gen()
+        if gen is None or self._log_length(self.index_dir / f"log-{gen}.jsonl") <= LOG_COMPACT_LINES:
+            return
+        with self._store_lock():
+            log = self.index_dir / f"log-{self._current_gen()}.jsonl"
+            if self._log_length(log) > LOG_COMPACT_LINES:
+                self._compact_locked()
 
     def _log_length(self, log: Path) -> int:
         try:
@@ -618,6 +662,7 @@ class SessionStore:
         """Write a fresh snapshot of the whole index (the store lock is held)."""
         saved_skipped = self.skipped
         entries: list[tuple[Summary, list[TurnFact]]] = []
+        raw: list[tuple[str, bytes | memoryview, bytes | memoryview]] = []
         if from_scratch:
             self.skipped = []
             actual = shard_mtimes(self.sessions_dir)
@@ -631,15 +676,16 @@ class SessionStore:
             # next reader rescan, never miss something.
             actual = shard_mtimes(self.sessions_dir)
             state = self.index(persist=False)
-            entries = list(state.iter_with_facts())
+            raw = list(state.iter_raw())
         bad = {str(s.path.relative_to(self.root)): s.reason for s in self.skipped
                if s.path.is_relative_to(self.root)}
         self.skipped = saved_skipped if not from_scratch else self.skipped
         _mkdir_private(self.index_dir)
         old = self._current_gen()
         gen = (old or 0) + 1
-        atomic_write(self.index_dir / f"base-{gen}.bin",
-                     encode_base(entries, actual, ids.ID_LENGTH, bad))
+        snapshot = (encode_base(entries, actual, ids.ID_LENGTH, bad) if from_scratch
+                    else encode_base_raw(raw, actual, bad))
+        atomic_write(self.index_dir / f"base-{gen}.bin", snapshot)
         atomic_write(self.index_dir / f"log-{gen}.jsonl", b"")
         atomic_write(self.index_dir / "current", f"{gen}\n".encode())
         if old is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -138,8 +138,7 @@ class Recorder:
         self.store = store
         self.session = session
         self.deleted = False
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: list[Future[None]] = []
+        self._last: threading.Thread | None = None
 
     def _save(self, snapshot: Session) -> None:
         assert self.store is not None
@@ -151,19 +150,25 @@ class Recorder:
     def checkpoint(self) -> None:
         if self.store is None:
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clinvk-save")
         snapshot = msgspec.json.decode(_encoder.encode(self.session), type=Session)
-        self._pending.append(self._pool.submit(self._save, snapshot))
+        previous = self._last
+
+        def run() -> None:
+            if previous is not None:
+                previous.join()  # in order: a later snapshot is never overwritten by an earlier one
+            try:
+                self._save(snapshot)
+            except Exception:  # noqa: BLE001 - the final save supersedes it and reports its own
+                pass
+
+        self._last = threading.Thread(target=run, name="clinvk-save", daemon=True)
+        self._last.start()
 
     def final(self) -> None:
         if self.store is None:
             return
-        for future in self._pending:
-            # Waits; a failed checkpoint is superseded by this save, which reports its own.
-            future.exception()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        if self._last is not None:
+            self._last.join()
         try:
             self._save(self.session)
         except OSError as exc:
@@ -208,6 +213,8 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
     from clinvk.runner import Outcome, VendorProcess
 
     emitter = Emitter(plan.fmt)
+    if store is not None:
+        store.defer_compaction = True
     recorder = Recorder(None if plan.ephemeral else store, session)
     parser = plan.backend.parser(plan.request)
     outcome: Outcome | None = None
@@ -247,6 +254,10 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
         emitter.result(result_object(session, turn, plan.ephemeral))
         if plan.footer is not None and not plan.ephemeral and not recorder.deleted:
             plan.footer(session)
+        if store is not None and not plan.ephemeral:
+            sys.stdout.flush()
+            store.defer_compaction = False
+            store.compact_if_due()
     if failure is not None and not isinstance(failure, ClinvkError):
         raise failure
     if error is not None:

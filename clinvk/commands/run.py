@@ -154,33 +154,13 @@ def check_resumable(session: Session) -> None:
             hint=f"{session.backend} keeps conversations per directory; recreate it to resume")
 
 
-def short_id(store: SessionStore, ident: str, minimum: int = 6) -> str:
-    """The shortest prefix (≥ ``minimum``) that names this session alone.
-
-    Ids sharing a prefix of two or more characters share a shard directory, so
-    listing that one directory is enough.
-    """
-    try:
-        others = [n[:-5] for n in os.listdir(store.sessions_dir / ident[:2])
-                  if n.endswith(".json") and n[:-5] != ident]
-    except OSError:
-        others = []
-    need = minimum
-    for other in others:
-        common = 0
-        while common < min(len(ident), len(other)) and ident[common] == other[common]:
-            common += 1
-        need = max(need, common + 1)
-    return ident[:need]
-
-
 def footer(store: SessionStore) -> Callable[[Session], None]:
     def show(session: Session) -> None:
         from clinvk.output import err
 
         if session.backend_session_id:
             err(f"session {session.id} ({session.backend}) · resume: "
-                f"clinvk resume {short_id(store, session.id)} \"…\"")
+                f"clinvk resume {store.short_ids([session.id])[session.id]} \"…\"")
         else:
             err(f"session {session.id} ({session.backend}) · not resumable: "
                 f"{session.backend} never reported a conversation id")

@@ -233,35 +233,17 @@ def list_(
         limit = load().config.session.list_limit
     store = open_store()
     state = store.index()
-    rows: list[tuple[Summary, str]] = []
-    total = 0
     stop = offset + limit if limit else None
-    if flt.active:
-        for summary in select(store, state, flt):
-            if total >= offset and (stop is None or total < stop):
-                rows.append((summary, effective_status(summary.status, summary.pid, summary.pid_start)))
-            total += 1
-    else:
-        total = state.count()
-        seen = 0
-        for summary in state.iter_newest():
-            if stop is not None and seen >= stop:
-                break
-            checked = store.verify(summary)
-            if checked is None:
-                total -= 1
-                continue
-            if seen >= offset:
-                rows.append((checked, effective_status(checked.status, checked.pid, checked.pid_start)))
-            seen += 1
-    report_skipped(store)
+    totals = [0]
+    window = _window(store, state, flt, offset, stop, totals)
     if json:
-        from clinvk.output import print_json
-
-        print_json({"items": [summary_json(s, st) for s, st in rows], "total": total,
-                    "limit": limit, "offset": offset})
+        _write_json(window, totals, limit, offset)
+        report_skipped(store)
         return 0
-    _print_table(state, rows)
+    rows = list(window)
+    total = totals[0]
+    report_skipped(store)
+    _print_table(store, rows)
     shown_to = offset + len(rows)
     if total > shown_to and rows or (offset and total):
         from clinvk.output import err
@@ -276,7 +258,78 @@ def list_(
     return 0
 
 
-def _print_table(state: IndexState, rows: list[tuple[Summary, str]]) -> None:
+def _window(store: SessionStore, state: IndexState, flt: Filter, offset: int,
+            stop: int | None, totals: list[int]) -> Iterator[tuple[Summary, str]]:
+    """The rows from offset to stop, lazily; totals[0] is the total once it is exhausted."""
+    from clinvk.store import effective_status
+
+    total = 0
+    if flt.active:
+        for summary in select(store, state, flt):
+            if total >= offset and (stop is None or total < stop):
+                yield summary, effective_status(summary.status, summary.pid, summary.pid_start)
+            total += 1
+    else:
+        total = state.count()
+        seen = 0
+        for summary in state.iter_newest():
+            if stop is not None and seen >= stop:
+                break
+            checked = store.verify(summary)
+            if checked is None:
+                total -= 1
+                continue
+            if seen >= offset:
+                yield checked, effective_status(checked.status, checked.pid, checked.pid_start)
+            seen += 1
+    totals[0] = total
+
+
+def _write_json(window: Iterator[tuple[Summary, str]], totals: list[int], limit: int,
+                offset: int) -> None:
+    """{"items": [...], "total": N, "limit": L, "offset": O}, byte for byte what
+    print_json of the whole object gives, written as the rows come (constant memory)."""
+    import msgspec
+
+    class Row(msgspec.Struct):  # summary_json's keys, in its order
+        id: str
+        backend: str
+        status: str
+        created_at: datetime
+        last_used_at: datetime
+        model: str | None
+        tags: list[str]
+        title: str
+        workdir: str
+        tokens: int | None
+        turns: int
+        cost_usd: float | None
+
+    utc = timezone.utc
+    stamp = datetime.fromtimestamp
+    encode = msgspec.json.Encoder().encode
+    fmt = msgspec.json.format
+    write = sys.stdout.buffer.write
+    sep = b",\n    "
+    batch: list[bytes] = []
+    first = True
+    write(b'{\n  "items": [')
+    for s, status in window:
+        row = Row(s.id, s.backend, status, stamp(s.created, utc), stamp(s.last_used, utc),
+                  s.model, s.tags, s.title, s.workdir, s.tokens, s.turns, s.cost)
+        batch.append(fmt(encode(row), indent=2).replace(b"\n", b"\n    "))
+        if len(batch) >= 500:
+            write((b"\n    " if first else sep) + sep.join(batch))
+            first, batch = False, []
+    if batch:
+        write((b"\n    " if first else sep) + sep.join(batch))
+        first = False
+    write((b"]" if first else b"\n  ]") + f',\n  "total": {totals[0]},\n  "limit": {limit},\n  '
+          f'"offset": {offset}\n}}\n'.encode())
+    sys.stdout.flush()
+
+
+def _print_table(store: SessionStore, rows: list[tuple[Summary, str]]) -> None:
     if not rows:
         return
     from clinvk.output import STATUS_COLORS, one_line, out, relative, table, tokens, use_color
@@ -285,9 +338,10 @@ def _print_table(state: IndexState, rows: list[tuple[Summary, str]]) -> None:
     now = datetime.now(timezone.utc)
     cells = []
     colors = []
+    prefixes = store.short_ids([s.id for s, _ in rows])
     for s, status in rows:
         cells.append([
-            state.unique_prefix(s.id),
+            prefixes[s.id],
             s.backend,
             status,
             relative(s.last_used, now),

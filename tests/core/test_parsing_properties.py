@@ -76,24 +76,28 @@ def test_check_prefix_accepts_only_the_id_alphabet(text: str) -> None:
     assert "/" not in prefix and "." not in prefix and "\x00" not in prefix
 
 
-@given(st.lists(id_strategy, min_size=1, max_size=40, unique=True), st.integers(0, 40))
-def test_shown_prefixes_are_unique_and_at_least_six(universe: list[str], split: int) -> None:
-    """Rows show the shortest prefix no other session shares, whether the other id is
-    in the index snapshot or only in its log."""
-    from clinvk.index import IndexState, Summary, _Base, encode_base
+@given(st.lists(id_strategy, min_size=1, max_size=40, unique=True))
+def test_shown_prefixes_are_unique_and_at_least_six(universe: list[str]) -> None:
+    """Rows show the shortest prefix no other session file shares."""
+    import tempfile
+    from pathlib import Path
 
-    def summary(ident: str) -> Summary:
-        return Summary(id=ident, backend="b", status="active", created=0.0, last_used=0.0,
-                       model=None, tags=[], title="", workdir="/", tokens=None, turns=0)
+    from clinvk.store import SessionStore
 
-    in_base, in_log = universe[:split], universe[split:]
-    base = _Base(encode_base([(summary(i), []) for i in in_base], {}, ids.ID_LENGTH, {}),
-                 ids.ID_LENGTH)
-    state = IndexState(base=base, overrides={i: summary(i) for i in in_log})
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SessionStore(Path(tmp))
+        for ident in universe:
+            store.path_for(ident).parent.mkdir(parents=True, exist_ok=True)
+            store.path_for(ident).write_text("{}")
+        shown = store.short_ids(universe)
     for ident in universe:
-        prefix = state.unique_prefix(ident)
+        prefix = shown[ident]
         assert len(prefix) >= ids.SHOWN_PREFIX and ident.startswith(prefix)
         assert [i for i in universe if i.startswith(prefix)] == [ident]
+        # and no shorter prefix (≥ 6) would do
+        if len(prefix) > ids.SHOWN_PREFIX:
+            shorter = prefix[:-1]
+            assert len([i for i in universe if i.startswith(shorter)]) > 1
 
 
 def test_not_found_exit_code_can_be_session_error() -> None:

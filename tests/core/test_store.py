@@ -259,3 +259,20 @@ def test_paths_under_clinvk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("CLINVK_HOME")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert data_dir() == tmp_path / "xdg" / "clinvk"
+
+
+def test_deferred_compaction_happens_when_asked(store: SessionStore,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import clinvk.store
+
+    monkeypatch.setattr(clinvk.store, "LOG_COMPACT_LINES", 4)
+    a = add_session(store)
+    gen = (store.index_dir / "current").read_text()
+    store.defer_compaction = True
+    for i in range(6):
+        store.update(a.id, lambda s, i=i: setattr(s, "title", f"t{i}"))
+    assert (store.index_dir / "current").read_text() == gen  # not during the turn
+    store.defer_compaction = False
+    store.compact_if_due()
+    assert (store.index_dir / "current").read_text() != gen
+    assert [s.title for s in SessionStore(store.root).index().iter_newest()] == ["t5"]

@@ -1,0 +1,74 @@
+"""`clinvk sessions list` stays cheap to start: no lock library, no TOML editor, no rich.
+
+Runs the real entry point (`python -m clinvk`) in a subprocess under `-X importtime`,
+which logs every module the process imports, on a store with a few sessions and on an
+empty one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import add_session
+
+REPO = Path(__file__).resolve().parent.parent
+FORBIDDEN = ("filelock", "tomlkit", "rich")
+
+
+def imported_modules(*args: str, home: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["CLINVK_HOME"] = str(home)
+    env["CLINVK_CONFIG"] = str(home / "config.toml")
+    env["NO_COLOR"] = "1"
+    env.pop("PYTHONPROFILEIMPORTTIME", None)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "clinvk", *args],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    modules = set()
+    for line in proc.stderr.splitlines():
+        # "import time:   self [us] | cumulative | imported package"
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                modules.add(name)
+    return modules, proc
+
+
+def offenders(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in FORBIDDEN)
+
+
+@pytest.fixture
+def small_store(store):  # type: ignore[no-untyped-def]
+    add_session(store, title="first of three", backend="claude", age_days=2)
+    add_session(store, title="second of three", backend="codex", tags=["x"], age_days=1)
+    add_session(store, title="third of three", backend="gemini", status="paused")
+    return store
+
+
+@pytest.mark.parametrize("args", [("sessions", "list"), ("sessions", "list", "--json")])
+def test_list_with_sessions_imports_no_heavy_modules(small_store, args) -> None:  # type: ignore[no-untyped-def]
+    modules, proc = imported_modules(*args, home=small_store.root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # The command really listed the store, and the import log really was read.
+    for title in ("first of three", "second of three", "third of three"):
+        assert title in proc.stdout
+    assert {"clinvk.app", "clinvk.store", "clinvk.index", "cyclopts"} <= modules
+    assert offenders(modules) == []
+
+
+def test_list_on_empty_store_imports_no_heavy_modules(tmp_path: Path) -> None:
+    home = tmp_path / "empty-home"
+    modules, proc = imported_modules("sessions", "list", home=home)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout == ""
+    assert "no sessions" in proc.stderr
+    assert {"clinvk.app", "clinvk.store", "cyclopts"} <= modules
+    assert offenders(modules) == []
