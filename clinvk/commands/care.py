@@ -1,0 +1,455 @@
+"""Store care: `clinvk sessions storage`, `current`, `recap` and `doctor`."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+from cyclopts import Parameter
+
+from clinvk.errors import SessionError, UsageError
+
+if TYPE_CHECKING:
+    from subprocess import Popen
+
+    from clinvk.index import Summary
+    from clinvk.stats import Report, Totals
+
+
+# --------------------------------------------------------------------------- storage
+def _start_du(path: str) -> Popen[bytes] | None:
+    """`du -sk` in a second process: it sums 100,000 files' blocks in C while we decode
+    the index (POSIX du; None where there is none, and then we walk the tree ourselves)."""
+    import shutil
+    import subprocess
+
+    du = shutil.which("du")
+    if du is None or not os.path.isdir(path):
+        return None
+    try:
+        return subprocess.Popen([du, "-sk", path], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def _du_result(proc: Popen[bytes] | None, path: str) -> int:
+    if proc is not None:
+        output, _ = proc.communicate()
+        if proc.returncode == 0:
+            try:
+                return int(output.split()[0]) * 1024
+            except (IndexError, ValueError):
+                pass
+    return disk_usage(path)
+
+
+def disk_usage(path: str) -> int:
+    """Bytes on disk under ``path`` (allocated blocks, like du), symlinks not followed."""
+    total = 0
+    stack = [path]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = os.scandir(directory)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                blocks = getattr(st, "st_blocks", None)
+                total += blocks * 512 if blocks is not None else st.st_size
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+    return total
+
+
+def storage(*, json: bool = False) -> int:
+    """Where the sessions are, how much room they take, and what `clean` would remove.
+
+    Example: clinvk sessions storage --json
+
+    Parameters
+    ----------
+    json
+        Print {"path", "size_bytes", "sessions", "by_status", "by_backend", "oldest",
+        "newest", "retention_days", "clean_would_remove", ...}.
+    """
+    from clinvk.commands.sessions import open_store, report_skipped
+    from clinvk.config import load
+    from clinvk.store import effective_status
+
+    retention = load().config.session.retention_days
+    store = open_store()
+    du = _start_du(str(store.root))
+    state = store.index()
+    cutoff = (datetime.now(UTC) - timedelta(days=retention)).timestamp() if retention else None
+    by_status: dict[str, int] = {}
+    by_backend: dict[str, int] = {}
+    count = cleanable = turns = 0
+    oldest: Summary | None = None
+    newest: Summary | None = None
+    for summary in state.iter_newest():
+        count += 1
+        turns += summary.turns
+        status = summary.status
+        if status == "running":
+            status = effective_status(status, summary.pid, summary.pid_start)
+        by_status[status] = by_status.get(status, 0) + 1
+        by_backend[summary.backend] = by_backend.get(summary.backend, 0) + 1
+        if newest is None:
+            newest = summary
+        if oldest is None or summary.created < oldest.created:
+            oldest = summary
+        if cutoff is not None and summary.last_used < cutoff and status not in ("running", "paused"):
+            cleanable += 1
+    size = _du_result(du, str(store.root))
+    quarantined = _count_files(store.quarantine_dir)
+    report_skipped(store)
+    data: dict[str, Any] = {
+        "path": str(store.root),
+        "size_bytes": size,
+        "sessions": count,
+        "turns": turns,
+        "by_status": dict(sorted(by_status.items())),
+        "by_backend": dict(sorted(by_backend.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "oldest": _brief(oldest, "created"),
+        "newest": _brief(newest, "last_used"),
+        "retention_days": retention,
+        "clean_would_remove": cleanable if retention else 0,
+        "unreadable_files": len(store.skipped),
+        "quarantined_files": quarantined,
+    }
+    if json:
+        from clinvk.output import print_json
+
+        print_json(data)
+        return 0
+    _print_storage(data)
+    return 0
+
+
+def _count_files(path: os.PathLike[str] | str) -> int:
+    try:
+        return sum(1 for _ in os.scandir(path))
+    except OSError:
+        return 0
+
+
+def _brief(summary: Summary | None, when: str) -> dict[str, Any] | None:
+    from clinvk.output import iso
+
+    if summary is None:
+        return None
+    return {"id": summary.id, "backend": summary.backend, "title": summary.title,
+            when + "_at": iso(getattr(summary, when))}
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"  # pragma: no cover
+
+
+def _print_storage(data: dict[str, Any]) -> None:
+    from clinvk.output import local_time, one_line, out
+
+    def session_line(brief: dict[str, Any] | None, key: str) -> str:
+        if brief is None:
+            return "-"
+        moment = datetime.fromisoformat(brief[key])
+        return f"{local_time(moment)}  {brief['id']}  {brief['backend']}  {one_line(brief['title'], 50)}"
+
+    retention = data["retention_days"]
+    lines = [
+        ("Path", data["path"]),
+        ("Size on disk", human_bytes(data["size_bytes"])),
+        ("Sessions", f"{data['sessions']:,} ({data['turns']:,} turns)"),
+        ("By status", " · ".join(f"{k} {v:,}" for k, v in data["by_status"].items()) or "-"),
+        ("By backend", " · ".join(f"{k} {v:,}" for k, v in data["by_backend"].items()) or "-"),
+        ("Oldest", session_line(data["oldest"], "created_at")),
+        ("Newest", session_line(data["newest"], "last_used_at")),
+        ("Retention", f"{retention} days (session.retention_days)" if retention
+         else "keep forever (session.retention_days = 0)"),
+        ("Clean would remove", f"{data['clean_would_remove']:,} session(s) now"
+         + (" (`clinvk sessions clean --dry-run` lists them)" if data["clean_would_remove"] else "")),
+    ]
+    if data["unreadable_files"]:
+        lines.append(("Unreadable", f"{data['unreadable_files']} file(s): see `clinvk sessions doctor`"))
+    if data["quarantined_files"]:
+        where = os.path.join(data["path"], "quarantine")
+        lines.append(("Quarantined", f"{data['quarantined_files']} file(s) in {where}"))
+    width = max(len(k) for k, _ in lines) + 1
+    for key, value in lines:
+        out(f"{key + ':':<{width}} {value}")
+
+
+# --------------------------------------------------------------------------- current
+def current(*, json: bool = False,
+            id_only: Annotated[bool, Parameter(name="--id", negative="")] = False) -> int:
+    """The session of this directory: its id, backend, status and last use.
+
+    The most recently used session whose working directory is the current directory,
+    leaving out paused and completed ones. Exit 1 with `no active session` if none.
+
+    Example: clinvk resume $(clinvk sessions current --id) "go on"
+
+    Parameters
+    ----------
+    json
+        Print the session's summary as in `sessions list --json`.
+    id_only
+        Print only the session id.
+    """
+    from clinvk.commands.sessions import here_dir, open_store, report_skipped, summary_json
+    from clinvk.errors import ClinvkError
+    from clinvk.store import effective_status
+
+    here = here_dir()
+    store = open_store()
+    state = store.index()
+    for summary in state.iter_newest():
+        if summary.workdir != here:
+            continue
+        checked = store.verify(summary)
+        if checked is None or checked.workdir != here:
+            continue
+        status = effective_status(checked.status, checked.pid, checked.pid_start)
+        if status in ("paused", "completed"):
+            continue
+        report_skipped(store)
+        if json:
+            from clinvk.output import print_json
+
+            print_json(summary_json(checked, status))
+            return 0
+        from clinvk.output import local_time, one_line, out, relative
+
+        if id_only:
+            out(checked.id)
+            return 0
+
+        out(f"{checked.id}  {checked.backend}  {status}  last used {relative(checked.last_used)} "
+            f"({local_time(checked.last_used)})")
+        if checked.title:
+            out(f"  {one_line(checked.title, 76)}")
+        return 0
+    report_skipped(store)
+    raise ClinvkError("no active session", hint=f"no session of {here} is active, running or "
+                      "in error; `clinvk sessions list` shows all")
+
+
+# --------------------------------------------------------------------------- recap
+def recap(*, limit: Annotated[int, Parameter(name=["--limit", "-n"])] = 5,
+          json: bool = False) -> int:
+    """What happened lately: today and this week by backend, what runs, the last answers.
+
+    Example: clinvk sessions recap
+
+    Parameters
+    ----------
+    limit
+        How many of the latest answers to show (0: none).
+    json
+        Print {"today": {...}, "week": {...}, "running": [...], "latest": [...]}.
+    """
+    from clinvk import stats as engine
+    from clinvk.commands.sessions import open_store, report_skipped
+    from clinvk.store import effective_status
+
+    if limit < 0:
+        raise UsageError("--limit must be 0 or more")
+    store = open_store()
+    state = store.index()
+    local_now = datetime.now(UTC).astimezone()
+    midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+    monday = midnight - timedelta(days=midnight.weekday())
+    today = engine.compute(store, state, by="backend", start=midnight.timestamp())
+    week = engine.compute(store, state, by="backend", start=monday.timestamp())
+    running: list[Summary] = []
+    latest: list[tuple[Summary, Any]] = []
+    for summary in state.iter_newest():
+        # Every summary: a turn may run for days, so running ones are not all recent.
+        if summary.status == "running" and effective_status(
+                summary.status, summary.pid, summary.pid_start) == "running":
+            running.append(summary)
+        if len(latest) < limit:
+            turn = _last_answered_turn(store, summary)
+            if turn is not None:
+                latest.append((summary, turn))
+    report_skipped(store)
+    if json:
+        from clinvk.output import print_json
+
+        print_json(_recap_json(today, week, running, latest, midnight, monday))
+        return 0
+    _print_recap(today, week, running, latest, midnight, monday)
+    return 0
+
+
+def _last_answered_turn(store: Any, summary: Summary) -> Any:
+    from clinvk.errors import ClinvkError
+
+    if not summary.turns:
+        return None
+    try:
+        session = store.read(summary.id)
+    except ClinvkError:
+        return None
+    for turn in reversed(session.turns):
+        if turn.response or turn.error:
+            return turn
+    return None
+
+
+def _answered_at(turn: Any) -> datetime:
+    started: datetime = turn.started_at
+    return started + timedelta(seconds=turn.duration_s) if turn.duration_s else started
+
+
+def _period_json(report: Report, since: datetime) -> dict[str, Any]:
+    from clinvk.output import iso
+
+    t = report.totals
+    data = t.to_json()
+    return {
+        "since": iso(since),
+        "sessions": t.sessions,
+        "turns": t.turns,
+        "by_backend": {g.key: g.sessions for g in report.sorted_groups()},
+        "tokens": data["tokens"]["total"],
+        "cost_usd": data["cost_usd"],
+        "unpriced_turns": t.unpriced_turns,
+    }
+
+
+def _recap_json(today: Report, week: Report, running: list[Summary],
+                latest: list[tuple[Summary, Any]], midnight: datetime,
+                monday: datetime) -> dict[str, Any]:
+    from clinvk.output import iso
+
+    return {
+        "today": _period_json(today, midnight),
+        "week": _period_json(week, monday),
+        "running": [{"id": s.id, "backend": s.backend, "title": s.title, "pid": s.pid,
+                     "last_used_at": iso(s.last_used)} for s in running],
+        "latest": [{"id": s.id, "backend": s.backend, "title": s.title,
+                    "turn": t.index, "started_at": iso(t.started_at),
+                    "answered_at": iso(_answered_at(t)), "status": t.status,
+                    "answer": t.response if t.response else None, "error": t.error}
+                   for s, t in latest],
+    }
+
+
+def _period_line(label: str, t: Totals, groups: list[Totals]) -> str:
+    from clinvk.commands.stats import cost_text
+    from clinvk.output import tokens
+
+    if not t.sessions:
+        return f"{label}: no sessions"
+    backends = " · ".join(f"{g.key} {g.sessions:,}" for g in groups)
+    return (f"{label}: {t.sessions:,} session(s) ({backends}), {t.turns:,} turn(s), "
+            f"{tokens(t.total_tokens)} tokens, cost {cost_text(t)}")
+
+
+def _print_recap(today: Report, week: Report, running: list[Summary],
+                 latest: list[tuple[Summary, Any]], midnight: datetime, monday: datetime) -> None:
+    from clinvk.output import one_line, out, relative
+
+    out(_period_line(f"Today ({midnight:%a %d %b})", today.totals, today.sorted_groups()))
+    out(_period_line(f"This week (since {monday:%a %d %b})", week.totals, week.sorted_groups()))
+    out()
+    if running:
+        out(f"Running now ({len(running)}):")
+        for s in running:
+            out(f"  {s.id}  {s.backend}  since {relative(s.last_used)}  "
+                f"{one_line(s.title or '(no prompt)', 50)}")
+    else:
+        out("Running now: nothing")
+    if latest:
+        out()
+        out("Latest answers:")
+        for s, turn in latest:
+            out(f"  {s.id}  {s.backend}  {relative(_answered_at(turn))}  "
+                f"{one_line(s.title or turn.prompt or '(no prompt)', 50)}")
+            if turn.response:
+                out(f"    → {one_line(turn.response, 100)}")
+            else:
+                out(f"    ✗ {turn.status}: {one_line(turn.error or '', 96)}")
+
+
+# --------------------------------------------------------------------------- doctor
+def doctor(*, fix: bool = False, json: bool = False) -> int:
+    """Check every session file and the index; with --fix, repair what it finds.
+
+    Exit 0 when healthy, 4 when it finds problems (each is named). --fix moves
+    unreadable files and leftover temp files to the store's quarantine/ folder, marks
+    `running` records whose process is gone as interrupted, rebuilds the index, checks
+    again and exits 0 when all is well.
+
+    Example: clinvk sessions doctor --fix
+
+    Parameters
+    ----------
+    fix
+        Repair: quarantine, mark stale running sessions, rebuild the index.
+    json
+        Print {"healthy": bool, "problems": [...], "fixed": [...]}.
+    """
+    from clinvk.commands.sessions import open_store
+    from clinvk.doctor import check, repair
+
+    store = open_store()
+    found = check(store)
+    fixed: list[dict[str, Any]] = []
+    remaining = found
+    if fix and found.problems:
+        fixed = repair(store, found)
+        remaining = check(store)
+    healthy = not remaining.problems
+    if json:
+        from clinvk.output import print_json
+
+        print_json({"healthy": healthy, "store": str(store.root), "sessions": found.sessions,
+                    "problems": [p.to_json() for p in (found.problems if fix else remaining.problems)],
+                    "fixed": fixed,
+                    "remaining": [p.to_json() for p in remaining.problems] if fix else None})
+    else:
+        _print_doctor(store.root, found, fixed, remaining, fix)
+    if not healthy:
+        count = len(remaining.problems)
+        raise SessionError(
+            f"{count} problem(s) in the session store" + (" remain after --fix" if fix else ""),
+            hint=None if fix else "`clinvk sessions doctor --fix` repairs them")
+    return 0
+
+
+def _print_doctor(root: Any, found: Any, fixed: list[dict[str, Any]], remaining: Any,
+                  fix: bool) -> None:
+    from clinvk.output import out
+
+    out(f"Checked {found.files:,} session file(s) and the index in {root}.")
+    if not found.problems:
+        out("Healthy: no problems found.")
+        return
+    out(f"Found {len(found.problems)} problem(s):")
+    for problem in found.problems:
+        out(f"  - {problem.text()}")
+    if not fix:
+        return
+    out(f"Fixed {len(fixed)}:")
+    for item in fixed:
+        out(f"  - {item['action']}")
+    if remaining.problems:
+        out(f"Still {len(remaining.problems)} problem(s):")
+        for problem in remaining.problems:
+            out(f"  - {problem.text()}")
+    else:
+        out("Healthy now.")

@@ -1,0 +1,249 @@
+"""`clinvk sessions stats`: how much was used — sessions, turns, time, tokens, cost."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+from cyclopts import Parameter
+
+from clinvk.errors import UsageError
+
+if TYPE_CHECKING:
+    from clinvk.stats import Report, Totals
+
+CSV_COLUMNS = (
+    "group", "sessions", "active", "completed", "error", "paused", "running", "turns",
+    "duration_s", "avg_turn_duration_s", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_write_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "reported_cost_usd",
+    "reported_turns", "computed_cost_usd", "computed_turns", "unpriced_turns",
+    "no_usage_turns", "avg_cost_per_session_usd",
+)
+
+
+def window(range_: str | None, since: str | None, until: str | None
+           ) -> tuple[float | None, float | None]:
+    """[start, end) as epoch seconds from --range, --since and --until (each optional).
+
+    ``--until`` with a plain date includes that whole day.
+    """
+    from clinvk.timespec import parse_date, range_bounds
+
+    start: float | None = None
+    end: float | None = None
+    if range_ is not None:
+        low, high = range_bounds(range_)
+        start = low.timestamp() if low else None
+        end = high.timestamp() if high else None
+    if since is not None:
+        since_ts = parse_date(since).timestamp()
+        start = since_ts if start is None else max(start, since_ts)
+    if until is not None:
+        moment = parse_date(until)
+        if len(until.strip()) == 10:
+            moment = moment + timedelta(days=1)
+        until_ts = moment.timestamp()
+        end = until_ts if end is None else min(end, until_ts)
+    if start is not None and end is not None and end <= start:
+        raise UsageError("the time range is empty: --until is not after --since/--range start")
+    return start, end
+
+
+def stats(
+    *,
+    range_: Annotated[str | None, Parameter(name="--range")] = None,
+    since: str | None = None,
+    until: str | None = None,
+    by: str | None = None,
+    backend: Annotated[str | None, Parameter(name=["--backend", "-b"])] = None,
+    tag: Annotated[list[str] | None, Parameter(name=["--tag", "-t"])] = None,
+    here: bool = False,
+    json: bool = False,
+    csv: bool = False,
+) -> int:
+    """Totals of sessions, turns, time, tokens and cost, optionally per group.
+
+    Costs keep their provenance: reported by the vendor, computed from prices, or
+    unpriced (counted, never taken as $0).
+
+    Example: clinvk sessions stats --range 30d --by model
+
+    Parameters
+    ----------
+    range_
+        Only turns started in: today, yesterday, 7d, 30d, thismonth, lastmonth, all.
+    since
+        Only turns started on or after this date (YYYY-MM-DD or ISO 8601).
+    until
+        Only turns started before this moment; a plain date includes that day.
+    by
+        One row per: backend, model, day, week, month, workdir, tag.
+    backend
+        Only sessions of this backend.
+    tag
+        Only sessions with this tag (repeat for all of several).
+    here
+        Only sessions whose working directory is the current directory.
+    json
+        Print {"totals": {...}, "groups": [...], ...} (see docs/stats.md).
+    csv
+        Print CSV: one row per group (or one "total" row without --by).
+    """
+    from clinvk import stats as engine
+    from clinvk.commands.sessions import Filter, here_dir, open_store, report_skipped
+
+    if json and csv:
+        raise UsageError("--json and --csv exclude each other")
+    engine.check_group(by)
+    start, end = window(range_, since, until)
+    flt = Filter(backend=backend, tags=tag, workdir=here_dir() if here else None)
+    store = open_store()
+    state = store.index()
+    report = engine.compute(store, state, by=by, start=start, end=end,
+                            keep=flt.matches if flt.active else None)
+    report_skipped(store)
+    if json:
+        from clinvk.output import print_json
+
+        print_json(report_json(report, range_, backend, tag, here))
+    elif csv:
+        write_csv(report)
+    else:
+        print_text(report, range_)
+    return 0
+
+
+def report_json(report: Report, range_: str | None, backend: str | None,
+                tags: list[str] | None, here: bool) -> dict[str, Any]:
+    from clinvk.output import iso
+
+    return {
+        "range": {
+            "name": range_,
+            "start": iso(report.start) if report.start is not None else None,
+            "end": iso(report.end) if report.end is not None else None,
+        },
+        "filters": {"backend": backend, "tags": tags or [], "here": here},
+        "by": report.by,
+        "totals": report.totals.to_json(),
+        "groups": ([{"key": g.key, **g.to_json()} for g in report.sorted_groups()]
+                   if report.by else None),
+    }
+
+
+def _csv_row(key: str, t: Totals) -> list[object]:
+    data = t.to_json()
+    tokens = data["tokens"]
+    cost = data["cost"]
+
+    def cell(value: object) -> object:
+        return "" if value is None else value
+
+    return [
+        key, t.sessions, *(t.by_status.get(s, 0) for s in
+                           ("active", "completed", "error", "paused", "running")),
+        t.turns, data["duration_s"], cell(data["avg_turn_duration_s"]),
+        tokens["input"], tokens["output"], tokens["cache_read"], tokens["cache_write"],
+        tokens["reasoning"], tokens["total"], cell(data["cost_usd"]), cost["reported_usd"],
+        cost["reported_turns"], cost["computed_usd"], cost["computed_turns"],
+        cost["unpriced_turns"], cost["no_usage_turns"], cell(data["avg_cost_per_session_usd"]),
+    ]
+
+
+def write_csv(report: Report) -> None:
+    import csv as csvlib
+    import sys
+
+    writer = csvlib.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    if report.by:
+        for g in report.sorted_groups():
+            writer.writerow(_csv_row(g.key, g))
+    else:
+        writer.writerow(_csv_row("total", report.totals))
+
+
+def span(seconds: float) -> str:
+    """12.3s, 4m 05s, 3h 12m, 2d 4h."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
+
+
+def _range_label(report: Report, range_: str | None) -> str:
+    from clinvk.output import local_time
+
+    if report.start is None and report.end is None:
+        return "all time"
+    parts = []
+    if report.start is not None:
+        parts.append(f"from {local_time(report.start)}")
+    if report.end is not None:
+        parts.append(f"until {local_time(report.end)}")
+    label = " ".join(parts)
+    return f"{range_} ({label})" if range_ else label
+
+
+def cost_text(t: Totals) -> str:
+    from clinvk.output import money
+
+    cost = t.cost
+    if cost is None:
+        text = "- (no priced turns)"
+    else:
+        pieces = []
+        if t.reported_turns:
+            pieces.append(f"reported {money(t.reported_cost)} over {t.reported_turns:,} turns")
+        if t.computed_turns:
+            pieces.append(f"computed {money(t.computed_cost)} over {t.computed_turns:,} turns")
+        text = f"{money(cost)} ({' · '.join(pieces)})"
+    if t.unpriced_turns:
+        text += f"; {t.unpriced_turns:,} turn(s) unpriced, not included"
+    return text
+
+
+def print_text(report: Report, range_: str | None) -> None:
+    from clinvk.output import money, out, table, tokens
+
+    t = report.totals
+    statuses = " · ".join(f"{k} {v:,}" for k, v in t.by_status.items() if v)
+    avg_turn = f" · {span(t.duration / t.timed_turns)} per turn" if t.timed_turns else ""
+    tk = t.tokens
+    lines = [
+        ("Range", _range_label(report, range_)),
+        ("Sessions", f"{t.sessions:,}" + (f" ({statuses})" if statuses else "")),
+        ("Turns", f"{t.turns:,}" + (f" ({t.no_usage_turns:,} without usage)"
+                                    if t.no_usage_turns else "")),
+        ("Duration", f"{span(t.duration)} total{avg_turn}"),
+        ("Tokens", (f"input {tokens(tk[0])} · output {tokens(tk[1])} · cache read "
+                    f"{tokens(tk[2])} · cache write {tokens(tk[3])} · reasoning "
+                    f"{tokens(tk[4])} · total {tokens(t.total_tokens)}")),
+        ("Cost", cost_text(t)),
+    ]
+    cost = t.cost
+    if cost is not None and t.priced_sessions:
+        per = money(cost / t.priced_sessions)
+        lines.append(("Per session", f"{per} (over {t.priced_sessions:,} priced sessions)"))
+    width = max(len(k) for k, _ in lines) + 1
+    for key, value in lines:
+        out(f"{key + ':':<{width}} {value}")
+    if not report.by:
+        return
+    rows = []
+    for g in report.sorted_groups():
+        rows.append([
+            g.key, f"{g.sessions:,}", f"{g.turns:,}", span(g.duration),
+            tokens(g.tokens[0]), tokens(g.tokens[1]), tokens(g.tokens[2]),
+            tokens(g.tokens[3]), tokens(g.tokens[4]), money(g.cost),
+            f"{g.unpriced_turns:,}" if g.unpriced_turns else "-",
+        ])
+    out()
+    out(table([report.by.upper(), "SESSIONS", "TURNS", "DURATION", "INPUT", "OUTPUT",
+               "CACHE READ", "CACHE WRITE", "REASONING", "COST", "UNPRICED"], rows))
