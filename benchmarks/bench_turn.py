@@ -55,7 +55,6 @@ from bench_core import (  # noqa: E402
 )
 
 SAMPLE = REPO / "tests" / "fixtures" / "vendor" / "claude-stream-new.jsonl"
-SAMPLE_ORIGIN = Path("/work/shared/vendor-clis/samples/claude-stream-new.jsonl")
 
 # The fake vendor. FAKE_MODE=replay prints FAKE_SAMPLE; FAKE_MODE=stream writes timed deltas.
 FAKE = r'''
@@ -107,10 +106,7 @@ MARKER = re.compile(rb"<<d(\d+):(\d+)>>")
 
 
 def ensure_sample() -> Path:
-    """The captured sample under tests/fixtures/vendor/ (copied there if it is missing)."""
-    if not SAMPLE.exists() and SAMPLE_ORIGIN.exists():
-        SAMPLE.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(SAMPLE_ORIGIN, SAMPLE)
+    """The captured claude sample the fake vendor replays (tests/fixtures/vendor/)."""
     if not SAMPLE.exists():
         raise SystemExit(f"bench_turn: no claude sample at {SAMPLE}")
     return SAMPLE

@@ -352,7 +352,7 @@ class SessionStore:
             base_bytes, lines = None, []
         try:
             base = _Base(base_bytes, ids.ID_LENGTH)
-        except (ValueError, msgspec.DecodeError, struct.error):
+        except (ValueError, TypeError, msgspec.DecodeError, struct.error):
             base = _Base(None, ids.ID_LENGTH)
             base_bytes = None
         recorded = dict(base.header.shards)

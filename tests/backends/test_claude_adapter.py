@@ -49,7 +49,7 @@ def test_new_turn_argv_and_stdin(prompt: str) -> None:
     inv = ClaudeBackend().invocation(request(prompt=prompt), config())
     assert inv.argv == BASE
     assert inv.stdin == prompt.encode("utf-8")
-    assert inv.cwd == "/work/dir"
+    assert inv.cwd == "/home/user/project"
     assert inv.env == {}
 
 
@@ -143,7 +143,7 @@ def test_interactive_resume() -> None:
     ]
     # None: the runner hands over the terminal (run_interactive), not /dev/null.
     assert inv.stdin is None
-    assert inv.cwd == "/work/dir"
+    assert inv.cwd == "/home/user/project"
     assert inv.env == {"A": "1"}
 
 

@@ -47,7 +47,7 @@ def test_new_turn_reads_prompt_from_stdin(prompt: str) -> None:
     # "-" = read the prompt from stdin; a positional prompt would get stdin appended.
     assert inv.argv == [*NEW, "-"]
     assert inv.stdin == prompt.encode("utf-8")
-    assert inv.cwd == "/work/dir"
+    assert inv.cwd == "/home/user/project"
 
 
 @pytest.mark.parametrize("prompt", ["again", DASH_PROMPT, BIG_PROMPT])

@@ -47,7 +47,7 @@ def test_prompt_in_argv(prompt: str) -> None:
     # Placeholder-like text inside the prompt is never expanded.
     assert inv.argv == ["opencode", "run", "--model", "anthropic/claude", prompt]
     assert inv.stdin is None
-    assert inv.cwd == "/work/dir"
+    assert inv.cwd == "/home/user/project"
 
 
 def test_missing_model_drops_the_option_too() -> None:

@@ -53,7 +53,7 @@ def test_new_turn_prompt_on_stdin_without_p(prompt: str) -> None:
     # No -p: gemini would append its value to stdin; stdin alone is the prompt.
     assert inv.argv == BASE
     assert inv.stdin == prompt.encode("utf-8")
-    assert inv.cwd == "/work/dir"
+    assert inv.cwd == "/home/user/project"
 
 
 @pytest.mark.parametrize("prompt", ["again", DASH_PROMPT, BIG_PROMPT])

@@ -39,7 +39,7 @@ def run(
 
 def request(**kwargs: object) -> Request:
     kwargs.setdefault("prompt", "say hi")
-    kwargs.setdefault("workdir", "/work/dir")
+    kwargs.setdefault("workdir", "/home/user/project")
     return Request(**kwargs)  # type: ignore[arg-type]
 
 

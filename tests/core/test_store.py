@@ -276,3 +276,13 @@ def test_deferred_compaction_happens_when_asked(store: SessionStore,
     store.compact_if_due()
     assert (store.index_dir / "current").read_text() != gen
     assert [s.title for s in SessionStore(store.root).index().iter_newest()] == ["t5"]
+
+
+@pytest.mark.parametrize("cut", [3, 17, 64, -9])
+def test_truncated_snapshot_is_rebuilt(store: SessionStore, cut: int) -> None:
+    made = {add_session(store).id for _ in range(3)}
+    store.index()
+    base = next(store.index_dir.glob("base-*.bin"))
+    data = base.read_bytes()
+    base.write_bytes(data[:cut] if cut > 0 else data[:cut])
+    assert {s.id for s in SessionStore(store.root).index().iter_newest()} == made
