@@ -150,14 +150,23 @@ class IndexState:
             else:
                 yield summary.id, self.base.record_bytes(i), self.base.facts_bytes(i)
 
-    def _iter_positions(self) -> Iterator[tuple[Summary, int | None]]:
+    def iter_newest_of(self, wanted: set[str]) -> Iterator[Summary]:
+        """Like iter_newest, but only these ids, decoding only their rows."""
+        for summary, _i in self._iter_positions(wanted):
+            yield summary
+
+    def _iter_positions(self, only: set[str] | None = None
+                        ) -> Iterator[tuple[Summary, int | None]]:
         extra = sorted(
-            (s for s in self.overrides.values() if s is not None),
+            (s for s in self.overrides.values()
+             if s is not None and (only is None or s.id in only)),
             key=lambda s: s.last_used,
             reverse=True,
         )
         pos = 0
         for i, ident in enumerate(self.base.iter_ids()):
+            if only is not None and ident not in only:
+                continue
             if not self._base_visible(ident):
                 continue
             record = self.base.record(i)

@@ -108,47 +108,42 @@ class Filter:
         return not (self.older_than is not None and s.last_used >= self.older_than)
 
 
-def _text_matcher(store: SessionStore, needle: str) -> Callable[[Summary], bool]:
-    """Case-insensitive search of title, prompts and answers, reading each file once."""
-    import msgspec
+def search_hits(store: SessionStore, needle: str) -> set[str]:
+    """Ids whose title, prompts or answers contain the text, any case (clinvk.search)."""
+    from clinvk.search import SearchCache
 
-    lowered = needle.lower()
-    # A raw byte pre-check skips decoding files that cannot match. JSON escapes quotes,
-    # backslashes and control characters, so the needle is escaped the same way.
-    raw_needle = msgspec.json.encode(lowered)[1:-1] if needle.isascii() else None
-
-    def matches(s: Summary) -> bool:
-        if lowered in s.title.lower():
-            return True
-        path = store.path_for(s.id)
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return False
-        if raw_needle is not None and raw_needle not in data.lower():
-            return False
-        try:
-            from clinvk.store import decode_session
-
-            session = decode_session(data, str(path))
-        except SessionError:
-            return False
-        return any(lowered in t.prompt.lower() or lowered in t.response.lower()
-                   for t in session.turns)
-
-    return matches
+    return SearchCache(store.sessions_dir, store.index_dir / "search").matching_ids(needle)
 
 
-def select(store: SessionStore, state: IndexState, flt: Filter) -> Iterator[Summary]:
-    """Summaries that pass the filter, newest first, each checked against its file."""
-    text = _text_matcher(store, flt.search) if flt.search else None
-    for summary in state.iter_newest():
+def select(store: SessionStore, state: IndexState, flt: Filter, *,
+           verify: bool = True) -> Iterator[Summary]:
+    """Summaries that pass the filter, newest first, each checked against its file
+    (unless ``verify`` is False: then as the index has them, for counting)."""
+    text: Callable[[Summary], bool] | None = None
+    rows: Iterator[Summary]
+    if flt.search:
+        hits = search_hits(store, flt.search)
+        lowered = flt.search.lower()
+
+        def text(s: Summary) -> bool:
+            return s.id in hits or lowered in s.title.lower()
+
+        # The cache covers every file, titles included: only its hits can match.
+        rows = state.iter_newest_of(hits)
+    else:
+        rows = state.iter_newest()
+    for summary in rows:
         if flt.active and not flt.matches(summary):
+            continue
+        if text is not None and not text(summary):
+            continue  # the search cache is as fresh as the files: no need to stat this one
+        if not verify:
+            yield summary
             continue
         checked = store.verify(summary)
         if checked is None or (checked is not summary and flt.active and not flt.matches(checked)):
             continue
-        if text is not None and not text(checked):
+        if text is not None and checked is not summary and not text(checked):
             continue
         yield checked
 
@@ -265,9 +260,13 @@ def _window(store: SessionStore, state: IndexState, flt: Filter, offset: int,
 
     total = 0
     if flt.active:
-        for summary in select(store, state, flt):
+        # Rows past the page are only counted: their files need no stat.
+        for summary in select(store, state, flt, verify=False):
             if total >= offset and (stop is None or total < stop):
-                yield summary, effective_status(summary.status, summary.pid, summary.pid_start)
+                checked = store.verify(summary)
+                if checked is None or (checked is not summary and not flt.matches(checked)):
+                    continue
+                yield checked, effective_status(checked.status, checked.pid, checked.pid_start)
             total += 1
     else:
         total = state.count()
