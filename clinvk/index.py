@@ -32,7 +32,8 @@ from pathlib import Path
 import msgspec
 
 LOG_COMPACT_LINES = 256
-_MAGIC = b"CLXI1\n"
+# Bump when Summary or the layout changes: an older snapshot is then rebuilt from the files.
+_MAGIC = b"CLXI2\n"
 
 
 class Summary(msgspec.Struct, array_like=True, gc=False):
@@ -54,6 +55,9 @@ class Summary(msgspec.Struct, array_like=True, gc=False):
     cost: float | None = None
     # The session file's mtime when summarized: a row whose file changed since is re-read.
     mtime_ns: int = 0
+    # clinvk.stats.session_sums of the session's turns, so `sessions stats` need not
+    # decode a million turn facts to add them up.
+    sums: tuple[int | float, ...] | None = None
 
 
 class TurnFact(msgspec.Struct, array_like=True, gc=False):
@@ -149,6 +153,15 @@ class IndexState:
                 yield summary.id, encode(summary), encode(self.facts.get(summary.id, []))
             else:
                 yield summary.id, self.base.record_bytes(i), self.base.facts_bytes(i)
+
+    def iter_lazy(self) -> Iterator[tuple[Summary, int | None]]:
+        """(summary, handle for facts_of) newest first: turn facts decoded only on demand."""
+        return self._iter_positions()
+
+    def facts_of(self, summary: Summary, handle: int | None) -> list[TurnFact]:
+        if handle is None:
+            return self.facts.get(summary.id, [])
+        return self.base.facts(handle)
 
     def iter_newest_of(self, wanted: set[str]) -> Iterator[Summary]:
         """Like iter_newest, but only these ids, decoding only their rows."""

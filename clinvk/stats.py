@@ -246,19 +246,10 @@ def session_sums(facts: list[TurnFact], model: str | None) -> tuple[int | float,
 
 
 def _entries(state: IndexState) -> Iterator[tuple[Summary, Any, Any]]:
-    """(summary, its precomputed sums or None, a handle for _facts) for every session.
-
-    Uses the index's per-session sums and lazily decoded turn facts where the index
-    offers them (``Summary.sums``, ``IndexState.iter_lazy`` / ``facts_of``); otherwise
-    every session's facts, decoded as the index yields them.
-    """
-    lazy = getattr(state, "iter_lazy", None)
-    if lazy is None:
-        for summary, facts in state.iter_with_facts():
-            yield summary, None, facts
-        return
-    for summary, handle in lazy():
-        yield summary, getattr(summary, "sums", None), _Handle(handle)
+    """(summary, its precomputed sums or None, a handle for _facts) for every session;
+    the index decodes a session's turn facts only when _facts asks for them."""
+    for summary, handle in state.iter_lazy():
+        yield summary, summary.sums, _Handle(handle)
 
 
 class _Handle:
@@ -273,7 +264,7 @@ class _Handle:
 def _facts(state: IndexState, summary: Summary, got: Any) -> list[TurnFact]:
     facts: list[TurnFact]
     if isinstance(got, _Handle):
-        facts = state.facts_of(summary, got.handle)  # type: ignore[attr-defined]
+        facts = state.facts_of(summary, got.handle)
     else:
         facts = got
     return facts

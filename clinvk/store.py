@@ -139,7 +139,12 @@ def turn_facts(session: Session) -> list[TurnFact]:
     return facts
 
 
-def summarize(session: Session, mtime_ns: int = 0) -> Summary:
+def summarize(session: Session, mtime_ns: int = 0,
+              facts: list[TurnFact] | None = None) -> Summary:
+    from clinvk.stats import session_sums
+
+    if facts is None:
+        facts = turn_facts(session)
     return Summary(
         id=session.id,
         backend=session.backend,
@@ -156,6 +161,7 @@ def summarize(session: Session, mtime_ns: int = 0) -> Summary:
         pid_start=session.pid_start,
         cost=session.cost(),
         mtime_ns=mtime_ns,
+        sums=session_sums(facts, session.model),
     )
 
 
@@ -279,7 +285,8 @@ class SessionStore:
         except ClinvkError as exc:
             self.skipped.append(Skipped(path, exc.message))
             return None
-        return summarize(session, mtime), turn_facts(session)
+        facts = turn_facts(session)
+        return summarize(session, mtime, facts), facts
 
     def short_ids(self, idents: list[str], minimum: int = ids.SHOWN_PREFIX) -> dict[str, str]:
         """For each id, the shortest prefix (≥ ``minimum``) that names it alone, from the
@@ -556,7 +563,7 @@ class SessionStore:
 
         def change(path: Path) -> Summary:
             atomic_write(path, data)
-            return summarize(session, path.stat().st_mtime_ns)
+            return summarize(session, path.stat().st_mtime_ns, facts)
 
         self._write(session.id, change, facts)
 
