@@ -44,7 +44,14 @@ import msgspec  # noqa: E402
 from clinvk import ids  # noqa: E402
 from clinvk.index import Summary, TurnFact, encode_base, shard_mtimes  # noqa: E402
 from clinvk.model import SCHEMA_VERSION, Session, Turn, Usage, make_title  # noqa: E402
-from clinvk.store import SessionStore, atomic_write, encode_session, summarize, turn_facts  # noqa: E402
+from clinvk.store import (  # noqa: E402
+    SessionStore,
+    atomic_write,
+    disk_bytes,
+    encode_session,
+    summarize,
+    turn_facts,
+)
 
 # Bump when the generated data changes shape, so cached stores are regenerated.
 GENERATOR_VERSION = 1
@@ -293,7 +300,9 @@ def _write_chunk(task: tuple[str, int, list[str], dict[str, int]]) -> tuple[byte
         finally:
             os.close(fd)
         written += len(data)
-        entries.append((summarize(session, os.stat(path).st_mtime_ns), turn_facts(session)))
+        st = os.stat(path)
+        facts = turn_facts(session)
+        entries.append((summarize(session, st.st_mtime_ns, facts, disk_bytes(st)), facts))
     return _entry_encoder.encode(entries), written
 
 

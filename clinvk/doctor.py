@@ -85,7 +85,7 @@ def _is_temp(name: str) -> bool:
 def check(store: SessionStore, progress: Any = None) -> Findings:
     """Read every file of the store and compare the index with them."""
     from clinvk.errors import ClinvkError, NotFoundError
-    from clinvk.store import pid_alive, summarize, turn_facts
+    from clinvk.store import disk_bytes, pid_alive, summarize, turn_facts
 
     found = Findings()
     now = time.time()
@@ -118,14 +118,15 @@ def check(store: SessionStore, progress: Any = None) -> Findings:
                 progress(found.files)
             try:
                 session = store.read_file(path)
-                mtime = path.stat().st_mtime_ns
+                st = path.stat()
             except NotFoundError:
                 continue
             except ClinvkError as exc:
                 found.problems.append(Problem("corrupt", _reason(exc.message, path), path, stem))
                 continue
             found.sessions += 1
-            truth[stem] = (summarize(session, mtime), turn_facts(session))
+            facts = turn_facts(session)
+            truth[stem] = (summarize(session, st.st_mtime_ns, facts, disk_bytes(st)), facts)
             if session.status == "running" and not pid_alive(session.pid, session.pid_start):
                 found.problems.append(Problem(
                     "stale-running",

@@ -58,6 +58,8 @@ class Summary(msgspec.Struct, array_like=True, gc=False):
     # clinvk.stats.session_sums of the session's turns, so `sessions stats` need not
     # decode a million turn facts to add them up.
     sums: tuple[int | float, ...] | None = None
+    # Bytes the session file takes on disk (allocated blocks), for `sessions storage`.
+    disk: int = 0
 
 
 class TurnFact(msgspec.Struct, array_like=True, gc=False):

@@ -139,8 +139,13 @@ def turn_facts(session: Session) -> list[TurnFact]:
     return facts
 
 
+def disk_bytes(st: os.stat_result) -> int:
+    blocks = getattr(st, "st_blocks", None)
+    return blocks * 512 if blocks is not None else st.st_size
+
+
 def summarize(session: Session, mtime_ns: int = 0,
-              facts: list[TurnFact] | None = None) -> Summary:
+              facts: list[TurnFact] | None = None, disk: int = 0) -> Summary:
     from clinvk.stats import session_sums
 
     if facts is None:
@@ -162,6 +167,7 @@ def summarize(session: Session, mtime_ns: int = 0,
         cost=session.cost(),
         mtime_ns=mtime_ns,
         sums=session_sums(facts, session.model),
+        disk=disk,
     )
 
 
@@ -279,14 +285,14 @@ class SessionStore:
     def _entry_from_file(self, path: Path) -> tuple[Summary, list[TurnFact]] | None:
         try:
             session = self.read_file(path)
-            mtime = path.stat().st_mtime_ns
+            st = path.stat()
         except NotFoundError:
             return None
         except ClinvkError as exc:
             self.skipped.append(Skipped(path, exc.message))
             return None
         facts = turn_facts(session)
-        return summarize(session, mtime, facts), facts
+        return summarize(session, st.st_mtime_ns, facts, disk_bytes(st)), facts
 
     def short_ids(self, idents: list[str], minimum: int = ids.SHOWN_PREFIX) -> dict[str, str]:
         """For each id, the shortest prefix (≥ ``minimum``) that names it alone, from the
@@ -563,7 +569,8 @@ class SessionStore:
 
         def change(path: Path) -> Summary:
             atomic_write(path, data)
-            return summarize(session, path.stat().st_mtime_ns, facts)
+            st = path.stat()
+            return summarize(session, st.st_mtime_ns, facts, disk_bytes(st))
 
         self._write(session.id, change, facts)
 

@@ -11,40 +11,11 @@ from cyclopts import Parameter
 from clinvk.errors import SessionError, UsageError
 
 if TYPE_CHECKING:
-    from subprocess import Popen
-
     from clinvk.index import Summary
     from clinvk.stats import Report, Totals
 
 
 # --------------------------------------------------------------------------- storage
-def _start_du(path: str) -> Popen[bytes] | None:
-    """`du -sk` in a second process: it sums 100,000 files' blocks in C while we decode
-    the index (POSIX du; None where there is none, and then we walk the tree ourselves)."""
-    import shutil
-    import subprocess
-
-    du = shutil.which("du")
-    if du is None or not os.path.isdir(path):
-        return None
-    try:
-        return subprocess.Popen([du, "-sk", path], stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    except OSError:
-        return None
-
-
-def _du_result(proc: Popen[bytes] | None, path: str) -> int:
-    if proc is not None:
-        output, _ = proc.communicate()
-        if proc.returncode == 0:
-            try:
-                return int(output.split()[0]) * 1024
-            except (IndexError, ValueError):
-                pass
-    return disk_usage(path)
-
-
 def disk_usage(path: str) -> int:
     """Bytes on disk under ``path`` (allocated blocks, like du), symlinks not followed."""
     total = 0
@@ -85,17 +56,17 @@ def storage(*, json: bool = False) -> int:
 
     retention = load().config.session.retention_days
     store = open_store()
-    du = _start_du(str(store.root))
     state = store.index()
     cutoff = (datetime.now(UTC) - timedelta(days=retention)).timestamp() if retention else None
     by_status: dict[str, int] = {}
     by_backend: dict[str, int] = {}
-    count = cleanable = turns = 0
+    count = cleanable = turns = files_size = 0
     oldest: Summary | None = None
     newest: Summary | None = None
     for summary in state.iter_newest():
         count += 1
         turns += summary.turns
+        files_size += summary.disk
         status = summary.status
         if status == "running":
             status = effective_status(status, summary.pid, summary.pid_start)
@@ -107,7 +78,10 @@ def storage(*, json: bool = False) -> int:
             oldest = summary
         if cutoff is not None and summary.last_used < cutoff and status not in ("running", "paused"):
             cleanable += 1
-    size = _du_result(du, str(store.root))
+    # The session files' sizes come from the index; everything else (index, caches,
+    # locks, quarantine) is a few thousand files at most.
+    size = files_size + sum(disk_usage(str(d)) for d in (store.index_dir, store.locks_dir,
+                                                        store.quarantine_dir))
     quarantined = _count_files(store.quarantine_dir)
     report_skipped(store)
     data: dict[str, Any] = {
