@@ -33,7 +33,7 @@ import msgspec
 
 LOG_COMPACT_LINES = 256
 # Bump when Summary or the layout changes: an older snapshot is then rebuilt from the files.
-_MAGIC = b"CLXI2\n"
+_MAGIC = b"CLXI3\n"
 
 
 class Summary(msgspec.Struct, array_like=True, gc=False):
