@@ -173,7 +173,7 @@ def current(*, json: bool = False,
     The most recently used session whose working directory is the current directory,
     leaving out paused and completed ones. Exit 1 with `no active session` if none.
 
-    Example: clinvk resume $(clinvk sessions current --id) "go on"
+    Example: clinvk sessions current --id   (then: clinvk resume "$(clinvk sessions current --id)" "go on")
 
     Parameters
     ----------

@@ -22,15 +22,34 @@ app = App(
     name="sessions",
     help="List, inspect, resume-prepare, clean and account for recorded sessions.",
 )
-# Commands that live in their own modules, loaded only when called.
-app.command("clinvk.commands.history:history", name="history")
-app.command("clinvk.commands.stats:stats", name="stats")
-app.command("clinvk.commands.transfer:export", name="export")
-app.command("clinvk.commands.transfer:import_", name="import")
-app.command("clinvk.commands.care:storage", name="storage")
-app.command("clinvk.commands.care:current", name="current")
-app.command("clinvk.commands.care:recap", name="recap")
-app.command("clinvk.commands.care:doctor", name="doctor")
+# Commands that live in their own modules, loaded only when called, except for --help,
+# whose command list shows each one's summary (which needs its docstring).
+_ELSEWHERE = (
+    ("clinvk.commands.history", "history", "history"),
+    ("clinvk.commands.stats", "stats", "stats"),
+    ("clinvk.commands.transfer", "export", "export"),
+    ("clinvk.commands.transfer", "import_", "import"),
+    ("clinvk.commands.care", "storage", "storage"),
+    ("clinvk.commands.care", "current", "current"),
+    ("clinvk.commands.care", "recap", "recap"),
+    ("clinvk.commands.care", "doctor", "doctor"),
+)
+
+
+def _register_elsewhere() -> None:
+    import importlib
+
+    from clinvk.app import current_argv
+
+    wants_help = any(a in ("--help", "-h") for a in current_argv())
+    for module, attr, name in _ELSEWHERE:
+        if wants_help:
+            app.command(getattr(importlib.import_module(module), attr), name=name)
+        else:
+            app.command(f"{module}:{attr}", name=name)
+
+
+_register_elsewhere()
 
 RangeName = Literal["today", "yesterday", "7d", "30d", "thismonth", "lastmonth", "all"]
 
