@@ -75,3 +75,29 @@ def range_bounds(name: str, now: datetime | None = None) -> tuple[datetime | Non
         return first.astimezone(timezone.utc), None
     previous_first = (first - timedelta(days=1)).replace(day=1)
     return previous_first.astimezone(timezone.utc), first.astimezone(timezone.utc)
+
+
+def window(range_: str | None, since: str | None, until: str | None
+           ) -> tuple[float | None, float | None]:
+    """[start, end) as epoch seconds from --range, --since and --until (each optional).
+
+    ``--until`` with a plain date includes that whole day.
+    """
+    start: float | None = None
+    end: float | None = None
+    if range_ is not None:
+        low, high = range_bounds(range_)
+        start = low.timestamp() if low else None
+        end = high.timestamp() if high else None
+    if since is not None:
+        since_ts = parse_date(since).timestamp()
+        start = since_ts if start is None else max(start, since_ts)
+    if until is not None:
+        moment = parse_date(until)
+        if len(until.strip()) == 10:
+            moment = moment + timedelta(days=1)
+        until_ts = moment.timestamp()
+        end = until_ts if end is None else min(end, until_ts)
+    if start is not None and end is not None and end <= start:
+        raise UsageError("the time range is empty: --until is not after --since/--range start")
+    return start, end

@@ -81,7 +81,7 @@ class Filter:
                  range_: str | None = None, since: str | None = None,
                  until: str | None = None, workdir: str | None = None,
                  older_than: datetime | None = None):
-        from clinvk.timespec import parse_date, range_bounds
+        from clinvk.timespec import window
 
         check_status(status)
         self.backend = backend
@@ -89,18 +89,7 @@ class Filter:
         self.tags = tags or []
         self.search = search
         self.workdir = workdir
-        self.start: float | None = None
-        self.end: float | None = None
-        if range_ is not None:
-            start, end = range_bounds(range_)
-            self.start = start.timestamp() if start else None
-            self.end = end.timestamp() if end else None
-        if since is not None:
-            since_ts = parse_date(since).timestamp()
-            self.start = since_ts if self.start is None else max(self.start, since_ts)
-        if until is not None:
-            until_ts = parse_date(until).timestamp()
-            self.end = until_ts if self.end is None else min(self.end, until_ts)
+        self.start, self.end = window(range_, since, until)
         self.older_than = older_than.timestamp() if older_than else None
 
     @property

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from cyclopts import Parameter
@@ -19,34 +18,6 @@ CSV_COLUMNS = (
     "reported_turns", "computed_cost_usd", "computed_turns", "unpriced_turns",
     "no_usage_turns", "avg_cost_per_session_usd",
 )
-
-
-def window(range_: str | None, since: str | None, until: str | None
-           ) -> tuple[float | None, float | None]:
-    """[start, end) as epoch seconds from --range, --since and --until (each optional).
-
-    ``--until`` with a plain date includes that whole day.
-    """
-    from clinvk.timespec import parse_date, range_bounds
-
-    start: float | None = None
-    end: float | None = None
-    if range_ is not None:
-        low, high = range_bounds(range_)
-        start = low.timestamp() if low else None
-        end = high.timestamp() if high else None
-    if since is not None:
-        since_ts = parse_date(since).timestamp()
-        start = since_ts if start is None else max(start, since_ts)
-    if until is not None:
-        moment = parse_date(until)
-        if len(until.strip()) == 10:
-            moment = moment + timedelta(days=1)
-        until_ts = moment.timestamp()
-        end = until_ts if end is None else min(end, until_ts)
-    if start is not None and end is not None and end <= start:
-        raise UsageError("the time range is empty: --until is not after --since/--range start")
-    return start, end
 
 
 def stats(
@@ -91,6 +62,7 @@ def stats(
     """
     from clinvk import stats as engine
     from clinvk.commands.sessions import Filter, here_dir, open_store, report_skipped
+    from clinvk.timespec import window
 
     if json and csv:
         raise UsageError("--json and --csv exclude each other")

@@ -120,7 +120,7 @@ def _selected(store: SessionStore, *, backend: str | None, status: str | None,
               tags: list[str] | None, search: str | None, range_: str | None,
               since: str | None, until: str | None, here: bool) -> Iterator[Session]:
     from clinvk.commands.sessions import Filter, here_dir, select
-    from clinvk.commands.stats import window
+    from clinvk.timespec import window
 
     start, end = window(range_, since, until)
     flt = Filter(backend=backend, status=status, tags=tags, search=search,

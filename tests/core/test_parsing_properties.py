@@ -112,3 +112,15 @@ def test_not_found_exit_code_can_be_session_error() -> None:
 def test_new_ids_are_valid() -> None:
     made = {ids.new_id() for _ in range(500)}
     assert len(made) == 500 and all(ids.is_valid_id(i) for i in made)
+
+
+def test_until_a_plain_date_includes_that_day() -> None:
+    from clinvk.timespec import parse_date, window
+
+    start, end = window(None, "2026-03-01", "2026-03-01")
+    assert start == parse_date("2026-03-01").timestamp()
+    assert end == parse_date("2026-03-02").timestamp()
+    _s, end2 = window(None, None, "2026-03-01T12:00:00Z")
+    assert end2 == parse_date("2026-03-01T12:00:00Z").timestamp()
+    with pytest.raises(UsageError):
+        window(None, "2026-03-05", "2026-03-01")
