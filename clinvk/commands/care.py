@@ -182,7 +182,7 @@ def current(*, json: bool = False,
     id_only
         Print only the session id.
     """
-    from clinvk.commands.sessions import here_dir, open_store, report_skipped, summary_json
+    from clinvk.commands.sessions import here_dir, open_store, report_skipped, list_item
     from clinvk.errors import ClinvkError
     from clinvk.store import effective_status
 
@@ -202,7 +202,7 @@ def current(*, json: bool = False,
         if json:
             from clinvk.output import print_json
 
-            print_json(summary_json(checked, status))
+            print_json(list_item(checked, status))
             return 0
         from clinvk.output import local_time, one_line, out, relative
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import msgspec
 from cyclopts import App, Parameter
 
 from clinvk.errors import SessionError, UsageError
@@ -156,23 +157,28 @@ def select(store: SessionStore, state: IndexState, flt: Filter, *,
         yield checked
 
 
-def summary_json(s: Summary, status: str) -> dict[str, Any]:
-    from clinvk.output import iso
+class ListItem(msgspec.Struct):
+    """One session as `sessions list --json` prints it (docs/json-output.md)."""
 
-    return {
-        "id": s.id,
-        "backend": s.backend,
-        "status": status,
-        "created_at": iso(s.created),
-        "last_used_at": iso(s.last_used),
-        "model": s.model,
-        "tags": s.tags,
-        "title": s.title,
-        "workdir": s.workdir,
-        "tokens": s.tokens,
-        "turns": s.turns,
-        "cost_usd": s.cost,
-    }
+    id: str
+    backend: str
+    status: str
+    created_at: datetime
+    last_used_at: datetime
+    model: str | None
+    tags: list[str]
+    title: str
+    workdir: str
+    tokens: int | None
+    turns: int
+    cost_usd: float | None
+
+
+def list_item(s: Summary, status: str) -> ListItem:
+    stamp = datetime.fromtimestamp
+    return ListItem(s.id, s.backend, status, stamp(s.created, timezone.utc),
+                    stamp(s.last_used, timezone.utc), s.model, s.tags, s.title, s.workdir,
+                    s.tokens, s.turns, s.cost)
 
 
 def here_dir() -> str:
@@ -296,24 +302,6 @@ def _write_json(window: Iterator[tuple[Summary, str]], totals: list[int], limit:
                 offset: int) -> None:
     """{"items": [...], "total": N, "limit": L, "offset": O}, byte for byte what
     print_json of the whole object gives, written as the rows come (constant memory)."""
-    import msgspec
-
-    class Row(msgspec.Struct):  # summary_json's keys, in its order
-        id: str
-        backend: str
-        status: str
-        created_at: datetime
-        last_used_at: datetime
-        model: str | None
-        tags: list[str]
-        title: str
-        workdir: str
-        tokens: int | None
-        turns: int
-        cost_usd: float | None
-
-    utc = timezone.utc
-    stamp = datetime.fromtimestamp
     encode = msgspec.json.Encoder().encode
     fmt = msgspec.json.format
     write = sys.stdout.buffer.write
@@ -322,9 +310,7 @@ def _write_json(window: Iterator[tuple[Summary, str]], totals: list[int], limit:
     first = True
     write(b'{\n  "items": [')
     for s, status in window:
-        row = Row(s.id, s.backend, status, stamp(s.created, utc), stamp(s.last_used, utc),
-                  s.model, s.tags, s.title, s.workdir, s.tokens, s.turns, s.cost)
-        batch.append(fmt(encode(row), indent=2).replace(b"\n", b"\n    "))
+        batch.append(fmt(encode(list_item(s, status)), indent=2).replace(b"\n", b"\n    "))
         if len(batch) >= 500:
             write((b"\n    " if first else sep) + sep.join(batch))
             first, batch = False, []
