@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 from cyclopts import App, Parameter
@@ -228,7 +228,6 @@ def list_(
     json
         Print {"items": [...], "total": N, "limit": L, "offset": O}.
     """
-    from clinvk.store import effective_status
 
     if offset < 0:
         raise UsageError("--offset must be 0 or more")

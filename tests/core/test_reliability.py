@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from clinvk.app import main
