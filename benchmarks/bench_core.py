@@ -298,10 +298,10 @@ def pick_prefix(home: Path) -> str:
     """A 6-character prefix that names exactly one session of the store."""
     from clinvk.store import SessionStore
 
-    state = SessionStore(home).index(persist=False)
-    ids = state.all_ids()
+    store = SessionStore(home)
+    ids = store.index(persist=False).all_ids()
     for ident in ids[len(ids) // 2:] + ids[: len(ids) // 2]:
-        if state.unique_prefix(ident, 6) == ident[:6]:
+        if store.short_ids([ident], 6)[ident] == ident[:6]:
             return ident[:6]
     raise SystemExit(f"no session in {home} has a unique 6-character prefix")
 
