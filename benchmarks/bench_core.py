@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -408,14 +409,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run_script(entry: Callable[[], int], name: str) -> None:
+    """Run a benchmark's main and exit 0 whatever happens: figures, not a test."""
     try:
-        main()
+        entry()
     except KeyboardInterrupt:
         pass
-    except Exception as exc:  # noqa: BLE001 - figures, not a test: report and exit 0
+    except Exception as exc:  # noqa: BLE001 - report and exit 0
         import traceback
 
         traceback.print_exc()
-        print(f"bench_core: stopped early: {type(exc).__name__}: {exc}")
+        print(f"{name}: stopped early: {type(exc).__name__}: {exc}")
     sys.exit(0)
+
+
+if __name__ == "__main__":
+    run_script(main, "bench_core")

@@ -43,6 +43,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from bench_core import (  # noqa: E402
+    run_script,
     Case,
     Launcher,
     base_env,
@@ -352,13 +353,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        pass
-    except Exception as exc:  # noqa: BLE001 - figures, not a test: report and exit 0
-        import traceback
-
-        traceback.print_exc()
-        print(f"bench_turn: stopped early: {type(exc).__name__}: {exc}")
-    sys.exit(0)
+    run_script(main, "bench_turn")
