@@ -192,6 +192,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 def atomic_write(path: Path, data: bytes | list[bytes | memoryview]) -> None:
     chunks = data if isinstance(data, list) else [data]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
@@ -412,22 +417,9 @@ class SessionStore:
             if str(path) not in known and path.exists():
                 self.skipped.append(Skipped(path, reason))
 
-    def verify_entry(self, summary: Summary, facts: list[TurnFact]
-                     ) -> tuple[Summary, list[TurnFact]] | None:
-        """Like verify, for a summary with its turn facts."""
-        path = self.path_for(summary.id)
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return None
-        except OSError:
-            return summary, facts
-        if st.st_mtime_ns == summary.mtime_ns:
-            return summary, facts
-        return self._entry_from_file(path)
-
-    def verify(self, summary: Summary) -> Summary | None:
-        """The summary, re-read from its file if the file changed behind the index's back."""
+    def _unchanged(self, summary: Summary) -> bool | None:
+        """Whether the session file is still the one the summary was made from; None
+        when it is gone. A file that cannot be stat'ed counts as unchanged."""
         ident = summary.id
         if not ids.is_valid_id(ident):
             raise ClinvkError(f"invalid session id: {ident!r}")
@@ -437,10 +429,23 @@ class SessionStore:
         except FileNotFoundError:
             return None
         except OSError:
-            return summary
-        if st.st_mtime_ns == summary.mtime_ns:
-            return summary
-        return self._summary_from_file(self.path_for(ident))
+            return True
+        return st.st_mtime_ns == summary.mtime_ns
+
+    def verify_entry(self, summary: Summary, facts: list[TurnFact]
+                     ) -> tuple[Summary, list[TurnFact]] | None:
+        """Like verify, for a summary with its turn facts."""
+        unchanged = self._unchanged(summary)
+        if unchanged is None:
+            return None
+        return (summary, facts) if unchanged else self._entry_from_file(self.path_for(summary.id))
+
+    def verify(self, summary: Summary) -> Summary | None:
+        """The summary, re-read from its file if the file changed behind the index's back."""
+        unchanged = self._unchanged(summary)
+        if unchanged is None:
+            return None
+        return summary if unchanged else self._summary_from_file(self.path_for(summary.id))
 
     def iter_sessions(self) -> Iterator[tuple[Path, Session | None, str | None]]:
         """Every session file with its record, or None and the reason it cannot be read."""
@@ -523,20 +528,27 @@ class SessionStore:
     def _write(self, session_id: str, change: Callable[[Path], Summary | None],
                facts: list[TurnFact] | None = None) -> Summary | None:
         """Apply a file change under the store lock, logging it for the index."""
-        path = self.path_for(session_id)
-        shard = shard_of(session_id)
         with self._store_lock():
             log = self._log_path()
-            m0 = self._shard_mtime(path.parent)
-            _mkdir_private(path.parent)
-            write_log_line(log, _LogLine(op="begin", id=session_id))
-            summary = change(path)
-            m1 = self._shard_mtime(path.parent)
-            op = "put" if summary is not None else "del"
-            write_log_line(log, _LogLine(op=op, id=session_id, shard=shard, m0=m0, m1=m1,
-                                         s=summary, f=facts if summary is not None else None))
+            summary = self._logged_change(log, session_id, change, facts)
             if not self.defer_compaction and self._log_length(log) > LOG_COMPACT_LINES:
                 self._compact_locked()
+        return summary
+
+    def _logged_change(self, log: Path, session_id: str,
+                       change: Callable[[Path], Summary | None],
+                       facts: list[TurnFact] | None) -> Summary | None:
+        """One file change wrapped in the index log's begin and put/del lines, with the
+        shard's mtime before and after (the store lock is held)."""
+        path = self.path_for(session_id)
+        m0 = self._shard_mtime(path.parent)
+        _mkdir_private(path.parent)
+        write_log_line(log, _LogLine(op="begin", id=session_id))
+        summary = change(path)
+        m1 = self._shard_mtime(path.parent)
+        op = "put" if summary is not None else "del"
+        write_log_line(log, _LogLine(op=op, id=session_id, shard=shard_of(session_id), m0=m0,
+                                     m1=m1, s=summary, f=facts if summary is not None else None))
         return summary
 
     def compact_if_due(self) -> None:
@@ -599,10 +611,8 @@ class SessionStore:
 
     def delete(self, session_id: str) -> None:
         def change(path: Path) -> None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            _unlink(path)
             _fsync_dir(path.parent)
-            return None
 
         self._write(session_id, change)
 
@@ -621,14 +631,8 @@ class SessionStore:
                 except Timeout:
                     continue
                 try:
-                    path = self.path_for(ident)
-                    m0 = self._shard_mtime(path.parent)
-                    write_log_line(log, _LogLine(op="begin", id=ident))
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
-                    m1 = self._shard_mtime(path.parent)
-                    write_log_line(log, _LogLine(op="del", id=ident, shard=shard_of(ident),
-                                                 m0=m0, m1=m1))
+                    # The directories are synced once at the end, not once per file.
+                    self._logged_change(log, ident, _unlink, None)
                     deleted.append(ident)
                 finally:
                     lock.release()
@@ -651,13 +655,11 @@ class SessionStore:
     # ---------------------------------------------------------------- index upkeep
     def _try_compact(self) -> None:
         """Save a repaired index if the store lock is free right now; a cache can wait."""
-        try:
-            from filelock import FileLock, Timeout
-        except ImportError:  # pragma: no cover
-            return
+        from filelock import Timeout
+
         try:
             self._ensure_dirs()
-            lock = FileLock(str(self.locks_dir / "store.lock"), timeout=0, mode=0o600)
+            lock = self._filelock(self.locks_dir / "store.lock", 0)
             lock.acquire(blocking=False)
         except (Timeout, OSError):
             return
