@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------- storage
 def disk_usage(path: str) -> int:
     """Bytes on disk under ``path`` (allocated blocks, like du), symlinks not followed."""
+    from clinvk.store import disk_bytes
+
     total = 0
     stack = [path]
     while stack:
@@ -32,8 +34,7 @@ def disk_usage(path: str) -> int:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                blocks = getattr(st, "st_blocks", None)
-                total += blocks * 512 if blocks is not None else st.st_size
+                total += disk_bytes(st)
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
     return total
