@@ -22,18 +22,18 @@ Then: clinvk resume --last "now add tests" · clinvk sessions list --json
 # Lazily loaded commands: (import path, name, one-line help shown by `clinvk --help`).
 COMMAND_SPECS = (
     ("clinvk.commands.run:prompt", "prompt",
-     "Send a prompt to a backend; records a new session.\n\n"
-     "Example: clinvk prompt -b codex \"fix the failing test\""),
+     ("Send a prompt to a backend; records a new session.\n\n"
+     "Example: clinvk prompt -b codex \"fix the failing test\"")),
     ("clinvk.commands.run:resume", "resume",
-     "Continue a recorded session with another prompt.\n\n"
-     "Example: clinvk resume 3fk2a9 \"now add tests\""),
+     ("Continue a recorded session with another prompt.\n\n"
+     "Example: clinvk resume 3fk2a9 \"now add tests\"")),
     ("clinvk.commands.run:cancel", "cancel", "Stop a running turn.\n\nExample: clinvk cancel 3fk2a9"),
     ("clinvk.commands.backends:backends", "backends",
-     "Show each backend: installed or not, path, version, default model.\n\n"
-     "Example: clinvk backends --json"),
+     ("Show each backend: installed or not, path, version, default model.\n\n"
+     "Example: clinvk backends --json")),
     ("clinvk.commands.sessions:app", "sessions",
-     "List, inspect, clean and account for recorded sessions.\n\n"
-     "Example: clinvk sessions list --range 7d"),
+     ("List, inspect, clean and account for recorded sessions.\n\n"
+     "Example: clinvk sessions list --range 7d")),
     ("clinvk.commands.config:app", "config",
      "Show and edit clinvk's settings.\n\nExample: clinvk config set session.retention_days 14"),
 )
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         return 0
-    except Exception as exc:  # noqa: BLE001 - the one boundary where nothing may escape
+    except Exception as exc:
         if os.environ.get("CLINVK_DEBUG"):
             raise
         _error(f"internal error: {type(exc).__name__}: {exc}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from clinvk.errors import NotFoundError, SessionError, UsageError
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"

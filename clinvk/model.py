@@ -7,7 +7,7 @@ code knows is refused rather than half-read.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 import msgspec
@@ -123,7 +123,7 @@ class Session(msgspec.Struct):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def make_title(prompt: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 _BOLD = "\033[1m"
@@ -85,7 +85,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *,
 def to_datetime(value: float | datetime) -> datetime:
     if isinstance(value, datetime):
         return value
-    return datetime.fromtimestamp(value, timezone.utc)
+    return datetime.fromtimestamp(value, UTC)
 
 
 def relative(value: float | datetime, now: datetime | None = None) -> str:
@@ -93,7 +93,7 @@ def relative(value: float | datetime, now: datetime | None = None) -> str:
     import humanize
 
     moment = to_datetime(value)
-    current = now or datetime.now(timezone.utc)
+    current = now or datetime.now(UTC)
     return str(humanize.naturaltime(current - moment))
 
 

@@ -492,7 +492,7 @@ class SessionStore:
         self._ensure_dirs()
         from filelock import Timeout
 
-        lock = self._filelock(self.locks_dir / f"{session_id}.lock", wait if wait > 0 else 0)
+        lock = self._filelock(self.locks_dir / f"{session_id}.lock", max(0, wait))
         try:
             lock.acquire(blocking=wait > 0, timeout=wait if wait > 0 else -1)
         except Timeout:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from clinvk.errors import UsageError
 
@@ -46,35 +46,35 @@ def parse_date(text: str) -> datetime:
             day = date.fromisoformat(value)
             parsed = datetime.combine(day, time())
         else:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(f"invalid date: {text!r}",
                          hint="expected YYYY-MM-DD or an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         parsed = parsed.astimezone()  # naive means the user's local time
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def range_bounds(name: str, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
     """[start, end) in UTC for a named range, in the user's local calendar."""
     if name not in RANGES:
         raise UsageError(f"invalid range: {name!r}", hint="valid ranges: " + ", ".join(RANGES))
-    local_now = (now or datetime.now(timezone.utc)).astimezone()
+    local_now = (now or datetime.now(UTC)).astimezone()
     midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     if name == "all":
         return None, None
     if name == "today":
-        return midnight.astimezone(timezone.utc), None
+        return midnight.astimezone(UTC), None
     if name == "yesterday":
-        return (midnight - timedelta(days=1)).astimezone(timezone.utc), midnight.astimezone(timezone.utc)
+        return (midnight - timedelta(days=1)).astimezone(UTC), midnight.astimezone(UTC)
     if name in ("7d", "30d"):
         days = int(name[:-1])
-        return (local_now - timedelta(days=days)).astimezone(timezone.utc), None
+        return (local_now - timedelta(days=days)).astimezone(UTC), None
     first = midnight.replace(day=1)
     if name == "thismonth":
-        return first.astimezone(timezone.utc), None
+        return first.astimezone(UTC), None
     previous_first = (first - timedelta(days=1)).replace(day=1)
-    return previous_first.astimezone(timezone.utc), first.astimezone(timezone.utc)
+    return previous_first.astimezone(UTC), first.astimezone(UTC)
 
 
 def window(range_: str | None, since: str | None, until: str | None

@@ -8,9 +8,10 @@ in clinvk), and only after it does the turn's error become an exit code.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -156,10 +157,9 @@ class Recorder:
         def run() -> None:
             if previous is not None:
                 previous.join()  # in order: a later snapshot is never overwritten by an earlier one
-            try:
+            # The final save supersedes a failed checkpoint and reports its own error.
+            with contextlib.suppress(Exception):
                 self._save(snapshot)
-            except Exception:  # noqa: BLE001 - the final save supersedes it and reports its own
-                pass
 
         self._last = threading.Thread(target=run, name="clinvk-save", daemon=True)
         self._last.start()

@@ -44,7 +44,7 @@ def run_clinvk(*args: str, env: dict[str, str] | None = None, cwd: str | Path | 
         full_env.update(env)
     proc = subprocess.run(
         [sys.executable, "-m", "clinvk", *args],
-        capture_output=True, text=True, env=full_env, cwd=cwd, input=input,
+        check=False, capture_output=True, text=True, env=full_env, cwd=cwd, input=input,
         timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL,
     )
     return Ran(proc.returncode, proc.stdout, proc.stderr)

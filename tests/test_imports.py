@@ -29,7 +29,7 @@ def imported_modules(*args: str, home: Path) -> tuple[set[str], subprocess.Compl
     env.pop("PYTHONPROFILEIMPORTTIME", None)
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "clinvk", *args],
-        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+        check=False, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
     )
     modules = set()
     for line in proc.stderr.splitlines():

@@ -8,7 +8,7 @@ exit code and stderr into a :class:`TurnResult`. ``clinvk.runner`` does the spaw
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Protocol, Union
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import msgspec
 
@@ -72,7 +72,7 @@ class ResultEvent(msgspec.Struct, tag="result", tag_field="type"):
     error: str | None = None
 
 
-Event = Union[SessionStarted, TextDelta, UsageEvent, ErrorEvent, ResultEvent]
+Event = SessionStarted | TextDelta | UsageEvent | ErrorEvent | ResultEvent
 
 
 class TurnResult(msgspec.Struct, kw_only=True):

@@ -183,7 +183,7 @@ def current(*, json: bool = False,
     id_only
         Print only the session id.
     """
-    from clinvk.commands.sessions import here_dir, open_store, report_skipped, list_item
+    from clinvk.commands.sessions import here_dir, list_item, open_store, report_skipped
     from clinvk.errors import ClinvkError
     from clinvk.store import effective_status
 

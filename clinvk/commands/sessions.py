@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
@@ -176,8 +176,8 @@ class ListItem(msgspec.Struct):
 
 def list_item(s: Summary, status: str) -> ListItem:
     stamp = datetime.fromtimestamp
-    return ListItem(s.id, s.backend, status, stamp(s.created, timezone.utc),
-                    stamp(s.last_used, timezone.utc), s.model, s.tags, s.title, s.workdir,
+    return ListItem(s.id, s.backend, status, stamp(s.created, UTC),
+                    stamp(s.last_used, UTC), s.model, s.tags, s.title, s.workdir,
                     s.tokens, s.turns, s.cost)
 
 
@@ -327,7 +327,7 @@ def _print_table(store: SessionStore, rows: list[tuple[Summary, str]]) -> None:
     from clinvk.output import STATUS_COLORS, one_line, out, relative, table, tokens, use_color
 
     color = use_color()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cells = []
     colors = []
     prefixes = store.short_ids([s.id for s, _ in rows])
@@ -510,7 +510,7 @@ def clean(
                 out("session.retention_days is 0 (keep forever): nothing to clean.")
             return 0
         window = timedelta(days=days)
-    cutoff = datetime.now(timezone.utc) - window
+    cutoff = datetime.now(UTC) - window
     store = open_store()
     state = store.index()
     flt = Filter(backend=backend, status=status, older_than=cutoff)

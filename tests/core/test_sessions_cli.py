@@ -49,11 +49,11 @@ def test_limit_offset_footer_and_all(store: SessionStore, capsys) -> None:
     for i in range(25):
         add_session(store, title=f"s{i:02d}", age_days=25 - i)
     code, out, err = run(capsys, "sessions", "list")
-    assert len(out.splitlines()) == 21
+    assert code == 0 and len(out.splitlines()) == 21
     assert "Showing 1-20 of 25 sessions" in err and "--offset 20" in err
     code, out, err = run(capsys, "sessions", "list", "-n", "0")
-    assert len(out.splitlines()) == 26 and "Showing" not in err
-    code, out, _ = run(capsys, "sessions", "list", "--json", "-n", "5", "--offset", "20")
+    assert code == 0 and len(out.splitlines()) == 26 and "Showing" not in err
+    _code, out, _ = run(capsys, "sessions", "list", "--json", "-n", "5", "--offset", "20")
     data = json.loads(out)
     assert [i["title"] for i in data["items"]] == ["s04", "s03", "s02", "s01", "s00"]
     assert data["total"] == 25
@@ -115,7 +115,7 @@ def test_show_fields_and_turns(store: SessionStore, capsys) -> None:
 
 def test_show_json_is_the_whole_record(store: SessionStore, capsys) -> None:
     s = add_session(store)
-    code, out, _ = run(capsys, "sessions", "show", s.id, "--json")
+    _code, out, _ = run(capsys, "sessions", "show", s.id, "--json")
     data = json.loads(out)
     assert data["id"] == s.id and data["version"] == 1 and len(data["turns"]) == 1
     assert data["turns"][0]["usage"]["input_tokens"] == 100
@@ -129,7 +129,7 @@ def test_show_unknown(capsys) -> None:
 
 def test_delete_prints_and_checks_all_first(store: SessionStore, capsys) -> None:
     a = add_session(store)
-    code, out, err = run(capsys, "sessions", "delete", a.id, "zzzz9999")
+    code, out, _err = run(capsys, "sessions", "delete", a.id, "zzzz9999")
     assert code == 1 and store.exists(a.id)  # nothing deleted when one id is unknown
     code, out, _ = run(capsys, "sessions", "delete", a.id[:6])
     assert code == 0 and out.strip() == f"Session {a.id} deleted." and not store.exists(a.id)
@@ -188,7 +188,7 @@ def test_pause_complete_tag_rename(store: SessionStore, capsys) -> None:
     assert store.read(a.id).status == "paused"
     assert run(capsys, "sessions", "complete", a.id)[0] == 0
     assert store.read(a.id).status == "completed"
-    code, out, _ = run(capsys, "sessions", "tag", a.id, "+new", "-old", "plain")
+    code, _out, _ = run(capsys, "sessions", "tag", a.id, "+new", "-old", "plain")
     assert code == 0 and store.read(a.id).tags == ["new", "plain"]
     code, _, err = run(capsys, "sessions", "tag", a.id, "+bad tag")
     assert code == 1 and "invalid tag" in err

@@ -86,9 +86,8 @@ def test_second_writer_fails_fast_with_busy(store: SessionStore) -> None:
     s = add_session(store)
     with store.lock(s.id):
         other = SessionStore(store.root)
-        with pytest.raises(SessionBusyError) as info:
-            with other.lock(s.id):
-                pass
+        with pytest.raises(SessionBusyError) as info, other.lock(s.id):
+            pass
     assert info.value.exit_code == 4
     assert "session busy" in info.value.message
 
@@ -284,5 +283,5 @@ def test_truncated_snapshot_is_rebuilt(store: SessionStore, cut: int) -> None:
     store.index()
     base = next(store.index_dir.glob("base-*.bin"))
     data = base.read_bytes()
-    base.write_bytes(data[:cut] if cut > 0 else data[:cut])
+    base.write_bytes(data[:cut])
     assert {s.id for s in SessionStore(store.root).index().iter_newest()} == made
