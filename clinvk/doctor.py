@@ -5,14 +5,15 @@ Problems it names:
 * ``corrupt``: a session file that cannot be read as a session (bad JSON, wrong schema,
   a newer schema version, an id that differs from its file name, a directory);
 * ``temp``: a temp file left by a writer that died between writing and renaming
-  (``.<name>.<pid>.<hex>.tmp``, in a shard or in index/);
+  (``.<name>.<pid>.<hex>.tmp``, in a shard);
 * ``stray``: anything else under sessions/ that is not a shard of session files;
 * ``stale-running``: a record still marked ``running`` whose clinvk process is gone;
-* ``index``: the index disagrees with the files (sessions missing from it, listed but
-  gone, or summarized from an older version of the file), or its snapshot is unreadable.
+* ``index``: the catalog (clinvk.catalog) disagrees with the files (sessions missing
+  from it, listed but gone, or read from an older version of the file), or it cannot be
+  used. (The kind keeps the name it had when the catalog was called the index.)
 
 The repair moves corrupt, temp and stray files into ``<store>/quarantine/`` (never
-deletes them), marks stale running sessions as interrupted, and rebuilds the index.
+deletes them), marks stale running sessions as interrupted, and rebuilds the catalog.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from clinvk import ids
 
 if TYPE_CHECKING:
-    from clinvk.index import Summary, TurnFact
     from clinvk.model import Session
     from clinvk.store import SessionStore
 
@@ -46,7 +46,7 @@ class Problem:
         where = f" {self.path}" if self.path is not None else ""
         labels = {"corrupt": "unreadable session file", "temp": "leftover temp file",
                   "stray": "unexpected file", "stale-running": "stale running session",
-                  "index": "index"}
+                  "index": "session catalog"}
         return f"{labels.get(self.kind, self.kind)}{where}: {self.detail}"
 
     def to_json(self) -> dict[str, Any]:
@@ -83,13 +83,13 @@ def _is_temp(name: str) -> bool:
 
 
 def check(store: SessionStore, progress: Any = None) -> Findings:
-    """Read every file of the store and compare the index with them."""
+    """Read every file of the store and compare the catalog with them."""
     from clinvk.errors import ClinvkError, NotFoundError
-    from clinvk.store import disk_bytes, pid_alive, summarize, turn_facts
+    from clinvk.store import pid_alive
 
     found = Findings()
     now = time.time()
-    truth: dict[str, tuple[Summary, list[TurnFact]]] = {}
+    truth: dict[str, tuple[int, int, int]] = {}
     try:
         top = sorted(os.scandir(store.sessions_dir), key=lambda e: e.name)
     except FileNotFoundError:
@@ -125,16 +125,14 @@ def check(store: SessionStore, progress: Any = None) -> Findings:
                 found.problems.append(Problem("corrupt", _reason(exc.message, path), path, stem))
                 continue
             found.sessions += 1
-            facts = turn_facts(session)
-            truth[stem] = (summarize(session, st.st_mtime_ns, facts, disk_bytes(st)), facts)
+            truth[stem] = (st.st_size, st.st_mtime_ns, st.st_ino)
             if session.status == "running" and not pid_alive(session.pid, session.pid_start):
                 found.problems.append(Problem(
                     "stale-running",
                     f"marked running, but its clinvk process (pid {session.pid}) is gone",
                     path, stem))
     corrupt = {p.ident for p in found.problems if p.kind == "corrupt" and p.ident}
-    found.problems.extend(_index_problems(store, truth, corrupt))
-    found.problems.extend(_index_temp_files(store, now))
+    found.problems.extend(_catalog_problems(store, truth, corrupt))
     return found
 
 
@@ -143,80 +141,39 @@ def _reason(message: str, path: Path) -> str:
     return message.replace(f"session file {path} ", "").replace(f"{path} ", "")
 
 
-def _index_temp_files(store: SessionStore, now: float) -> list[Problem]:
-    problems = []
+def _catalog_problems(store: SessionStore, truth: dict[str, tuple[int, int, int]],
+                      corrupt: set[str]) -> list[Problem]:
+    from clinvk.catalog import Catalog, catalog_path, inspect
+
+    path = catalog_path(store.root)
+    unusable = inspect(path)
+    if unusable is not None:
+        # Nothing more to compare; --fix rebuilds it from the files.
+        return [Problem("index", f"cannot be used: {unusable}", path)]
+    if not path.exists():
+        return []  # not built yet: the next command builds it
+    catalog = Catalog.open(store)
     try:
-        entries = list(os.scandir(store.index_dir))
-    except FileNotFoundError:
-        return []
-    for entry in entries:
-        if _is_temp(entry.name):
-            problem = _temp_problem(Path(entry.path), now)
-            if problem is not None:
-                problems.append(problem)
-    return problems
-
-
-def _index_problems(store: SessionStore, truth: dict[str, tuple[Summary, list[TurnFact]]],
-                    corrupt: set[str]) -> list[Problem]:
-    problems: list[Problem] = []
-    unreadable = _snapshot_unreadable(store)
-    if unreadable:
-        problems.append(Problem("index", unreadable, store.index_dir))
-        return problems  # nothing more to compare; --fix rebuilds it from the files
-    listed: dict[str, tuple[Summary, list[TurnFact]]] = {}
-    for summary, facts in store.index(persist=False).iter_with_facts():
-        listed[summary.id] = (summary, facts)
-    missing = sorted(set(truth) - set(listed))
-    # A corrupt file still listed is reported once, as corrupt.
-    gone = sorted(set(listed) - set(truth) - corrupt)
-    stale = sorted(i for i in set(truth) & set(listed) if truth[i] != listed[i])
+        differs = catalog.check(truth, corrupt)
+    finally:
+        catalog.close()
     parts = []
-    if missing:
-        parts.append(f"{len(missing)} session(s) missing from it ({_some(missing)})")
-    if gone:
-        parts.append(f"{len(gone)} listed that are gone or unreadable ({_some(gone)})")
-    if stale:
-        parts.append(f"{len(stale)} summarized from an older version of the file ({_some(stale)})")
-    if parts:
-        problems.append(Problem("index", "out of date: " + "; ".join(parts), store.index_dir))
-    return problems
+    if differs.missing:
+        parts.append(f"{len(differs.missing)} session(s) missing from it "
+                     f"({_some(differs.missing)})")
+    if differs.gone:
+        parts.append(f"{len(differs.gone)} listed that are gone or unreadable "
+                     f"({_some(differs.gone)})")
+    if differs.stale:
+        parts.append(f"{len(differs.stale)} read from an older version of the file "
+                     f"({_some(differs.stale)})")
+    if not parts:
+        return []
+    return [Problem("index", "out of date: " + "; ".join(parts), path)]
 
 
 def _some(idents: list[str]) -> str:
     return ", ".join(idents[:5]) + (f" and {len(idents) - 5} more" if len(idents) > 5 else "")
-
-
-def _snapshot_unreadable(store: SessionStore) -> str | None:
-    """Why the index snapshot named by index/current cannot be used, or None."""
-    from clinvk.index import _MAGIC
-
-    pointer = store.index_dir / "current"
-    try:
-        gen = pointer.read_text().strip()
-    except FileNotFoundError:
-        return None  # no index yet: readers build one
-    except OSError as exc:
-        return f"cannot read {pointer}: {exc.strerror}"
-    if not gen.isdigit():
-        return f"{pointer} does not name a snapshot ({gen[:20]!r})"
-    base = store.index_dir / f"base-{gen}.bin"
-    try:
-        with open(base, "rb") as f:
-            head = f.read(len(_MAGIC))
-    except FileNotFoundError:
-        return f"snapshot {base.name} named by index/current is missing"
-    except OSError as exc:
-        return f"cannot read snapshot {base.name}: {exc.strerror}"
-    if head != _MAGIC:
-        return f"snapshot {base.name} is not an index snapshot"
-    from clinvk.index import _Base
-
-    try:
-        _Base(base.read_bytes(), ids.ID_LENGTH)
-    except Exception as exc:  # noqa: BLE001 - any decoding failure means unreadable
-        return f"snapshot {base.name} is damaged ({exc})"
-    return None
 
 
 def repair(store: SessionStore, found: Findings) -> list[dict[str, Any]]:
@@ -232,8 +189,14 @@ def repair(store: SessionStore, found: Findings) -> list[dict[str, Any]]:
         elif problem.kind == "stale-running" and problem.ident is not None:
             outcome = _mark_interrupted(store, problem.ident)
             done.append({"kind": problem.kind, "id": problem.ident, "action": outcome})
-    store.rebuild_index()
-    done.append({"kind": "index", "action": "rebuilt the index from the session files"})
+    from clinvk.catalog import Catalog
+
+    catalog = Catalog(store, None)
+    try:
+        catalog.rebuild()
+    finally:
+        catalog.close()
+    done.append({"kind": "index", "action": "rebuilt the session catalog from the session files"})
     return done
 
 

@@ -10,7 +10,6 @@ MIN_PREFIX = 4
 SHOWN_PREFIX = 6
 
 
-
 def new_id() -> str:
     import os
 
@@ -54,3 +53,12 @@ def pick(prefix: str, candidates: list[str], *, not_found_exit: int = 1) -> str:
             exit_code=not_found_exit,
         )
     return candidates[0]
+
+
+def file_id(name: str, shard: str) -> str | None:
+    """The session id a file name in shard directory ``shard`` stands for, if it is a
+    session file's name at all (``<id>.json``, the id starting with the shard's name)."""
+    if len(name) != ID_LENGTH + 5 or not name.endswith(".json") or not name.startswith(shard):
+        return None
+    stem = name[:-5]
+    return stem if is_valid_id(stem) else None

@@ -1,7 +1,7 @@
 """Grouping the turns of a session: by local day, ISO week or month, or by any key.
 
-Used by `sessions stats --by day|week|month|model`: a session whose turns span several
-periods (or models) is cut into one run of turns per key.
+Used by `sessions stats --by day|week|month|model` (through the catalog): a session
+whose turns span several periods (or models) is cut into one run of turns per key.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from clinvk.index import TurnFact
+    from clinvk.stats import TurnFact
+
+NO_MODEL = "(unknown)"
 
 _INF = float("inf")
 _started = attrgetter("started")
@@ -108,3 +110,21 @@ def split_runs(keys: list[str], facts: list[TurnFact]) -> Iterator[tuple[str, li
         else:
             part.append(fact)
     yield from split.items()
+
+
+def split(facts: list[TurnFact], calendar: LocalCalendar | None
+          ) -> list[tuple[str, list[TurnFact]]]:
+    """A session's turns (at least one) split by period (calendar) or else by model."""
+    if calendar is not None:
+        return calendar.split(facts)
+    models = [f.model or NO_MODEL for f in facts]
+    if models.count(models[0]) == len(models):
+        return [(models[0], facts)]
+    return list(split_runs(models, facts))
+
+
+def session_key(model: str | None, last_used: float, calendar: LocalCalendar | None) -> str:
+    """The group of a session without turns: its model, or the period of its last use."""
+    if calendar is not None:
+        return calendar.period(last_used)[0]
+    return model or NO_MODEL

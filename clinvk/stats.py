@@ -1,10 +1,9 @@
 """The numbers behind `clinvk sessions stats`: sessions, turns, time, tokens and cost.
 
-Everything comes from the index (one Summary and a list of TurnFacts per session), never
-from the session files. A session's turns are summed in one plain loop (sum_turns) right
-after they are decoded, while they are in the CPU cache; per-session sums the index
-keeps (Summary.sums, where the index has them) spare decoding the turns at all unless a
-session straddles the range's edge or falls in several groups.
+This module holds the counting rules: what one group's numbers are (Totals) and how the
+turns of one session add up (sum_turns). The catalog (clinvk.catalog.aggregate) feeds
+it: sums it keeps per session and per group, added up by SQL, and the turns of the few
+sessions that straddle a time range's edge.
 
 Counting rules (docs/stats.md):
 
@@ -20,25 +19,26 @@ Counting rules (docs/stats.md):
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Iterator
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 from clinvk.errors import UsageError
 from clinvk.model import STATUSES
-from clinvk.periods import LocalCalendar, split_runs
-
-if TYPE_CHECKING:
-    from clinvk.index import IndexState, Summary, TurnFact
-    from clinvk.store import SessionStore
 
 GROUPS = ("backend", "model", "day", "week", "month", "workdir", "tag")
 NO_TAG = "(untagged)"
-NO_MODEL = "(unknown)"
 
-_started = attrgetter("started")
-_model = attrgetter("model")
+
+class TurnFact(NamedTuple):
+    """What `sessions stats` needs of one turn."""
+
+    started: float  # epoch seconds
+    duration: float | None
+    model: str | None  # the turn's, else its session's
+    status: str
+    usage: tuple[int, int, int, int, int] | None  # input, output, cache read, cache write, reasoning
+    cost: float | None
+    cost_source: str
 
 
 def check_group(by: str | None) -> None:
@@ -46,8 +46,8 @@ def check_group(by: str | None) -> None:
         raise UsageError(f"invalid group: {by!r}", hint="valid groups: " + ", ".join(GROUPS))
 
 
-# Positions in the Sums tuple that sum_turns returns (and session_sums, which adds one).
-REPORTED_TURNS, COMPUTED_TURNS, FIRST, LAST, SAME_MODEL = 9, 11, 14, 15, 16
+# Positions in the Sums tuple that sum_turns returns.
+REPORTED_TURNS, COMPUTED_TURNS = 9, 11
 _INF = float("inf")
 
 
@@ -112,6 +112,22 @@ class Totals:
             self.first = min(self.first, first)
             self.last = max(self.last, last)
 
+    def add_block(self, status: str, sessions: int, priced: int, sums: Sums) -> None:
+        """Add ``sessions`` distinct sessions of one status (``priced`` of them with a
+        priced turn) and their turn sums: a row of the catalog's GROUP BY."""
+        self.sessions += sessions
+        self.by_status[status] = self.by_status.get(status, 0) + sessions
+        self.priced_sessions += priced
+        self.add(sums)
+
+    def absorb(self, other: Totals) -> None:
+        """Add another Totals of other sessions: its sessions and its turn sums."""
+        self.sessions += other.sessions
+        for status, count in other.by_status.items():
+            self.by_status[status] = self.by_status.get(status, 0) + count
+        self.priced_sessions += other.priced_sessions
+        self.merge(other)
+
     def merge(self, other: Totals) -> None:
         """Add another group's turn sums (not its sessions)."""
         t = other.tokens
@@ -175,15 +191,18 @@ Sums = tuple[int, float, int, int, int, int, int, int, float, int, float, int, i
 def sum_turns(facts: list[TurnFact]) -> Sums:
     """The sums of some turns of one session, in order.
 
-    The hot loop of `sessions stats`: local variables only, one pass per turn. (Summing
-    columns with map/sum over many sessions' turns at once is slower: the turns are no
-    longer in the CPU cache by then.)
+    One pass, local variables only: the catalog runs it for every session it reads.
+    ``first`` and ``last`` are the earliest and latest start (0.0 without turns).
     """
     duration = 0.0
     timed = i0 = i1 = i2 = i3 = i4 = 0
     reported = computed = 0.0
     n_reported = n_computed = unpriced = bare = 0
+    first, last = _INF, -_INF
     for f in facts:
+        s = f.started
+        first = min(first, s)
+        last = max(last, s)
         d = f.duration
         if d is not None:
             duration += d
@@ -208,10 +227,8 @@ def sum_turns(facts: list[TurnFact]) -> Sums:
             else:
                 computed += c
                 n_computed += 1
-    if facts:
-        first, last = facts[0].started, facts[-1].started
-    else:
-        first = last = 0.0  # finite: sums are stored in the index, also as JSON
+    if not facts:
+        first = last = 0.0
     return (len(facts), duration, timed, i0, i1, i2, i3, i4, reported, n_reported, computed,
             n_computed, unpriced, bare, first, last)
 
@@ -229,210 +246,9 @@ class Report:
         self.end = end
         self.totals = Totals("total")
         self.groups: dict[str, Totals] = {}
-        self.elapsed = 0.0
 
     def sorted_groups(self) -> list[Totals]:
         groups = list(self.groups.values())
         if self.by in ("day", "week", "month"):
             return sorted(groups, key=attrgetter("key"))
         return sorted(groups, key=lambda g: (-(g.cost or 0.0), -g.turns, g.key))
-
-
-def session_sums(facts: list[TurnFact], model: str | None) -> tuple[int | float, ...]:
-    """What the index may keep per session so that stats need not decode its turns:
-    sum_turns(facts) and 1 if every turn's model is ``model`` (the session's), else 0."""
-    same = all(f.model == model for f in facts)
-    return (*sum_turns(facts), 1 if same else 0)
-
-
-def _entries(state: IndexState) -> Iterator[tuple[Summary, Any, Any]]:
-    """(summary, its precomputed sums or None, a handle for _facts) for every session;
-    the index decodes a session's turn facts only when _facts asks for them."""
-    for summary, handle in state.iter_lazy():
-        yield summary, summary.sums, _Handle(handle)
-
-
-class _Handle:
-    """A session's facts not decoded yet."""
-
-    __slots__ = ("handle",)
-
-    def __init__(self, handle: Any):
-        self.handle = handle
-
-
-def _facts(state: IndexState, summary: Summary, got: Any) -> list[TurnFact]:
-    facts: list[TurnFact]
-    if isinstance(got, _Handle):
-        facts = state.facts_of(summary, got.handle)
-    else:
-        facts = got
-    return facts
-
-
-def compute(store: SessionStore, state: IndexState, *, by: str | None = None,
-            start: float | None = None, end: float | None = None,
-            keep: Callable[[Summary], bool] | None = None,
-            verify: bool = False) -> Report:
-    """Aggregate every session of the index that ``keep`` accepts, turns in [start, end).
-
-    A session's turns are decoded only when its precomputed sums cannot answer: it
-    straddles the range's edge, or it falls in several groups (models, days…).
-    """
-    from clinvk.store import effective_status
-
-    check_group(by)
-    began = time.perf_counter()
-    report = Report(by, start, end)
-    totals = report.totals
-    groups = report.groups
-    calendar = LocalCalendar(by) if by in ("day", "week", "month") else None
-    lo = -_INF if start is None else start
-    hi = _INF if end is None else end
-    windowed = start is not None or end is not None
-
-    def group(key: str) -> Totals:
-        found = groups.get(key)
-        if found is None:
-            found = groups[key] = Totals(key)
-        return found
-
-    entries: Iterable[tuple[Summary, Any, Any]] = _entries(state)
-    if verify:
-        entries = _verified(store, state, entries)
-    for summary, pre, got in entries:
-        if summary.last_used < lo:
-            # Newest first: every later session was last used before the range began, and
-            # a turn starts before its session's last use.
-            break
-        if keep is not None and not keep(summary):
-            continue
-        facts: list[TurnFact] | None = None
-        if pre is not None:
-            if not pre[0]:
-                facts = []
-            elif windowed and not (pre[FIRST] >= lo and pre[LAST] < hi):
-                if pre[LAST] < lo or pre[FIRST] >= hi:
-                    continue  # no turn in the range
-                pre = None  # some turns in, some out
-        if pre is None and facts is None:
-            facts = _facts(state, summary, got)
-        if windowed and facts is not None:
-            if facts:
-                facts = _in_window(facts, start, end)
-                if not facts:
-                    continue
-            elif summary.last_used >= hi:
-                continue
-        status = summary.status
-        if status == "running":
-            status = effective_status(status, summary.pid, summary.pid_start)
-        sid = summary.id
-        if by is None or by == "tag" or by == "backend" or by == "workdir":
-            sums = pre if pre is not None else sum_turns(facts or [])
-            priced = bool(sums[REPORTED_TURNS] or sums[COMPUTED_TURNS])
-            totals.add_session(sid, status, priced)
-            if by is None:
-                totals.add(sums)
-            elif by == "tag":
-                totals.add(sums)
-                for key in summary.tags or [NO_TAG]:
-                    g = group(key)
-                    g.add_session(sid, status, priced)
-                    g.add(sums)
-            else:
-                # Each session in exactly one group: the totals' turn sums are added up
-                # from the groups at the end.
-                g = group(summary.backend if by == "backend" else summary.workdir)
-                g.add_session(sid, status, priced)
-                g.add(sums)
-            continue
-        # Grouped by turn: model, day, week or month.
-        if facts is not None and not facts or pre is not None and not pre[0]:
-            totals.add_session(sid, status, False)
-            group(_session_key(summary, calendar)).add_session(sid, status, False)
-            continue
-        parts: list[tuple[str, Any]] | None = None
-        if pre is not None:
-            if calendar is not None:
-                key, ends = calendar.period(pre[FIRST])
-                if pre[LAST] < ends:
-                    parts = [(key, pre)]
-            elif pre[SAME_MODEL]:
-                parts = [(summary.model or NO_MODEL, pre)]
-            if parts is None:
-                facts = _facts(state, summary, got)
-        if parts is None:
-            assert facts is not None
-            parts = _parts(facts, calendar)
-        session_priced = False
-        for key, part in parts:
-            sums = part if part is pre else sum_turns(part)
-            priced = bool(sums[REPORTED_TURNS] or sums[COMPUTED_TURNS])
-            session_priced = session_priced or priced
-            g = group(key)
-            g.add_session(sid, status, priced)
-            g.add(sums)
-        totals.add_session(sid, status, session_priced)
-    if by is not None and by != "tag":
-        for g in groups.values():
-            totals.merge(g)
-    report.elapsed = time.perf_counter() - began
-    return report
-
-
-def _parts(facts: list[TurnFact], calendar: LocalCalendar | None
-           ) -> list[tuple[str, list[TurnFact]]]:
-    """A session's turns split by period (calendar) or by model."""
-    if calendar is not None:
-        return calendar.split(facts)
-    models = list(map(_model, facts))
-    if models.count(models[0]) == len(models):
-        return [(models[0] or NO_MODEL, facts)]
-    return list(split_runs([m or NO_MODEL for m in models], facts))
-
-
-def _session_key(summary: Summary, calendar: LocalCalendar | None) -> str:
-    if calendar is not None:
-        return calendar.period(summary.last_used)[0]
-    return summary.model or NO_MODEL
-
-
-def _in_window(facts: list[TurnFact], start: float | None, end: float | None) -> list[TurnFact]:
-    starts = list(map(_started, facts))
-    low, high = min(starts), max(starts)
-    if (start is None or low >= start) and (end is None or high < end):
-        return facts
-    lo = float("-inf") if start is None else start
-    hi = float("inf") if end is None else end
-    return [f for f, s in zip(facts, starts) if lo <= s < hi]
-
-
-def _verified(store: SessionStore, state: IndexState,
-              entries: Iterable[tuple[Summary, Any, Any]]) -> Iterator[tuple[Summary, Any, Any]]:
-    """Entries checked against their files: one stat each, a re-read only when changed.
-
-    Off by default: the index already follows every write clinvk makes and every file
-    added, replaced or removed; this also catches files edited in place by other tools,
-    at the price of 100,000 stat calls.
-    """
-    import os
-
-    base = f"{store.sessions_dir}{os.sep}"
-    stat = os.stat
-    sep = os.sep
-    for summary, pre, got in entries:
-        ident = summary.id
-        try:
-            mtime = stat(f"{base}{ident[:2]}{sep}{ident}.json").st_mtime_ns
-        except FileNotFoundError:
-            continue
-        except OSError:
-            yield summary, pre, got
-            continue
-        if mtime == summary.mtime_ns:
-            yield summary, pre, got
-            continue
-        fresh = store.verify_entry(summary, _facts(state, summary, got))
-        if fresh is not None:
-            yield fresh[0], None, fresh[1]

@@ -1,52 +1,39 @@
-"""The session store: one JSON file per session under the data dir.
+"""The session store: one JSON file per session under the data dir — files, locks and
+atomic writes.
 
 Layout (all under ``CLINVK_HOME`` or the platform user data dir)::
 
     sessions/<first two chars of the id>/<id>.json   the records (the truth)
     locks/<id>.lock                                   one sidecar lock per session
-    locks/store.lock                                  guards the index while writing
-    index/                                            a cache, see clinvk.index
+    catalog.db                                        derived views, see clinvk.catalog
     quarantine/                                       where `sessions doctor --fix` moves bad files
 
-Writes are atomic (temp file in the same dir → fsync → os.replace → fsync the dir).
-Writers hold the session's lock for the whole read-modify-write; readers never lock.
+Writes are atomic (clinvk.atomic). Writers hold the session's lock for the whole
+read-modify-write; readers never lock. Once a write is done and its lock released, the
+change is put into the catalog (a busy catalog is left stale for its next reader).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import struct
-import sys
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from clinvk import ids
+from clinvk.atomic import atomic_write, fsync_dir, mkdir_private
 from clinvk.errors import ClinvkError, NotFoundError, SessionBusyError, SessionError
-from clinvk.index import (
-    LOG_COMPACT_LINES,
-    IndexState,
-    Summary,
-    TurnFact,
-    _Base,
-    _LogLine,
-    apply_log,
-    encode_base,
-    encode_base_raw,
-    read_base_file,
-    read_log,
-    shard_mtimes,
-    shard_of,
-    write_log_line,
-)
 from clinvk.model import SCHEMA_VERSION, Session
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
+
+# Catalog changes an import or a bulk delete gathers before putting them in one go.
+BATCH_FLUSH = 1000
 
 
 class _VersionView(msgspec.Struct):
@@ -122,100 +109,9 @@ def effective_status(status: str, pid: int | None, pid_start: float | None) -> s
     return status
 
 
-def turn_facts(session: Session) -> list[TurnFact]:
-    facts = []
-    for t in session.turns:
-        u = t.usage
-        facts.append(TurnFact(
-            started=t.started_at.timestamp(),
-            duration=t.duration_s,
-            model=t.model or session.model,
-            status=t.status,
-            usage=None if u is None else (u.input_tokens, u.output_tokens, u.cache_read_tokens,
-                                          u.cache_write_tokens, u.reasoning_tokens),
-            cost=t.cost_usd,
-            cost_source=t.cost_source,
-        ))
-    return facts
-
-
-def disk_bytes(st: os.stat_result) -> int:
-    blocks = getattr(st, "st_blocks", None)
-    return blocks * 512 if blocks is not None else st.st_size
-
-
-def summarize(session: Session, mtime_ns: int = 0,
-              facts: list[TurnFact] | None = None, disk: int = 0) -> Summary:
-    from clinvk.stats import session_sums
-
-    if facts is None:
-        facts = turn_facts(session)
-    return Summary(
-        id=session.id,
-        backend=session.backend,
-        status=session.status,
-        created=session.created_at.timestamp(),
-        last_used=session.last_used_at.timestamp(),
-        model=session.model,
-        tags=list(session.tags),
-        title=session.title,
-        workdir=session.workdir,
-        tokens=session.tokens(),
-        turns=len(session.turns),
-        pid=session.pid,
-        pid_start=session.pid_start,
-        cost=session.cost(),
-        mtime_ns=mtime_ns,
-        sums=session_sums(facts, session.model),
-        disk=disk,
-    )
-
-
-@dataclass
-class Skipped:
-    path: Path
-    reason: str
-
-
-def _mkdir_private(path: Path) -> None:
-    if not path.is_dir():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o700)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _unlink(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-def atomic_write(path: Path, data: bytes | list[bytes | memoryview]) -> None:
-    chunks = data if isinstance(data, list) else [data]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        for chunk in chunks:
-            view = memoryview(chunk)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class SessionStore:
@@ -226,25 +122,26 @@ class SessionStore:
             root = data_dir()
         self.root = root
         self.sessions_dir = root / "sessions"
-        self._sessions_str = str(self.sessions_dir)
         self.locks_dir = root / "locks"
-        self.index_dir = root / "index"
         self.quarantine_dir = root / "quarantine"
-        self.skipped: list[Skipped] = []
-        # While a turn streams, folding the index log (seconds at 100,000 sessions) waits
-        # until the answer is out: see compact_if_due().
-        self.defer_compaction = False
+        # Ids whose lock this object holds, and the catalog changes not put yet: a change
+        # waits for its lock's release (and a batch for its end), so that the catalog
+        # never holds up a writer that others wait for.
+        self._held: set[str] = set()
+        self._pending: dict[str, tuple[bytes | None, Path]] = {}
+        self._batching = 0
+        self._mutex = threading.Lock()
 
     # ---------------------------------------------------------------- paths
     def path_for(self, session_id: str) -> Path:
         if not ids.is_valid_id(session_id):
             # Ids reach here only after validation; this guards every path we build.
             raise ClinvkError(f"invalid session id: {session_id!r}")
-        return self.sessions_dir / shard_of(session_id) / f"{session_id}.json"
+        return self.sessions_dir / session_id[:2] / f"{session_id}.json"
 
     def _ensure_dirs(self) -> None:
-        for d in (self.root, self.sessions_dir, self.locks_dir, self.index_dir):
-            _mkdir_private(d)
+        for d in (self.root, self.sessions_dir, self.locks_dir):
+            mkdir_private(d)
 
     # ---------------------------------------------------------------- reading
     def exists(self, session_id: str) -> bool:
@@ -270,34 +167,22 @@ class SessionStore:
     def read(self, session_id: str) -> Session:
         return self.read_file(self.path_for(session_id))
 
+    def load(self, text: str) -> Session:
+        """The session a full id or unique prefix names."""
+        return self.read(self.resolve(text))
+
+    def _shard_ids(self, shard: str) -> list[str]:
+        try:
+            names = os.listdir(self.sessions_dir / shard)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [i for i in (ids.file_id(n, shard) for n in names) if i is not None]
+
     def resolve(self, text: str, *, not_found_exit: int = 1) -> str:
         """A full id or unique prefix (≥ 4 chars) → the full id, from the files themselves."""
         prefix = ids.check_prefix(text)
-        shard = self.sessions_dir / shard_of(prefix)
-        candidates: list[str] = []
-        try:
-            with os.scandir(shard) as entries:
-                for entry in entries:
-                    name = entry.name
-                    if name.endswith(".json") and name.startswith(prefix):
-                        stem = name[:-5]
-                        if ids.is_valid_id(stem):
-                            candidates.append(stem)
-        except (FileNotFoundError, NotADirectoryError):
-            pass
+        candidates = [i for i in self._shard_ids(prefix[:2]) if i.startswith(prefix)]
         return ids.pick(prefix, candidates, not_found_exit=not_found_exit)
-
-    def _entry_from_file(self, path: Path) -> tuple[Summary, list[TurnFact]] | None:
-        try:
-            session = self.read_file(path)
-            st = path.stat()
-        except NotFoundError:
-            return None
-        except ClinvkError as exc:
-            self.skipped.append(Skipped(path, exc.message))
-            return None
-        facts = turn_facts(session)
-        return summarize(session, st.st_mtime_ns, facts, disk_bytes(st)), facts
 
     def short_ids(self, idents: list[str], minimum: int = ids.SHOWN_PREFIX) -> dict[str, str]:
         """For each id, the shortest prefix (≥ ``minimum``) that names it alone, from the
@@ -306,13 +191,9 @@ class SessionStore:
         listed: dict[str, list[str]] = {}
         result: dict[str, str] = {}
         for ident in idents:
-            shard = shard_of(ident)
+            shard = ident[:2]
             if shard not in listed:
-                try:
-                    listed[shard] = [n[:-5] for n in os.listdir(self.sessions_dir / shard)
-                                     if n.endswith(".json")]
-                except OSError:
-                    listed[shard] = []
+                listed[shard] = self._shard_ids(shard)
             need = minimum
             for other in listed[shard]:
                 if other == ident:
@@ -324,129 +205,6 @@ class SessionStore:
             result[ident] = ident[:need]
         return result
 
-    def _summary_from_file(self, path: Path, state: IndexState | None = None) -> Summary | None:
-        entry = self._entry_from_file(path)
-        if entry is None:
-            return None
-        if state is not None:
-            state.facts[entry[0].id] = entry[1]
-        return entry[0]
-
-    def _scan_shard(self, shard: str) -> dict[str, Path]:
-        found: dict[str, Path] = {}
-        directory = self.sessions_dir / shard
-        try:
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    name = entry.name
-                    if name.endswith(".json") and ids.is_valid_id(name[:-5]):
-                        found[name[:-5]] = directory / name
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-        return found
-
-    def _current_gen(self) -> int | None:
-        try:
-            return int((self.index_dir / "current").read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def index(self, *, persist: bool = True) -> IndexState:
-        """The index, repaired against the files where it is stale (and saved, if it can be)."""
-        self.skipped = []
-        base_bytes: bytes | None = None
-        lines: list[_LogLine] = []
-        for _attempt in range(5):
-            gen = self._current_gen()
-            if gen is None:
-                base_bytes, lines = None, []
-                break
-            base_bytes = read_base_file(self.index_dir / f"base-{gen}.bin")
-            got = read_log(self.index_dir / f"log-{gen}.jsonl") if base_bytes is not None else None
-            if base_bytes is not None and got is not None:
-                lines = got
-                break
-        else:
-            base_bytes, lines = None, []
-        try:
-            base = _Base(base_bytes, ids.ID_LENGTH)
-        except (ValueError, TypeError, msgspec.DecodeError, struct.error):
-            base = _Base(None, ids.ID_LENGTH)
-            base_bytes = None
-        recorded = dict(base.header.shards)
-        facts: dict[str, list[TurnFact]] = {}
-        overrides, pending, unsure = apply_log(lines, recorded, facts)
-        state = IndexState(base=base, overrides=overrides, facts=facts, log_lines=len(lines))
-        actual = shard_mtimes(self.sessions_dir)
-        stale = set(unsure)
-        stale.update(s for s, m in actual.items() if recorded.get(s) != m)
-        stale.update(s for s in recorded if s not in actual)
-        for shard in sorted(stale):
-            present = self._scan_shard(shard)
-            state.rescanned[shard] = set(present)
-            for ident, path in present.items():
-                if ident in overrides or base.contains(ident):
-                    continue
-                summary = self._summary_from_file(path, state)
-                if summary is None:
-                    state.rescanned[shard].discard(ident)
-                else:
-                    overrides[ident] = summary
-            for ident in list(overrides):
-                if shard_of(ident) == shard and ident not in present:
-                    overrides[ident] = None
-        for ident in pending:
-            overrides[ident] = self._summary_from_file(self.path_for(ident), state)
-        state.shard_mtimes = actual
-        self._remember_bad(base, state)
-        state.needs_persist = bool(stale or pending or base_bytes is None and actual) or (
-            len(lines) > LOG_COMPACT_LINES
-        )
-        if persist and state.needs_persist:
-            self._try_compact()
-        return state
-
-    def _remember_bad(self, base: _Base, state: IndexState) -> None:
-        """Skipped files stay reported on every list until they are fixed or removed."""
-        known = {str(s.path) for s in self.skipped}
-        for rel, reason in base.header.bad.items():
-            path = self.root / rel
-            shard = path.parent.name
-            if shard in state.rescanned:
-                continue  # the rescan re-checked it
-            if str(path) not in known and path.exists():
-                self.skipped.append(Skipped(path, reason))
-
-    def _unchanged(self, summary: Summary) -> bool | None:
-        """Whether the session file is still the one the summary was made from; None
-        when it is gone. A file that cannot be stat'ed counts as unchanged."""
-        ident = summary.id
-        if not ids.is_valid_id(ident):
-            raise ClinvkError(f"invalid session id: {ident!r}")
-        try:
-            # A plain string path: pathlib costs more than the stat itself at 100k rows.
-            st = os.stat(f"{self._sessions_str}/{ident[:2]}/{ident}.json")
-        except FileNotFoundError:
-            return None
-        except OSError:
-            return True
-        return st.st_mtime_ns == summary.mtime_ns
-
-    def verify_entry(self, summary: Summary, facts: list[TurnFact]
-                     ) -> tuple[Summary, list[TurnFact]] | None:
-        """Like verify, for a summary with its turn facts."""
-        unchanged = self._unchanged(summary)
-        if unchanged is None:
-            return None
-        return (summary, facts) if unchanged else self._entry_from_file(self.path_for(summary.id))
-
-    def verify(self, summary: Summary) -> Summary | None:
-        """The summary, re-read from its file if the file changed behind the index's back."""
-        unchanged = self._unchanged(summary)
-        if unchanged is None:
-            return None
-        return summary if unchanged else self._summary_from_file(self.path_for(summary.id))
-
     def iter_sessions(self) -> Iterator[tuple[Path, Session | None, str | None]]:
         """Every session file with its record, or None and the reason it cannot be read."""
         try:
@@ -454,7 +212,8 @@ class SessionStore:
         except FileNotFoundError:
             return
         for shard in shards:
-            for _ident, path in sorted(self._scan_shard(shard).items()):
+            for ident in sorted(self._shard_ids(shard)):
+                path = self.sessions_dir / shard / f"{ident}.json"
                 try:
                     yield path, self.read_file(path), None
                 except NotFoundError:
@@ -467,24 +226,6 @@ class SessionStore:
         from filelock import FileLock
 
         return FileLock(str(path), timeout=timeout, mode=0o600)
-
-    @contextlib.contextmanager
-    def _store_lock(self, timeout: float = 60) -> Iterator[None]:
-        self._ensure_dirs()
-        from filelock import Timeout
-
-        lock = self._filelock(self.locks_dir / "store.lock", timeout)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise ClinvkError(
-                "the session store is busy: another clinvk process has held it for "
-                f"{timeout:.0f}s", hint="try again; `clinvk sessions doctor` checks the store"
-            ) from None
-        try:
-            yield
-        finally:
-            lock.release()
 
     @contextlib.contextmanager
     def lock(self, session_id: str, *, wait: float = 0) -> Iterator[None]:
@@ -505,86 +246,25 @@ class SessionStore:
                 f"session busy: {session_id} is in use by another clinvk process{holder}",
                 hint=f"wait for it to finish, retry with --wait SECONDS, or `clinvk cancel {session_id}`",
             ) from None
+        with self._mutex:
+            self._held.add(session_id)
         try:
             yield
         finally:
+            with self._mutex:
+                self._held.discard(session_id)
             lock.release()
+            self._flush()
 
     # ---------------------------------------------------------------- writing
-    def _log_path(self) -> Path:
-        gen = self._current_gen()
-        if gen is None:
-            # No index yet: start one so that writers have a log to append to.
-            self._compact_locked()
-            gen = self._current_gen()
-        return self.index_dir / f"log-{gen}.jsonl"
-
-    def _shard_mtime(self, shard_dir: Path) -> int | None:
-        try:
-            return shard_dir.stat().st_mtime_ns
-        except FileNotFoundError:
-            return None
-
-    def _write(self, session_id: str, change: Callable[[Path], Summary | None],
-               facts: list[TurnFact] | None = None) -> Summary | None:
-        """Apply a file change under the store lock, logging it for the index."""
-        with self._store_lock():
-            log = self._log_path()
-            summary = self._logged_change(log, session_id, change, facts)
-            if not self.defer_compaction and self._log_length(log) > LOG_COMPACT_LINES:
-                self._compact_locked()
-        return summary
-
-    def _logged_change(self, log: Path, session_id: str,
-                       change: Callable[[Path], Summary | None],
-                       facts: list[TurnFact] | None) -> Summary | None:
-        """One file change wrapped in the index log's begin and put/del lines, with the
-        shard's mtime before and after (the store lock is held)."""
-        path = self.path_for(session_id)
-        m0 = self._shard_mtime(path.parent)
-        _mkdir_private(path.parent)
-        write_log_line(log, _LogLine(op="begin", id=session_id))
-        summary = change(path)
-        m1 = self._shard_mtime(path.parent)
-        op = "put" if summary is not None else "del"
-        write_log_line(log, _LogLine(op=op, id=session_id, shard=shard_of(session_id), m0=m0,
-                                     m1=m1, s=summary, f=facts if summary is not None else None))
-        return summary
-
-    def compact_if_due(self) -> None:
-        """Fold the index log into a new snapshot if it has grown past its limit."""
-        gen = self._current_gen()
-        if gen is None or self._log_length(self.index_dir / f"log-{gen}.jsonl") <= LOG_COMPACT_LINES:
-            return
-        with self._store_lock():
-            log = self.index_dir / f"log-{self._current_gen()}.jsonl"
-            if self._log_length(log) > LOG_COMPACT_LINES:
-                self._compact_locked()
-
-    def _log_length(self, log: Path) -> int:
-        try:
-            size = log.stat().st_size
-        except FileNotFoundError:
-            return 0
-        # Cheap estimate: lines are rarely under 40 bytes; an exact count only near the limit.
-        if size < LOG_COMPACT_LINES * 40:
-            return 0
-        with open(log, "rb") as f:
-            return f.read().count(b"\n")
-
     def save(self, session: Session) -> None:
         """Write a session (the caller holds its lock for any read-modify-write)."""
         session.version = SCHEMA_VERSION
         data = encode_session(session)
-
-        facts = turn_facts(session)
-
-        def change(path: Path) -> Summary:
-            atomic_write(path, data)
-            st = path.stat()
-            return summarize(session, st.st_mtime_ns, facts, disk_bytes(st))
-
-        self._write(session.id, change, facts)
+        path = self.path_for(session.id)
+        mkdir_private(path.parent)
+        atomic_write(path, data)
+        self._changed(session.id, data, path)
 
     def create(self, session: Session) -> Session:
         """Store a new session under a fresh id (the id in `session` is replaced)."""
@@ -610,20 +290,19 @@ class SessionStore:
             self.save(session)
 
     def delete(self, session_id: str) -> None:
-        def change(path: Path) -> None:
-            _unlink(path)
-            _fsync_dir(path.parent)
-
-        self._write(session_id, change)
+        path = self.path_for(session_id)
+        _unlink(path)
+        with contextlib.suppress(FileNotFoundError):
+            fsync_dir(path.parent)
+        self._changed(session_id, None, path)
 
     def delete_many(self, session_ids: list[str],
                     progress: Callable[[int, int], None] | None = None) -> list[str]:
-        """Delete several sessions under one store lock; busy ones are kept. Returns the deleted ids."""
+        """Delete several sessions; busy ones are kept. Returns the deleted ids."""
         from filelock import Timeout
 
         deleted: list[str] = []
-        with self._store_lock():
-            log = self._log_path()
+        with self.batch():
             for n, ident in enumerate(session_ids, 1):
                 lock = self._filelock(self.locks_dir / f"{ident}.lock", 0)
                 try:
@@ -631,17 +310,18 @@ class SessionStore:
                 except Timeout:
                     continue
                 try:
-                    # The directories are synced once at the end, not once per file.
-                    self._logged_change(log, ident, _unlink, None)
+                    path = self.path_for(ident)
+                    _unlink(path)
+                    self._changed(ident, None, path)
                     deleted.append(ident)
                 finally:
                     lock.release()
                 if progress:
                     progress(n, len(session_ids))
-            for shard in {shard_of(i) for i in deleted}:
-                _fsync_dir(self.sessions_dir / shard)
-            if self._log_length(log) > LOG_COMPACT_LINES:
-                self._compact_locked()
+            # The directories are synced once at the end, not once per file.
+            for shard in {i[:2] for i in deleted}:
+                with contextlib.suppress(FileNotFoundError):
+                    fsync_dir(self.sessions_dir / shard)
         return deleted
 
     def update(self, session_id: str, fn: Callable[[Session], Any], *, wait: float = 0) -> Session:
@@ -652,60 +332,45 @@ class SessionStore:
             self.save(session)
             return session
 
-    # ---------------------------------------------------------------- index upkeep
-    def _try_compact(self) -> None:
-        """Save a repaired index if the store lock is free right now; a cache can wait."""
-        from filelock import Timeout
-
+    # ---------------------------------------------------------------- the catalog
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Put the changes made in the block into the catalog together (in batches of
+        BATCH_FLUSH), not one by one."""
+        with self._mutex:
+            self._batching += 1
         try:
-            self._ensure_dirs()
-            lock = self._filelock(self.locks_dir / "store.lock", 0)
-            lock.acquire(blocking=False)
-        except (Timeout, OSError):
-            return
-        try:
-            self._compact_locked()
-        except OSError as exc:
-            print(f"clinvk: warning: could not save the session index: {exc}", file=sys.stderr)
+            yield
         finally:
-            lock.release()
+            with self._mutex:
+                self._batching -= 1
+            self._flush()
 
-    def rebuild_index(self) -> None:
-        with self._store_lock():
-            self._compact_locked(from_scratch=True)
+    def _changed(self, session_id: str, data: bytes | None, path: Path) -> None:
+        with self._mutex:
+            self._pending[session_id] = (data, path)
+            held = session_id in self._held
+        if not held:
+            self._flush()
 
-    def _compact_locked(self, *, from_scratch: bool = False) -> None:
-        """Write a fresh snapshot of the whole index (the store lock is held)."""
-        saved_skipped = self.skipped
-        entries: list[tuple[Summary, list[TurnFact]]] = []
-        raw: list[tuple[str, bytes | memoryview, bytes | memoryview]] = []
-        if from_scratch:
-            self.skipped = []
-            actual = shard_mtimes(self.sessions_dir)
-            for shard in sorted(actual):
-                for _ident, path in sorted(self._scan_shard(shard).items()):
-                    entry = self._entry_from_file(path)
-                    if entry is not None:
-                        entries.append(entry)
-        else:
-            # Read the shard mtimes before the state: a change in between only makes the
-            # next reader rescan, never miss something.
-            actual = shard_mtimes(self.sessions_dir)
-            state = self.index(persist=False)
-            raw = list(state.iter_raw())
-        bad = {str(s.path.relative_to(self.root)): s.reason for s in self.skipped
-               if s.path.is_relative_to(self.root)}
-        self.skipped = saved_skipped if not from_scratch else self.skipped
-        _mkdir_private(self.index_dir)
-        old = self._current_gen()
-        gen = (old or 0) + 1
-        snapshot = (encode_base(entries, actual, ids.ID_LENGTH, bad) if from_scratch
-                    else encode_base_raw(raw, actual, bad))
-        atomic_write(self.index_dir / f"base-{gen}.bin", snapshot)
-        atomic_write(self.index_dir / f"log-{gen}.jsonl", b"")
-        atomic_write(self.index_dir / "current", f"{gen}\n".encode())
-        if old is not None:
-            for name in (f"base-{old}.bin", f"log-{old}.jsonl"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.index_dir / name)
+    def _flush(self) -> None:
+        """Put the pending changes whose locks are released into the catalog (in a
+        batch, only once BATCH_FLUSH of them have gathered)."""
+        with self._mutex:
+            if self._batching and len(self._pending) < BATCH_FLUSH:
+                return
+            ready = {i: c for i, c in self._pending.items() if i not in self._held}
+            for ident in ready:
+                del self._pending[ident]
+        if not ready:
+            return
+        from clinvk.catalog import record
 
+        changes = []
+        for ident, (data, path) in ready.items():
+            try:
+                session = None if data is None else decode_session(data, str(path))
+            except SessionError:
+                continue
+            changes.append((ident, session, path))
+        record(self.root, changes)

@@ -213,8 +213,6 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
     from clinvk.runner import Outcome, VendorProcess
 
     emitter = Emitter(plan.fmt)
-    if store is not None:
-        store.defer_compaction = True
     recorder = Recorder(None if plan.ephemeral else store, session)
     parser = plan.backend.parser(plan.request)
     outcome: Outcome | None = None
@@ -254,10 +252,6 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
         emitter.result(result_object(session, turn, plan.ephemeral))
         if plan.footer is not None and not plan.ephemeral and not recorder.deleted:
             plan.footer(session)
-        if store is not None and not plan.ephemeral:
-            sys.stdout.flush()
-            store.defer_compaction = False
-            store.compact_if_due()
     if failure is not None and not isinstance(failure, ClinvkError):
         raise failure
     if error is not None:

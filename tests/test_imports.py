@@ -2,7 +2,8 @@
 
 Runs the real entry point (`python -m clinvk`) in a subprocess under `-X importtime`,
 which logs every module the process imports, on a store with a few sessions and on an
-empty one.
+empty one — and with the catalog in every state: up to date, missing (built by the
+command), stale (files changed behind its back) and damaged (rebuilt).
 """
 
 from __future__ import annotations
@@ -53,14 +54,42 @@ def small_store(store):  # type: ignore[no-untyped-def]
     return store
 
 
+def set_catalog(store, state: str) -> None:  # type: ignore[no-untyped-def]
+    from clinvk.catalog import Catalog, catalog_path
+
+    path = catalog_path(store.root)
+    if state == "cold":
+        return  # never built: the command builds it
+    Catalog.open(store).close()
+    if state == "stale":
+        first = store.path_for(next(s.id for s in Catalog.open(store).rows().rows
+                                    if s.title == "first of three"))
+        data = first.read_bytes()
+        first.unlink()
+        first.write_bytes(data)  # a new inode: read again
+        extra = store.sessions_dir / "zz" / "zzqqqqqq.json"
+        extra.parent.mkdir(exist_ok=True)
+        extra.write_bytes(data.replace(first.stem.encode(), b"zzqqqqqq"))
+    elif state == "damaged":
+        for suffix in ("-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        path.write_bytes(b"\x13 not sqlite" * 300)
+
+
+@pytest.mark.parametrize("state", ["warm", "cold", "stale", "damaged"])
 @pytest.mark.parametrize("args", [("sessions", "list"), ("sessions", "list", "--json")])
-def test_list_with_sessions_imports_no_heavy_modules(small_store, args) -> None:  # type: ignore[no-untyped-def]
+def test_list_with_sessions_imports_no_heavy_modules(small_store, args, state) -> None:  # type: ignore[no-untyped-def]
+    set_catalog(small_store, state)
     modules, proc = imported_modules(*args, home=small_store.root)
     assert proc.returncode == 0, proc.stderr[-2000:]
     # The command really listed the store, and the import log really was read.
     for title in ("first of three", "second of three", "third of three"):
         assert title in proc.stdout
-    assert {"clinvk.app", "clinvk.store", "clinvk.index", "cyclopts"} <= modules
+    assert {"clinvk.app", "clinvk.store", "clinvk.catalog", "sqlite3", "cyclopts"} <= modules
+    if state == "stale":
+        assert proc.stdout.count("first of three") == 2  # the file added behind its back
+    if state == "damaged":
+        assert "rebuilding it" in proc.stderr
     assert offenders(modules) == []
 
 
@@ -71,4 +100,5 @@ def test_list_on_empty_store_imports_no_heavy_modules(tmp_path: Path) -> None:
     assert proc.stdout == ""
     assert "no sessions" in proc.stderr
     assert {"clinvk.app", "clinvk.store", "cyclopts"} <= modules
+    assert "sqlite3" not in modules  # nothing to ask a catalog about
     assert offenders(modules) == []

@@ -11,16 +11,22 @@ from cyclopts import Parameter
 from clinvk.errors import SessionError, UsageError
 
 if TYPE_CHECKING:
-    from clinvk.index import Summary
+    from clinvk.catalog import SessionRow
     from clinvk.stats import Report, Totals
 
 
 # --------------------------------------------------------------------------- storage
 def disk_usage(path: str) -> int:
     """Bytes on disk under ``path`` (allocated blocks, like du), symlinks not followed."""
-    from clinvk.store import disk_bytes
+    from clinvk.atomic import disk_bytes
 
     total = 0
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return 0
+    if not os.path.isdir(path) or os.path.islink(path):
+        return disk_bytes(st)
     stack = [path]
     while stack:
         directory = stack.pop()
@@ -51,52 +57,35 @@ def storage(*, json: bool = False) -> int:
         Print {"path", "size_bytes", "sessions", "by_status", "by_backend", "oldest",
         "newest", "retention_days", "clean_would_remove", ...}.
     """
-    from clinvk.commands.sessions import open_store, report_skipped
+    from clinvk.catalog import catalog_path
+    from clinvk.commands.sessions import open_catalog, open_store, report_skipped
     from clinvk.config import load
-    from clinvk.store import effective_status
 
     retention = load().config.session.retention_days
     store = open_store()
-    state = store.index()
+    catalog = open_catalog(store)
     cutoff = (datetime.now(UTC) - timedelta(days=retention)).timestamp() if retention else None
-    by_status: dict[str, int] = {}
-    by_backend: dict[str, int] = {}
-    count = cleanable = turns = files_size = 0
-    oldest: Summary | None = None
-    newest: Summary | None = None
-    for summary in state.iter_newest():
-        count += 1
-        turns += summary.turns
-        files_size += summary.disk
-        status = summary.status
-        if status == "running":
-            status = effective_status(status, summary.pid, summary.pid_start)
-        by_status[status] = by_status.get(status, 0) + 1
-        by_backend[summary.backend] = by_backend.get(summary.backend, 0) + 1
-        if newest is None:
-            newest = summary
-        if oldest is None or summary.created < oldest.created:
-            oldest = summary
-        if cutoff is not None and summary.last_used < cutoff and status not in ("running", "paused"):
-            cleanable += 1
-    # The session files' sizes come from the index; everything else (index, caches,
-    # locks, quarantine) is a few thousand files at most.
-    size = files_size + sum(disk_usage(str(d)) for d in (store.index_dir, store.locks_dir,
-                                                        store.quarantine_dir))
+    facts = catalog.storage(cutoff)
+    # The session files' sizes come from the catalog; everything else (the catalog
+    # itself, locks, quarantine) is a few files and directories.
+    db = str(catalog_path(store.root))
+    size = facts.disk + sum(disk_usage(p) for p in (db, db + "-wal", db + "-shm",
+                                                   str(store.locks_dir),
+                                                   str(store.quarantine_dir)))
     quarantined = _count_files(store.quarantine_dir)
-    report_skipped(store)
+    report_skipped(catalog)
     data: dict[str, Any] = {
         "path": str(store.root),
         "size_bytes": size,
-        "sessions": count,
-        "turns": turns,
-        "by_status": dict(sorted(by_status.items())),
-        "by_backend": dict(sorted(by_backend.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "oldest": _brief(oldest, "created"),
-        "newest": _brief(newest, "last_used"),
+        "sessions": facts.sessions,
+        "turns": facts.turns,
+        "by_status": dict(sorted(facts.by_status.items())),
+        "by_backend": dict(sorted(facts.by_backend.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "oldest": _brief(facts.oldest, "created"),
+        "newest": _brief(facts.newest, "last_used"),
         "retention_days": retention,
-        "clean_would_remove": cleanable if retention else 0,
-        "unreadable_files": len(store.skipped),
+        "clean_would_remove": facts.cleanable if retention else 0,
+        "unreadable_files": len(catalog.skipped),
         "quarantined_files": quarantined,
     }
     if json:
@@ -115,7 +104,7 @@ def _count_files(path: os.PathLike[str] | str) -> int:
         return 0
 
 
-def _brief(summary: Summary | None, when: str) -> dict[str, Any] | None:
+def _brief(summary: SessionRow | None, when: str) -> dict[str, Any] | None:
     from clinvk.output import iso
 
     if summary is None:
@@ -124,16 +113,9 @@ def _brief(summary: Summary | None, when: str) -> dict[str, Any] | None:
             when + "_at": iso(getattr(summary, when))}
 
 
-def human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"  # pragma: no cover
-
-
 def _print_storage(data: dict[str, Any]) -> None:
+    from humanize import naturalsize
+
     from clinvk.output import local_time, one_line, out
 
     def session_line(brief: dict[str, Any] | None, key: str) -> str:
@@ -145,7 +127,7 @@ def _print_storage(data: dict[str, Any]) -> None:
     retention = data["retention_days"]
     lines = [
         ("Path", data["path"]),
-        ("Size on disk", human_bytes(data["size_bytes"])),
+        ("Size on disk", naturalsize(data["size_bytes"])),
         ("Sessions", f"{data['sessions']:,} ({data['turns']:,} turns)"),
         ("By status", " · ".join(f"{k} {v:,}" for k, v in data["by_status"].items()) or "-"),
         ("By backend", " · ".join(f"{k} {v:,}" for k, v in data["by_backend"].items()) or "-"),
@@ -183,40 +165,39 @@ def current(*, json: bool = False,
     id_only
         Print only the session id.
     """
-    from clinvk.commands.sessions import here_dir, list_item, open_store, report_skipped
+    from clinvk.catalog import Filter
+    from clinvk.commands.sessions import (
+        here_dir,
+        list_item,
+        open_catalog,
+        open_store,
+        report_skipped,
+    )
     from clinvk.errors import ClinvkError
-    from clinvk.store import effective_status
 
     here = here_dir()
-    store = open_store()
-    state = store.index()
-    for summary in state.iter_newest():
-        if summary.workdir != here:
+    catalog = open_catalog(open_store())
+    for row in catalog.rows(Filter(workdir=here)).rows:
+        if row.status in ("paused", "completed"):
             continue
-        checked = store.verify(summary)
-        if checked is None or checked.workdir != here:
-            continue
-        status = effective_status(checked.status, checked.pid, checked.pid_start)
-        if status in ("paused", "completed"):
-            continue
-        report_skipped(store)
+        report_skipped(catalog)
         if json:
             from clinvk.output import print_json
 
-            print_json(list_item(checked, status))
+            print_json(list_item(row))
             return 0
         from clinvk.output import local_time, one_line, out, relative
 
         if id_only:
-            out(checked.id)
+            out(row.id)
             return 0
 
-        out(f"{checked.id}  {checked.backend}  {status}  last used {relative(checked.last_used)} "
-            f"({local_time(checked.last_used)})")
-        if checked.title:
-            out(f"  {one_line(checked.title, 76)}")
+        out(f"{row.id}  {row.backend}  {row.status}  last used {relative(row.last_used)} "
+            f"({local_time(row.last_used)})")
+        if row.title:
+            out(f"  {one_line(row.title, 76)}")
         return 0
-    report_skipped(store)
+    report_skipped(catalog)
     raise ClinvkError("no active session", hint=f"no session of {here} is active, running or "
                       "in error; `clinvk sessions list` shows all")
 
@@ -235,31 +216,29 @@ def recap(*, limit: Annotated[int, Parameter(name=["--limit", "-n"])] = 5,
     json
         Print {"today": {...}, "week": {...}, "running": [...], "latest": [...]}.
     """
-    from clinvk import stats as engine
-    from clinvk.commands.sessions import open_store, report_skipped
-    from clinvk.store import effective_status
+    from clinvk.catalog import Filter
+    from clinvk.commands.sessions import open_catalog, open_store, report_skipped
 
     if limit < 0:
         raise UsageError("--limit must be 0 or more")
     store = open_store()
-    state = store.index()
+    catalog = open_catalog(store)
     local_now = datetime.now(UTC).astimezone()
     midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     monday = midnight - timedelta(days=midnight.weekday())
-    today = engine.compute(store, state, by="backend", start=midnight.timestamp())
-    week = engine.compute(store, state, by="backend", start=monday.timestamp())
-    running: list[Summary] = []
-    latest: list[tuple[Summary, Any]] = []
-    for summary in state.iter_newest():
-        # Every summary: a turn may run for days, so running ones are not all recent.
-        if summary.status == "running" and effective_status(
-                summary.status, summary.pid, summary.pid_start) == "running":
-            running.append(summary)
-        if len(latest) < limit:
-            turn = _last_answered_turn(store, summary)
+    today = catalog.aggregate("backend", midnight.timestamp(), None)
+    week = catalog.aggregate("backend", monday.timestamp(), None)
+    # Every running one: a turn may run for days, so running ones are not all recent.
+    running = list(catalog.rows(Filter(status="running")).rows)
+    latest: list[tuple[SessionRow, Any]] = []
+    if limit:
+        for row in catalog.rows(Filter()).rows:
+            turn = _last_answered_turn(store, row)
             if turn is not None:
-                latest.append((summary, turn))
-    report_skipped(store)
+                latest.append((row, turn))
+                if len(latest) >= limit:
+                    break
+    report_skipped(catalog)
     if json:
         from clinvk.output import print_json
 
@@ -269,7 +248,7 @@ def recap(*, limit: Annotated[int, Parameter(name=["--limit", "-n"])] = 5,
     return 0
 
 
-def _last_answered_turn(store: Any, summary: Summary) -> Any:
+def _last_answered_turn(store: Any, summary: SessionRow) -> Any:
     from clinvk.errors import ClinvkError
 
     if not summary.turns:
@@ -305,8 +284,8 @@ def _period_json(report: Report, since: datetime) -> dict[str, Any]:
     }
 
 
-def _recap_json(today: Report, week: Report, running: list[Summary],
-                latest: list[tuple[Summary, Any]], midnight: datetime,
+def _recap_json(today: Report, week: Report, running: list[SessionRow],
+                latest: list[tuple[SessionRow, Any]], midnight: datetime,
                 monday: datetime) -> dict[str, Any]:
     from clinvk.output import iso
 
@@ -334,8 +313,8 @@ def _period_line(label: str, t: Totals, groups: list[Totals]) -> str:
             f"{tokens(t.total_tokens)} tokens, cost {cost_text(t)}")
 
 
-def _print_recap(today: Report, week: Report, running: list[Summary],
-                 latest: list[tuple[Summary, Any]], midnight: datetime, monday: datetime) -> None:
+def _print_recap(today: Report, week: Report, running: list[SessionRow],
+                 latest: list[tuple[SessionRow, Any]], midnight: datetime, monday: datetime) -> None:
     from clinvk.output import one_line, out, relative
 
     out(_period_line(f"Today ({midnight:%a %d %b})", today.totals, today.sorted_groups()))
@@ -362,11 +341,11 @@ def _print_recap(today: Report, week: Report, running: list[Summary],
 
 # --------------------------------------------------------------------------- doctor
 def doctor(*, fix: bool = False, json: bool = False) -> int:
-    """Check every session file and the index; with --fix, repair what it finds.
+    """Check every session file and the catalog; with --fix, repair what it finds.
 
     Exit 0 when healthy, 4 when it finds problems (each is named). --fix moves
     unreadable files and leftover temp files to the store's quarantine/ folder, marks
-    `running` records whose process is gone as interrupted, rebuilds the index, checks
+    `running` records whose process is gone as interrupted, rebuilds the catalog, checks
     again and exits 0 when all is well.
 
     Example: clinvk sessions doctor --fix
@@ -374,7 +353,7 @@ def doctor(*, fix: bool = False, json: bool = False) -> int:
     Parameters
     ----------
     fix
-        Repair: quarantine, mark stale running sessions, rebuild the index.
+        Repair: quarantine, mark stale running sessions, rebuild the catalog.
     json
         Print {"healthy": bool, "problems": [...], "fixed": [...]}.
     """
@@ -410,7 +389,7 @@ def _print_doctor(root: Any, found: Any, fixed: list[dict[str, Any]], remaining:
                   fix: bool) -> None:
     from clinvk.output import out
 
-    out(f"Checked {found.files:,} session file(s) and the index in {root}.")
+    out(f"Checked {found.files:,} session file(s) and the session catalog in {root}.")
     if not found.problems:
         out("Healthy: no problems found.")
         return

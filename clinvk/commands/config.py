@@ -551,38 +551,19 @@ def _add(node: Any, key: str, item: Any, *, careful: bool) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same directory, fsync, os.replace: readers see old or new, never half."""
-    import contextlib
+    """Readers see the old file or the new one, never half (clinvk.atomic)."""
     import os
-    import tempfile
+
+    from clinvk.atomic import atomic_write, mkdir_private
 
     # A symlinked config (dotfiles) stays a symlink: write through to its target.
     target = path.resolve() if path.is_symlink() else path
-    directory = target.parent
     try:
-        if not directory.is_dir():
-            directory.mkdir(mode=0o700, parents=True)
+        mkdir_private(target.parent)
         try:
-            mode = target.stat().st_mode & 0o777
+            mode = os.stat(target).st_mode & 0o777
         except FileNotFoundError:
             mode = 0o600
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(text.encode("utf-8"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        atomic_write(target, text.encode("utf-8"), mode=mode)
     except OSError as exc:
         raise ConfigError(f"cannot write config file {path}: {exc.strerror or exc}") from None

@@ -43,9 +43,9 @@ def history(ident: Annotated[str, Parameter(name="ID")], /, *, json: bool = Fals
     json
         Print {"id": ..., "turns": [...]} with each turn's full record.
     """
-    from clinvk.commands.sessions import load_session, open_store
+    from clinvk.store import SessionStore
 
-    session = load_session(open_store(), ident)
+    session = SessionStore().load(ident)
     if json:
         import msgspec
 

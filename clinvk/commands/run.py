@@ -112,18 +112,15 @@ def latest_resumable(store: SessionStore, *, workdir: str | None = None,
                      backend: str | None = None) -> str | None:
     """The most recently used session that can be resumed: not paused, not running,
     with a vendor conversation id; optionally of one workdir and backend."""
+    from clinvk.catalog import Catalog, Filter
     from clinvk.store import effective_status
 
-    state = store.index()
-    for summary in state.iter_newest():
-        if workdir is not None and summary.workdir != workdir:
-            continue
-        if backend is not None and summary.backend != backend:
-            continue
-        if effective_status(summary.status, summary.pid, summary.pid_start) in ("paused", "running"):
+    catalog = Catalog.open(store)
+    for row in catalog.rows(Filter(workdir=workdir, backend=backend)).rows:
+        if row.status in ("paused", "running"):
             continue
         try:
-            session = store.read(summary.id)
+            session = store.read(row.id)
         except ClinvkError:
             continue  # a vanished or corrupt file is just not a candidate
         if session.status in ("paused",) or not session.backend_session_id:

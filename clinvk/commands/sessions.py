@@ -15,7 +15,7 @@ from clinvk.errors import SessionError, UsageError
 from clinvk.model import STATUSES
 
 if TYPE_CHECKING:
-    from clinvk.index import IndexState, Summary
+    from clinvk.catalog import Catalog, Filter, SessionRow
     from clinvk.model import Session
     from clinvk.store import SessionStore
 
@@ -61,10 +61,16 @@ def open_store() -> SessionStore:
     return SessionStore()
 
 
-def report_skipped(store: SessionStore) -> None:
+def open_catalog(store: SessionStore) -> Catalog:
+    from clinvk.catalog import Catalog
+
+    return Catalog.open(store)
+
+
+def report_skipped(catalog: Catalog) -> None:
     from clinvk.output import warn
 
-    for skipped in store.skipped:
+    for skipped in catalog.skipped:
         warn(f"skipped {skipped.path}: {skipped.reason}")
 
 
@@ -74,87 +80,26 @@ def check_status(status: str | None) -> None:
                          hint="valid statuses: " + ", ".join(STATUSES))
 
 
-class Filter:
-    """The list filters, shared by list, clean, export and stats."""
+def make_filter(*, backend: str | None = None, status: str | None = None,
+                tags: list[str] | None = None, search: str | None = None,
+                range_: str | None = None, since: str | None = None, until: str | None = None,
+                workdir: str | None = None, older_than: datetime | None = None) -> Filter:
+    """The list filters from the command line, checked; shared by list, clean, export
+    and stats."""
+    from clinvk.catalog import Filter
+    from clinvk.timespec import window
 
-    def __init__(self, *, backend: str | None = None, status: str | None = None,
-                 tags: list[str] | None = None, search: str | None = None,
-                 range_: str | None = None, since: str | None = None,
-                 until: str | None = None, workdir: str | None = None,
-                 older_than: datetime | None = None):
-        from clinvk.timespec import window
-
-        check_status(status)
-        self.backend = backend
-        self.status = status
-        self.tags = tags or []
-        self.search = search
-        self.workdir = workdir
-        self.start, self.end = window(range_, since, until)
-        self.older_than = older_than.timestamp() if older_than else None
-
-    @property
-    def active(self) -> bool:
-        return any(x is not None and x != [] for x in (
-            self.backend, self.status, self.tags or None, self.search, self.workdir,
-            self.start, self.end, self.older_than))
-
-    def matches(self, s: Summary) -> bool:
-        from clinvk.store import effective_status
-
-        if self.backend is not None and s.backend != self.backend:
-            return False
-        if self.status is not None and effective_status(s.status, s.pid, s.pid_start) != self.status:
-            return False
-        if self.tags and not all(t in s.tags for t in self.tags):
-            return False
-        if self.workdir is not None and s.workdir != self.workdir:
-            return False
-        if self.start is not None and s.last_used < self.start:
-            return False
-        if self.end is not None and s.last_used >= self.end:
-            return False
-        return not (self.older_than is not None and s.last_used >= self.older_than)
+    check_status(status)
+    start, end = window(range_, since, until)
+    return Filter(backend=backend, status=status, tags=list(tags or []), search=search or None,
+                  workdir=workdir, start=start, end=end,
+                  older_than=older_than.timestamp() if older_than else None)
 
 
-def search_hits(store: SessionStore, needle: str) -> set[str]:
-    """Ids whose title, prompts or answers contain the text, any case (clinvk.search)."""
-    from clinvk.search import SearchCache
-
-    return SearchCache(store.sessions_dir, store.index_dir / "search").matching_ids(needle)
-
-
-def select(store: SessionStore, state: IndexState, flt: Filter, *,
-           verify: bool = True) -> Iterator[Summary]:
-    """Summaries that pass the filter, newest first, each checked against its file
-    (unless ``verify`` is False: then as the index has them, for counting)."""
-    text: Callable[[Summary], bool] | None = None
-    rows: Iterator[Summary]
-    if flt.search:
-        hits = search_hits(store, flt.search)
-        lowered = flt.search.lower()
-
-        def text(s: Summary) -> bool:
-            return s.id in hits or lowered in s.title.lower()
-
-        # The cache covers every file, titles included: only its hits can match.
-        rows = state.iter_newest_of(hits)
-    else:
-        rows = state.iter_newest()
-    for summary in rows:
-        if flt.active and not flt.matches(summary):
-            continue
-        if text is not None and not text(summary):
-            continue  # the search cache is as fresh as the files: no need to stat this one
-        if not verify:
-            yield summary
-            continue
-        checked = store.verify(summary)
-        if checked is None or (checked is not summary and flt.active and not flt.matches(checked)):
-            continue
-        if text is not None and checked is not summary and not text(checked):
-            continue
-        yield checked
+def is_filtered(flt: Filter) -> bool:
+    return any(x is not None and x != [] for x in (
+        flt.backend, flt.status, flt.tags or None, flt.search, flt.workdir, flt.start,
+        flt.end, flt.older_than))
 
 
 class ListItem(msgspec.Struct):
@@ -174,9 +119,9 @@ class ListItem(msgspec.Struct):
     cost_usd: float | None
 
 
-def list_item(s: Summary, status: str) -> ListItem:
+def list_item(s: SessionRow) -> ListItem:
     stamp = datetime.fromtimestamp
-    return ListItem(s.id, s.backend, status, stamp(s.created, UTC),
+    return ListItem(s.id, s.backend, s.status, stamp(s.created, UTC),
                     stamp(s.last_used, UTC), s.model, s.tags, s.title, s.workdir,
                     s.tokens, s.turns, s.cost)
 
@@ -233,25 +178,23 @@ def list_(
         raise UsageError("--offset must be 0 or more")
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 or more (0 shows all)")
-    flt = Filter(backend=backend, status=status, tags=tag, search=search, range_=range_,
-                 since=since, workdir=here_dir() if here else None)
+    flt = make_filter(backend=backend, status=status, tags=tag, search=search, range_=range_,
+                      since=since, workdir=here_dir() if here else None)
     if limit is None:
         from clinvk.config import load
 
         limit = load().config.session.list_limit
     store = open_store()
-    state = store.index()
-    stop = offset + limit if limit else None
-    totals = [0]
-    window = _window(store, state, flt, offset, stop, totals)
+    catalog = open_catalog(store)
+    page = catalog.rows(flt, offset, limit or None, snippets=not json)
     if json:
-        _write_json(window, totals, limit, offset)
-        report_skipped(store)
+        _write_json(page.rows, page.total, limit, offset)
+        report_skipped(catalog)
         return 0
-    rows = list(window)
-    total = totals[0]
-    report_skipped(store)
-    _print_table(store, rows)
+    rows = list(page.rows)
+    total = page.total
+    report_skipped(catalog)
+    _print_table(store, rows, search=bool(flt.search))
     shown_to = offset + len(rows)
     if total > shown_to and rows or (offset and total):
         from clinvk.output import err
@@ -262,43 +205,12 @@ def list_(
     elif not rows:
         from clinvk.output import err
 
-        err("no sessions" + (" match" if flt.active else " yet: start one with `clinvk \"PROMPT\"`"))
+        err("no sessions" + (" match" if is_filtered(flt) else
+                             " yet: start one with `clinvk \"PROMPT\"`"))
     return 0
 
 
-def _window(store: SessionStore, state: IndexState, flt: Filter, offset: int,
-            stop: int | None, totals: list[int]) -> Iterator[tuple[Summary, str]]:
-    """The rows from offset to stop, lazily; totals[0] is the total once it is exhausted."""
-    from clinvk.store import effective_status
-
-    total = 0
-    if flt.active:
-        # Rows past the page are only counted: their files need no stat.
-        for summary in select(store, state, flt, verify=False):
-            if total >= offset and (stop is None or total < stop):
-                checked = store.verify(summary)
-                if checked is None or (checked is not summary and not flt.matches(checked)):
-                    continue
-                yield checked, effective_status(checked.status, checked.pid, checked.pid_start)
-            total += 1
-    else:
-        total = state.count()
-        seen = 0
-        for summary in state.iter_newest():
-            if stop is not None and seen >= stop:
-                break
-            checked = store.verify(summary)
-            if checked is None:
-                total -= 1
-                continue
-            if seen >= offset:
-                yield checked, effective_status(checked.status, checked.pid, checked.pid_start)
-            seen += 1
-    totals[0] = total
-
-
-def _write_json(window: Iterator[tuple[Summary, str]], totals: list[int], limit: int,
-                offset: int) -> None:
+def _write_json(rows: Iterator[SessionRow], total: int, limit: int, offset: int) -> None:
     """{"items": [...], "total": N, "limit": L, "offset": O}, byte for byte what
     print_json of the whole object gives, written as the rows come (constant memory)."""
     encode = msgspec.json.Encoder().encode
@@ -308,20 +220,20 @@ def _write_json(window: Iterator[tuple[Summary, str]], totals: list[int], limit:
     batch: list[bytes] = []
     first = True
     write(b'{\n  "items": [')
-    for s, status in window:
-        batch.append(fmt(encode(list_item(s, status)), indent=2).replace(b"\n", b"\n    "))
+    for row in rows:
+        batch.append(fmt(encode(list_item(row)), indent=2).replace(b"\n", b"\n    "))
         if len(batch) >= 500:
             write((b"\n    " if first else sep) + sep.join(batch))
             first, batch = False, []
     if batch:
         write((b"\n    " if first else sep) + sep.join(batch))
         first = False
-    write((b"]" if first else b"\n  ]") + f',\n  "total": {totals[0]},\n  "limit": {limit},\n  '
+    write((b"]" if first else b"\n  ]") + f',\n  "total": {total},\n  "limit": {limit},\n  '
           f'"offset": {offset}\n}}\n'.encode())
     sys.stdout.flush()
 
 
-def _print_table(store: SessionStore, rows: list[tuple[Summary, str]]) -> None:
+def _print_table(store: SessionStore, rows: list[SessionRow], *, search: bool = False) -> None:
     if not rows:
         return
     from clinvk.output import STATUS_COLORS, one_line, out, relative, table, tokens, use_color
@@ -330,23 +242,25 @@ def _print_table(store: SessionStore, rows: list[tuple[Summary, str]]) -> None:
     now = datetime.now(UTC)
     cells = []
     colors = []
-    prefixes = store.short_ids([s.id for s, _ in rows])
-    for s, status in rows:
+    prefixes = store.short_ids([s.id for s in rows])
+    headers = ["ID", "BACKEND", "STATUS", "LAST USED", "TOKENS", "TITLE/PROMPT"]
+    for s in rows:
         cells.append([
             prefixes[s.id],
             s.backend,
-            status,
+            s.status,
             relative(s.last_used, now),
             tokens(s.tokens),
-            one_line(s.title or "(no prompt)", 60),
+            one_line(s.title or "(no prompt)", 60 if not search else 40),
         ])
-        colors.append(["\033[33m", "", STATUS_COLORS.get(status, ""), "\033[2m", "", ""])
-    out(table(["ID", "BACKEND", "STATUS", "LAST USED", "TOKENS", "TITLE/PROMPT"], cells,
-              colors=colors, color=color))
-
-
-def load_session(store: SessionStore, ident: str) -> Session:
-    return store.read(store.resolve(ident))
+        colors.append(["\033[33m", "", STATUS_COLORS.get(s.status, ""), "\033[2m", "", ""])
+        if search:
+            # Where the text was found: the words that matched in [ ].
+            cells[-1].append(one_line(s.snippet or "", 80))
+            colors[-1].append("")
+    if search:
+        headers.append("MATCH")
+    out(table(headers, cells, colors=colors, color=color))
 
 
 @app.command
@@ -367,8 +281,7 @@ def show(ident: Annotated[str, Parameter(name="ID")], /, *, json: bool = False,
     """
     from clinvk.store import effective_status
 
-    store = open_store()
-    session = load_session(store, ident)
+    session = open_store().load(ident)
     status = effective_status(session.status, session.pid, session.pid_start)
     if json:
         import msgspec
@@ -493,7 +406,6 @@ def clean(
         Print {"deleted": [ids], "dry_run": bool, "older_than_seconds": N}.
     """
     from clinvk.output import err, one_line, out, print_json
-    from clinvk.store import effective_status
     from clinvk.timespec import describe_duration, parse_duration
 
     check_status(status)
@@ -512,14 +424,10 @@ def clean(
         window = timedelta(days=days)
     cutoff = datetime.now(UTC) - window
     store = open_store()
-    state = store.index()
-    flt = Filter(backend=backend, status=status, older_than=cutoff)
-    victims = []
-    for summary in select(store, state, flt):
-        if effective_status(summary.status, summary.pid, summary.pid_start) in ("running", "paused"):
-            continue
-        victims.append(summary)
-    report_skipped(store)
+    catalog = open_catalog(store)
+    flt = make_filter(backend=backend, status=status, older_than=cutoff)
+    victims = [s for s in catalog.rows(flt).rows if s.status not in ("running", "paused")]
+    report_skipped(catalog)
     label = describe_duration(window)
     if dry_run:
         if json:

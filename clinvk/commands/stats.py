@@ -60,20 +60,24 @@ def stats(
     csv
         Print CSV: one row per group (or one "total" row without --by).
     """
-    from clinvk import stats as engine
-    from clinvk.commands.sessions import Filter, here_dir, open_store, report_skipped
+    from clinvk.commands.sessions import (
+        here_dir,
+        make_filter,
+        open_catalog,
+        open_store,
+        report_skipped,
+    )
+    from clinvk.stats import check_group
     from clinvk.timespec import window
 
     if json and csv:
         raise UsageError("--json and --csv exclude each other")
-    engine.check_group(by)
+    check_group(by)
     start, end = window(range_, since, until)
-    flt = Filter(backend=backend, tags=tag, workdir=here_dir() if here else None)
-    store = open_store()
-    state = store.index()
-    report = engine.compute(store, state, by=by, start=start, end=end,
-                            keep=flt.matches if flt.active else None)
-    report_skipped(store)
+    flt = make_filter(backend=backend, tags=tag, workdir=here_dir() if here else None)
+    catalog = open_catalog(open_store())
+    report = catalog.aggregate(by, start, end, flt)
+    report_skipped(catalog)
     if json:
         from clinvk.output import print_json
 

@@ -82,7 +82,7 @@ def export(
     here
         With --all: only sessions of the current directory.
     """
-    from clinvk.commands.sessions import open_store, report_skipped
+    from clinvk.commands.sessions import open_store
 
     if format not in ("json", "jsonl", "markdown"):
         raise UsageError(f"invalid export format: {format!r}",
@@ -96,6 +96,7 @@ def export(
         raise UsageError("the filters (-b, --status, -t, -q, --range, --since, --until, "
                          "--here) go with --all")
     store = open_store()
+    skipped: list[str] = []
     if idents:
         # Every id is resolved and read before anything is written.
         resolved: list[str] = []
@@ -105,10 +106,13 @@ def export(
                 resolved.append(full)
         sessions: Iterable[Session] = [store.read(i) for i in resolved]
     else:
-        sessions = _selected(store, backend=backend, status=status, tags=tag, search=search,
-                             range_=range_, since=since, until=until, here=here)
+        sessions = _selected(store, skipped, backend=backend, status=status, tags=tag,
+                             search=search, range_=range_, since=since, until=until, here=here)
     count = _write(sessions, cast("ExportFormat", format), output)
-    report_skipped(store)
+    from clinvk.output import warn
+
+    for reason in skipped:
+        warn(reason)
     if output is not None:
         from clinvk.output import err
 
@@ -116,47 +120,39 @@ def export(
     return 0
 
 
-def _selected(store: SessionStore, *, backend: str | None, status: str | None,
-              tags: list[str] | None, search: str | None, range_: str | None,
-              since: str | None, until: str | None, here: bool) -> Iterator[Session]:
-    from clinvk.commands.sessions import Filter, here_dir, select
-    from clinvk.timespec import window
+def _selected(store: SessionStore, skipped: list[str], *, backend: str | None,
+              status: str | None, tags: list[str] | None, search: str | None,
+              range_: str | None, since: str | None, until: str | None,
+              here: bool) -> Iterator[Session]:
+    """The sessions that pass the filters, newest first; what cannot be read goes to
+    ``skipped``."""
+    from clinvk.commands.sessions import here_dir, make_filter, open_catalog
 
-    start, end = window(range_, since, until)
-    flt = Filter(backend=backend, status=status, tags=tags, search=search,
-                 workdir=here_dir() if here else None)
-    flt.start, flt.end = start, end
-    state = store.index()
-    for summary in list(select(store, state, flt)):
+    flt = make_filter(backend=backend, status=status, tags=tags, search=search, range_=range_,
+                      since=since, until=until, workdir=here_dir() if here else None)
+    catalog = open_catalog(store)
+    skipped.extend(f"skipped {s.path}: {s.reason}" for s in catalog.skipped)
+    for row in list(catalog.rows(flt).rows):
         try:
-            yield store.read(summary.id)
+            yield store.read(row.id)
         except ClinvkError as exc:
-            from clinvk.store import Skipped
-
-            store.skipped.append(Skipped(store.path_for(summary.id), exc.message))
+            skipped.append(f"skipped {store.path_for(row.id)}: {exc.message}")
 
 
 def _write(sessions: Iterable[Session], fmt: ExportFormat, output: Path | None) -> int:
     if output is None:
         return _emit(sessions, fmt, sys.stdout.buffer)
-    import os
-    import tempfile
+    from clinvk.atomic import atomic_file
 
     target = output.expanduser()
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise UsageError(f"cannot write {output}: no directory {directory}")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            count = _emit(sessions, fmt, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return count
+        with atomic_file(target) as f:
+            return _emit(sessions, fmt, f)
+    except OSError as exc:
+        raise ClinvkError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def _emit(sessions: Iterable[Session], fmt: ExportFormat, out: IO[bytes]) -> int:
@@ -285,21 +281,23 @@ def import_(
                               hint="import without --keep-ids to give them new ids")
     imported: list[tuple[str, str]] = []
     renamed: dict[str, str] = {}
-    for session in sessions:
-        old = session.id
-        try:
-            if keep_ids:
-                store.insert(session)
-            else:
-                if session.parent_id in renamed:
-                    session.parent_id = renamed[session.parent_id]
-                store.create(session)
-        except ClinvkError as exc:
-            done = f"; {len(imported)} imported before it" if imported else ""
-            raise ClinvkError(f"cannot import session {old}: {exc.message}{done}",
-                              hint=exc.hint) from None
-        renamed[old] = session.id
-        imported.append((session.id, old))
+    # The catalog takes the new sessions in batches, not one transaction per session.
+    with store.batch():
+        for session in sessions:
+            old = session.id
+            try:
+                if keep_ids:
+                    store.insert(session)
+                else:
+                    if session.parent_id in renamed:
+                        session.parent_id = renamed[session.parent_id]
+                    store.create(session)
+            except ClinvkError as exc:
+                done = f"; {len(imported)} imported before it" if imported else ""
+                raise ClinvkError(f"cannot import session {old}: {exc.message}{done}",
+                                  hint=exc.hint) from None
+            renamed[old] = session.id
+            imported.append((session.id, old))
     if json:
         from clinvk.output import print_json
 

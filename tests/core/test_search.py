@@ -1,17 +1,36 @@
-"""The search cache behind `sessions list -q`: right answers as the store changes."""
+"""Search in the catalog (`sessions list -q`): right answers as the store changes.
+
+The meaning is plain: case-insensitive text anywhere in a title, prompt or answer, also
+inside a word. FTS5 only narrows the candidates, so every query here is also checked
+against a scan of the session files.
+"""
 
 from __future__ import annotations
 
-import shutil
+import random
 
+import pytest
+
+from clinvk.catalog import Catalog, Filter, catalog_path
 from clinvk.model import Turn, utcnow
-from clinvk.search import SearchCache
 from clinvk.store import SessionStore
 from tests.conftest import add_session
 
 
 def hits(store: SessionStore, needle: str) -> set[str]:
-    return SearchCache(store.sessions_dir, store.index_dir / "search").matching_ids(needle)
+    return {r.id for r in Catalog.open(store).rows(Filter(search=needle)).rows}
+
+
+def scanned(store: SessionStore, needle: str) -> set[str]:
+    """The answer by reading every file."""
+    found = set()
+    wanted = needle.lower()
+    for _path, s, _why in store.iter_sessions():
+        assert s is not None
+        texts = [s.title, *(x for t in s.turns for x in (t.prompt, t.response))]
+        if any(wanted in text.lower() for text in texts):
+            found.add(s.id)
+    return found
 
 
 def test_finds_titles_prompts_answers_any_case(store: SessionStore) -> None:
@@ -22,10 +41,10 @@ def test_finds_titles_prompts_answers_any_case(store: SessionStore) -> None:
     assert hits(store, "ärger") == {b.id}
     assert hits(store, '"hello"') == {c.id}
     assert hits(store, "nowhere") == set()
-    assert (store.index_dir / "search").is_dir()  # cached for next time
+    assert catalog_path(store.root).is_file()  # kept for next time
 
 
-def test_a_new_turn_is_found_after_the_cache_was_built(store: SessionStore) -> None:
+def test_a_new_turn_is_found_after_the_catalog_was_built(store: SessionStore) -> None:
     a = add_session(store, prompt="first")
     assert hits(store, "zebra") == set()
 
@@ -48,12 +67,12 @@ def test_deleted_and_hand_added_sessions(store: SessionStore) -> None:
     assert hits(store, "keep me") == {a.id, copy}
 
 
-def test_renamed_title_and_a_lost_cache(store: SessionStore) -> None:
+def test_renamed_title_and_a_lost_catalog(store: SessionStore) -> None:
     a = add_session(store, title="old name")
     assert hits(store, "old name") == {a.id}
     store.update(a.id, lambda s: setattr(s, "title", "new name"))
     assert hits(store, "old name") == set() and hits(store, "new name") == {a.id}
-    shutil.rmtree(store.index_dir / "search")
+    catalog_path(store.root).unlink()
     assert hits(store, "new name") == {a.id}
 
 
@@ -64,10 +83,26 @@ def test_a_match_never_spans_two_sessions(store: SessionStore) -> None:
     assert hits(store, "abc\0") == set()
 
 
-def test_the_two_process_scan_finds_the_same(store: SessionStore) -> None:
-    made = [add_session(store, prompt=f"needle {i}" if i % 3 else "other") for i in range(12)]
-    cache = SearchCache(store.sessions_dir, store.index_dir / "search")
-    expected = {s.id for i, s in enumerate(made) if i % 3}
-    assert cache.matching_ids("needle", parallel_from=10**9) == expected  # one process
-    assert cache.matching_ids("needle", parallel_from=1) == expected      # forked split
-    assert cache.matching_ids("absent", parallel_from=1) == set()
+WORDS = ["tokenizer", "tokens", "retoken", "parse", "parser", "sparse", "größe", "grosse",
+         "c:\\temp\\new", "foo_bar", "foo bar", "x-ray", "ünïcode", "✓", "a.b", "42", "s3cret"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_kind_of_query_agrees_with_a_scan_of_the_files(store: SessionStore, seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(25):
+        add_session(store, title=" ".join(rng.sample(WORDS, 2)),
+                    prompt=" ".join(rng.sample(WORDS, 3)), response=" ".join(rng.sample(WORDS, 3)))
+    queries = ["token", "TOKEN", "oken", "kens", "tokenizer", "arse", "parse", "sparse ",
+               " pars", "größe", "GRÖSSE", "grö", "temp\\new", "foo_b", "o b", "x-r", "-",
+               "✓", "ÜNÏ", "a.b", "4", "3c", "e", "zzz", "s p", "er t", "r\\n"]
+    for query in queries:
+        assert hits(store, query) == scanned(store, query), query
+
+
+def test_snippets_mark_the_words_that_matched(store: SessionStore) -> None:
+    a = add_session(store, title="t", prompt="what does the tokenizer do", response="splits")
+    page = Catalog.open(store).rows(Filter(search="okeniz"), snippets=True)
+    rows = list(page.rows)
+    assert [r.id for r in rows] == [a.id] and page.total == 1
+    assert rows[0].snippet is not None and "[tokenizer]" in rows[0].snippet

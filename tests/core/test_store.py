@@ -1,4 +1,4 @@
-"""The session store: records, atomic writes, locks, the index cache and its repair."""
+"""The session store: records, atomic writes, locks, and the catalog following the files."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from clinvk.catalog import Catalog, catalog_path
 from clinvk.errors import NotFoundError, SessionBusyError, SessionError, UsageError
 from clinvk.model import SCHEMA_VERSION, Session
 from clinvk.store import CorruptSessionError, SessionStore
@@ -100,29 +101,35 @@ def test_lock_is_a_sidecar_not_the_data_file(store: SessionStore) -> None:
         assert store.path_for(s.id).read_bytes() == before
 
 
-def test_index_tracks_creates_updates_and_deletes(store: SessionStore) -> None:
+def listed(store: SessionStore) -> list[str]:
+    """Titles as a fresh reader's catalog lists them, newest first."""
+    return [r.title for r in Catalog.open(SessionStore(store.root)).rows().rows]
+
+
+def test_catalog_tracks_creates_updates_and_deletes(store: SessionStore) -> None:
     a = add_session(store, title="one")
     b = add_session(store, title="two")
+    assert listed(store) == ["two", "one"]
     store.update(a.id, lambda s: setattr(s, "title", "one renamed"))
     store.delete(b.id)
-    state = store.index()
-    assert [s.title for s in state.iter_newest()] == ["one renamed"]
-    assert state.count() == 1
+    catalog = Catalog.open(store)
+    assert [s.title for s in catalog.rows().rows] == ["one renamed"]
+    assert catalog.count() == 1
 
 
-def test_index_rebuilt_when_missing(store: SessionStore) -> None:
+def test_catalog_rebuilt_when_missing(store: SessionStore) -> None:
     ids = {add_session(store).id for _ in range(5)}
-    for f in store.index_dir.iterdir():
-        f.unlink()
-    state = SessionStore(store.root).index()
-    assert {s.id for s in state.iter_newest()} == ids
-    assert (store.index_dir / "current").exists()
+    Catalog.open(store).close()
+    catalog_path(store.root).unlink()
+    catalog = Catalog.open(SessionStore(store.root))
+    assert {s.id for s in catalog.rows().rows} == ids
+    assert catalog_path(store.root).exists()
 
 
-def test_index_notices_files_added_and_removed_behind_its_back(store: SessionStore) -> None:
+def test_catalog_notices_files_added_and_removed_behind_its_back(store: SessionStore) -> None:
     a = add_session(store)
     b = add_session(store)
-    store.index()  # settle the cache
+    Catalog.open(store).close()  # built
     # Added by hand: a copy under a new id in a brand-new shard and in an existing shard.
     for new in ("zq" + a.id[2:], a.id[:2] + "zzzzzz"):
         if new == a.id:
@@ -131,23 +138,20 @@ def test_index_notices_files_added_and_removed_behind_its_back(store: SessionSto
         store.path_for(new).parent.mkdir(parents=True, exist_ok=True)
         store.path_for(new).write_bytes(data)
     os.unlink(store.path_for(b.id))
-    ids = {s.id for s in SessionStore(store.root).index().iter_newest()}
+    ids = {s.id for s in Catalog.open(SessionStore(store.root)).rows().rows}
     assert b.id not in ids
     assert "zq" + a.id[2:] in ids and a.id[:2] + "zzzzzz" in ids
 
 
-def test_file_edited_in_place_is_reread_for_shown_rows(store: SessionStore) -> None:
+def test_file_replaced_behind_its_back_is_reread(store: SessionStore) -> None:
     a = add_session(store, title="before")
-    store.index()
+    assert listed(store) == ["before"]
     raw = msgspec.json.decode(store.path_for(a.id).read_bytes())
     raw["title"] = "after"
-    import time
+    from clinvk.atomic import atomic_write
 
-    time.sleep(0.01)
-    store.path_for(a.id).write_bytes(msgspec.json.encode(raw))
-    state = store.index()
-    rows = [store.verify(s) for s in state.iter_newest()]
-    assert [r.title for r in rows if r] == ["after"]
+    atomic_write(store.path_for(a.id), msgspec.json.encode(raw))
+    assert listed(store) == ["after"]
 
 
 def test_unreadable_files_are_skipped_and_reported_every_time(store: SessionStore) -> None:
@@ -159,11 +163,12 @@ def test_unreadable_files_are_skipped_and_reported_every_time(store: SessionStor
     (shard / "qqcccccc.json").mkdir()  # a directory where a file should be
     (shard / "qqdddddd.json").write_text('{"version": 99, "id": "qqdddddd"}')
     for _ in range(2):
-        reader = SessionStore(store.root)
-        titles = [s.title for s in reader.index().iter_newest()]
-        assert titles == ["good"]
-        skipped = sorted(p.path.name for p in reader.skipped)
+        catalog = Catalog.open(SessionStore(store.root))
+        assert [s.title for s in catalog.rows().rows] == ["good"]
+        skipped = sorted(p.path.name for p in catalog.skipped)
         assert skipped == ["qqaaaaaa.json", "qqbbbbbb.json", "qqcccccc.json", "qqdddddd.json"]
+    (shard / "qqaaaaaa.json").unlink()
+    assert len(Catalog.open(SessionStore(store.root)).skipped) == 3
 
 
 def test_show_of_corrupt_file_is_a_session_error(store: SessionStore) -> None:
@@ -174,21 +179,17 @@ def test_show_of_corrupt_file_is_a_session_error(store: SessionStore) -> None:
         store.read("qqaaaaaa")
 
 
-def test_pending_write_from_a_dead_writer_is_recovered(store: SessionStore) -> None:
-    """A writer killed between its 'begin' log line and its 'put' leaves the file the truth."""
-    from clinvk.index import _LogLine, write_log_line
-
+def test_a_write_the_catalog_missed_is_recovered(store: SessionStore) -> None:
+    """A writer killed between writing its file and putting it in the catalog leaves
+    the file the truth: the next reader reads it."""
     a = add_session(store, title="old")
-    store.index()
-    gen = (store.index_dir / "current").read_text().strip()
-    write_log_line(store.index_dir / f"log-{gen}.jsonl", _LogLine(op="begin", id=a.id))
+    assert listed(store) == ["old"]
     raw = msgspec.json.decode(store.path_for(a.id).read_bytes())
     raw["title"] = "new"
-    from clinvk.store import atomic_write
+    from clinvk.atomic import atomic_write
 
-    atomic_write(store.path_for(a.id), msgspec.json.encode(raw))
-    state = SessionStore(store.root).index()
-    assert [s.title for s in state.iter_newest()] == ["new"]
+    atomic_write(store.path_for(a.id), msgspec.json.encode(raw))  # no catalog update
+    assert listed(store) == ["new"]
 
 
 def test_delete_many_keeps_busy_sessions(store: SessionStore) -> None:
@@ -199,19 +200,6 @@ def test_delete_many_keeps_busy_sessions(store: SessionStore) -> None:
         deleted = store.delete_many([a.id, b.id])
     assert deleted == [b.id]
     assert store.exists(a.id) and not store.exists(b.id)
-
-
-def test_compaction_keeps_everything(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    import clinvk.index
-    import clinvk.store
-
-    monkeypatch.setattr(clinvk.store, "LOG_COMPACT_LINES", 4)
-    monkeypatch.setattr(clinvk.index, "LOG_COMPACT_LINES", 4)
-    made = {add_session(store, title=f"t{i}").id for i in range(12)}
-    gen = int((store.index_dir / "current").read_text())
-    assert gen > 2  # compacted several times
-    assert {s.id for s in SessionStore(store.root).index().iter_newest()} == made
-    assert len(list(store.index_dir.glob("base-*.bin"))) == 1
 
 
 def test_running_with_dead_pid_is_error(store: SessionStore) -> None:
@@ -260,28 +248,34 @@ def test_paths_under_clinvk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert data_dir() == tmp_path / "xdg" / "clinvk"
 
 
-def test_deferred_compaction_happens_when_asked(store: SessionStore,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import clinvk.store
+def catalog_titles(store: SessionStore) -> list[str]:
+    """Titles in the catalog file as it is, refreshing nothing."""
+    import sqlite3
 
-    monkeypatch.setattr(clinvk.store, "LOG_COMPACT_LINES", 4)
-    a = add_session(store)
-    gen = (store.index_dir / "current").read_text()
-    store.defer_compaction = True
-    for i in range(6):
-        store.update(a.id, lambda s, i=i: setattr(s, "title", f"t{i}"))
-    assert (store.index_dir / "current").read_text() == gen  # not during the turn
-    store.defer_compaction = False
-    store.compact_if_due()
-    assert (store.index_dir / "current").read_text() != gen
-    assert [s.title for s in SessionStore(store.root).index().iter_newest()] == ["t5"]
+    conn = sqlite3.connect(catalog_path(store.root))
+    try:
+        return [r[0] for r in conn.execute("SELECT title FROM sessions")]
+    finally:
+        conn.close()
 
 
-@pytest.mark.parametrize("cut", [3, 17, 64, -9])
-def test_truncated_snapshot_is_rebuilt(store: SessionStore, cut: int) -> None:
-    made = {add_session(store).id for _ in range(3)}
-    store.index()
-    base = next(store.index_dir.glob("base-*.bin"))
-    data = base.read_bytes()
-    base.write_bytes(data[:cut])
-    assert {s.id for s in SessionStore(store.root).index().iter_newest()} == made
+def test_a_change_reaches_the_catalog_once_its_lock_is_released(store: SessionStore) -> None:
+    a = add_session(store, title="t0")
+    Catalog.open(store).close()
+    with store.lock(a.id):
+        s = store.read(a.id)
+        s.title = "t1"
+        store.save(s)
+        assert catalog_titles(store) == ["t0"]  # the writer never waits on the catalog
+    assert catalog_titles(store) == ["t1"]
+
+
+def test_an_import_batch_puts_its_sessions_in_the_catalog_together(store: SessionStore) -> None:
+    add_session(store, title="a")
+    Catalog.open(store).close()
+    with store.batch():
+        made = [add_session(store, title=f"b{i}") for i in range(3)]
+        assert catalog_titles(store) == ["a"]
+    assert sorted(catalog_titles(store)) == ["a", "b0", "b1", "b2"]
+    store.delete_many([s.id for s in made])
+    assert catalog_titles(store) == ["a"]

@@ -63,7 +63,7 @@ def test_storage_text(run, aged) -> None:  # type: ignore[no-untyped-def]
     assert lines["Retention"].strip() == "10 days (session.retention_days)"
     assert lines["Clean would remove"].strip().startswith("3 session(s) now")
     assert aged["oldest"] in lines["Oldest"] and aged["newest"] in lines["Newest"]
-    assert lines["Size on disk"].strip().endswith(("KB", "MB"))
+    assert lines["Size on disk"].strip().endswith(("kB", "MB"))
 
 
 def test_storage_keep_forever_and_empty(run, clinvk_home) -> None:  # type: ignore[no-untyped-def]
@@ -208,29 +208,33 @@ def test_doctor_fix_repairs_then_a_second_doctor_is_healthy(run, store, broken) 
     assert listed["total"] == 2 and run("sessions", "list").err == ""
 
 
-def test_doctor_finds_an_index_that_missed_an_edit(run, store) -> None:  # type: ignore[no-untyped-def]
+def test_doctor_finds_a_catalog_that_missed_an_edit(run, store) -> None:  # type: ignore[no-untyped-def]
     s = make(store, title="before", turns=[T(at("2026-03-02 10:00"), cost=1.0, source="reported")])
-    run("sessions", "list")  # the index is built and saved
     path = store.path_for(s.id)
+    os.utime(path.parent, ns=(10**18, 10**18))  # a shard last changed long ago
+    run("sessions", "list")  # the catalog is built and saved
     shard_stat = path.parent.stat()
-    # An edit in place that leaves the directory's mtime alone: the index cannot see it.
+    # An edit in place that leaves the directory's mtime alone: the catalog cannot see it.
     path.write_text(path.read_text().replace('"before"', '"after!"'))
     os.utime(path.parent, ns=(shard_stat.st_atime_ns, shard_stat.st_mtime_ns))
     ran = run("sessions", "doctor")
-    assert ran.code == 4 and "index" in ran.out and "older version of the file" in ran.out
+    assert ran.code == 4 and "session catalog" in ran.out and "older version of the file" in ran.out
     assert s.id in ran.out
     assert run("sessions", "doctor", "--fix").code == 0
     assert run("sessions", "doctor").code == 0
 
 
-def test_doctor_finds_a_damaged_index_snapshot(run, store) -> None:  # type: ignore[no-untyped-def]
+def test_doctor_finds_a_damaged_catalog(run, store) -> None:  # type: ignore[no-untyped-def]
+    from clinvk.catalog import catalog_path
+
     make(store, title="x")
     run("sessions", "list")
-    gen = (store.index_dir / "current").read_text().strip()
-    snapshot = store.index_dir / f"base-{gen}.bin"
-    snapshot.write_bytes(snapshot.read_bytes()[:40])
+    path = catalog_path(store.root)
+    for extra in ("-wal", "-shm"):
+        path.with_name(path.name + extra).unlink(missing_ok=True)
+    path.write_bytes(b"not a database at all" * 100)
     ran = run("sessions", "doctor")
-    assert ran.code == 4 and f"snapshot base-{gen}.bin is damaged" in ran.out
+    assert ran.code == 4 and f"session catalog {path}: cannot be used" in ran.out
     assert run("sessions", "doctor", "--fix").code == 0
     assert run("sessions", "doctor").code == 0
 

@@ -1,46 +1,23 @@
-"""clinvk.stats.compute: the per-session-sums path gives exactly what the per-turn path does.
+"""The catalog's stats (SQL over kept sums, turn by turn only at a range's edge) give
+exactly what adding up every turn of every session file gives.
 
-The index keeps per-session sums (``Summary.sums``) and decodes turn facts lazily
-(``IndexState.iter_lazy`` / ``facts_of``). These tests compare stats over the real index
-with stats over the same index stripped of its sums (every turn decoded), for every
-group and range.
+The reference below reads the session files and applies the counting rules of
+docs/stats.md one turn at a time, with no catalog involved.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import msgspec
 import pytest
 
 from clinvk import stats
-from clinvk.index import Summary, TurnFact
-from clinvk.periods import split_runs
-from clinvk.store import SessionStore
+from clinvk.catalog import Catalog, Filter
+from clinvk.periods import LocalCalendar, split_runs
+from clinvk.store import SessionStore, effective_status
 from tests.usage.conftest import DEAD_PID, T, at, make
-
-
-class CountingState:
-    """A real IndexState that counts how many sessions' turn facts were decoded, and can
-    hide its per-session sums to force the per-turn path."""
-
-    def __init__(self, state: Any, *, hide_sums: bool = False):
-        self.state = state
-        self.hide_sums = hide_sums
-        self.decoded = 0
-
-    def iter_lazy(self) -> Iterator[tuple[Summary, int | None]]:
-        for summary, handle in self.state.iter_lazy():
-            assert summary.sums is not None  # the index always keeps them
-            yield (msgspec.structs.replace(summary, sums=None) if self.hide_sums else summary,
-                   handle)
-
-    def facts_of(self, summary: Summary, handle: int | None) -> list[TurnFact]:
-        self.decoded += 1
-        return self.state.facts_of(summary, handle)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -67,6 +44,70 @@ def varied(store: SessionStore, utc: None) -> SessionStore:
     return store
 
 
+def reference(store: SessionStore, by: str | None, start: float | None, end: float | None,
+              backend: str | None = None, tag: str | None = None) -> dict[str, Any]:
+    """Totals and groups by the counting rules, one turn at a time, from the files."""
+    lo = float("-inf") if start is None else start
+    hi = float("inf") if end is None else end
+    totals = stats.Totals("total")
+    groups: dict[str, stats.Totals] = {}
+    calendar = LocalCalendar(by) if by in ("day", "week", "month") else None
+
+    def group(key: str) -> stats.Totals:
+        return groups.setdefault(key, stats.Totals(key))
+
+    for _path, session, _why in store.iter_sessions():
+        assert session is not None
+        if backend is not None and session.backend != backend:
+            continue
+        if tag is not None and tag not in session.tags:
+            continue
+        status = effective_status(session.status, session.pid, session.pid_start)
+        facts = [f for f in (stats.TurnFact(
+            t.started_at.timestamp(), t.duration_s, t.model or session.model, t.status,
+            None if t.usage is None else (t.usage.input_tokens, t.usage.output_tokens,
+                                          t.usage.cache_read_tokens, t.usage.cache_write_tokens,
+                                          t.usage.reasoning_tokens),
+            t.cost_usd, t.cost_source) for t in session.turns) if lo <= f.started < hi]
+        last_used = session.last_used_at.timestamp()
+        if not facts and (session.turns or not lo <= last_used < hi):
+            continue
+        sums = stats.sum_turns(facts)
+        priced = bool(sums[stats.REPORTED_TURNS] or sums[stats.COMPUTED_TURNS])
+        totals.add_session(session.id, status, priced)
+        totals.add(sums)
+        if by in ("backend", "workdir", "tag"):
+            keys = ([session.backend] if by == "backend" else [session.workdir]
+                    if by == "workdir" else list(dict.fromkeys(session.tags)) or [stats.NO_TAG])
+            for key in keys:
+                group(key).add_session(session.id, status, priced)
+                group(key).add(sums)
+        elif by is not None:
+            if not facts:
+                key = (calendar.period(last_used)[0] if calendar is not None
+                       else session.model or "(unknown)")
+                parts: list[tuple[str, list[stats.TurnFact]]] = [(key, [])]
+            elif calendar is not None:
+                parts = list(split_runs([calendar.period(f.started)[0] for f in facts], facts))
+            else:
+                parts = list(split_runs([f.model or "(unknown)" for f in facts], facts))
+            for key, part in parts:
+                part_sums = stats.sum_turns(part)
+                group(key).add_session(session.id, status, bool(
+                    part_sums[stats.REPORTED_TURNS] or part_sums[stats.COMPUTED_TURNS]))
+                group(key).add(part_sums)
+    return {"totals": totals.to_json(), "groups": {k: g.to_json() for k, g in groups.items()}}
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, floats up to rounding (SQL adds in another order than a loop)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, float) or isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-9, abs=1e-9)
+    return bool(a == b)
+
+
 def snapshot(report: stats.Report) -> dict[str, Any]:
     return {"totals": report.totals.to_json(),
             "groups": {g.key: g.to_json() for g in report.sorted_groups()}}
@@ -82,23 +123,36 @@ WINDOWS = [
 
 @pytest.mark.parametrize("by", [None, *stats.GROUPS])
 @pytest.mark.parametrize(("start", "end"), WINDOWS)
-def test_sums_path_equals_turn_path(varied, by, start, end) -> None:  # type: ignore[no-untyped-def]
-    state = varied.index()
-    plain = stats.compute(varied, CountingState(state, hide_sums=True),  # type: ignore[arg-type]
-                          by=by, start=start, end=end)
-    fast = stats.compute(varied, state, by=by, start=start, end=end)
-    assert snapshot(fast) == snapshot(plain)
-    assert plain.totals.sessions > 0
+def test_catalog_stats_equal_turn_by_turn_sums(varied, by, start, end) -> None:  # type: ignore[no-untyped-def]
+    report = Catalog.open(varied).aggregate(by, start, end)
+    expected = reference(varied, by, start, end)
+    assert same(snapshot(report), expected), (snapshot(report), expected)
+    assert report.totals.sessions > 0
+    if by is not None:
+        assert report.groups
 
 
-def test_sums_path_decodes_turns_only_when_it_must(varied) -> None:  # type: ignore[no-untyped-def]
-    state = varied.index()
-    lazy = CountingState(state)
-    stats.compute(varied, lazy, by="backend")  # type: ignore[arg-type]
-    assert lazy.decoded == 0
-    stats.compute(varied, lazy, by="model")  # type: ignore[arg-type]
-    mixed = lazy.decoded
-    assert 0 < mixed < state.count()  # only the sessions whose turns use several models
+@pytest.mark.parametrize("by", ["day", "tag", "model"])
+def test_filters_apply_to_the_sums_too(varied, by) -> None:  # type: ignore[no-untyped-def]
+    start = at("2026-02-28 00:00").timestamp()
+    for flt, args in ((Filter(backend="claude"), {"backend": "claude"}),
+                      (Filter(tags=["x"]), {"tag": "x"})):
+        report = Catalog.open(varied).aggregate(by, start, None, flt)
+        assert same(snapshot(report), reference(varied, by, start, None, **args))
+
+
+def test_a_change_to_one_session_moves_only_its_numbers(varied) -> None:  # type: ignore[no-untyped-def]
+    before = Catalog.open(varied).aggregate("day", None, None)
+    row = next(Catalog.open(varied).rows(Filter(), limit=1).rows)
+
+    def bump(session):  # type: ignore[no-untyped-def]
+        for turn in session.turns:
+            turn.cost_usd, turn.cost_source = 2.0, "reported"
+
+    varied.update(row.id, bump)
+    after = Catalog.open(varied).aggregate("day", None, None)
+    assert same(snapshot(after), reference(varied, "day", None, None))
+    assert after.totals.reported_cost > before.totals.reported_cost
 
 
 def test_split_runs() -> None:

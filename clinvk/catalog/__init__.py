@@ -1,0 +1,404 @@
+"""The catalog: every derived view of the session store, in one SQLite file.
+
+The session files are the truth; ``<store>/catalog.db`` is what clinvk knows about them,
+kept so that listing, searching and adding up 100,000 sessions never means reading
+100,000 files. Commands ask it (``rows``, ``count``, ``aggregate``, ``storage``,
+``check``) and never look at the files to double-check an answer: ``open`` brings it up
+to date first (clinvk.catalog.refresh).
+
+Deleting ``catalog.db`` is always safe: the next command builds it again, with a
+progress line on stderr when that takes more than a second. A catalog that cannot be
+used (damaged, truncated, of another schema) is rebuilt with one warning; if even that
+fails (say a read-only store), the answer is built from the files in memory, with one
+warning, slowly. An SQLite error never reaches the user as such.
+
+Writers (clinvk.store) put what they wrote right after writing the file
+(``record``); a busy catalog makes them give up after a short wait, leaving the catalog
+stale for the next reader to repair.
+
+The package: ``schema`` (tables, versions), ``ingest`` (the rows of a session),
+``refresh`` (freshness and builds), ``queries`` and ``aggregate`` (the questions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from clinvk.catalog.queries import Filter, Mismatch, SessionRow, Storage
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from clinvk.catalog.refresh import Files
+    from clinvk.model import Session
+    from clinvk.stats import Report
+
+__all__ = ["Catalog", "Filter", "Mismatch", "Page", "SessionRow", "Skipped", "Storage",
+           "catalog_path", "record"]
+
+# How long a writer waits for a busy catalog before leaving it stale.
+WRITER_BUSY_MS = 2_000
+
+
+def catalog_path(root: Path) -> Path:
+    return root / "catalog.db"
+
+
+@dataclass
+class Skipped:
+    """A session file that could not be read, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class Page:
+    """Some rows of a listing and how many rows the whole listing has."""
+
+    rows: Iterator[SessionRow]
+    total: int
+
+
+class _Progress:
+    """A progress line on stderr for a build that takes more than a second."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.began = time.monotonic()
+        self.shown = False
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if time.monotonic() - self.began < 1.0 and not self.shown:
+            return
+        if self.tty:
+            end = "\n" if done >= total else ""
+            sys.stderr.write(f"\rclinvk: {self.what}: {done:,}/{total:,} session files{end}")
+            sys.stderr.flush()
+        elif not self.shown:
+            sys.stderr.write(f"clinvk: {self.what} from {total:,} session files…\n")
+        self.shown = True
+
+
+def _is_busy(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (5, 6) or "locked" in str(exc) or "busy" in str(exc)
+
+
+class Catalog:
+    """The catalog of one store, up to date as of ``open``."""
+
+    def __init__(self, files: Files, conn: sqlite3.Connection | None) -> None:
+        self.files = files
+        self.path = catalog_path(files.root)
+        self.conn = conn
+        self.in_memory = False
+        self.skipped: list[Skipped] = []
+        self._dead: set[str] | None = None
+
+    # ------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, files: Files) -> Catalog:
+        """The store's catalog, built or refreshed from the files as needed."""
+        if not files.sessions_dir.is_dir():
+            return cls(files, None)  # no session yet: nothing to ask SQLite
+        catalog = cls(files, None)
+        catalog._guarded(catalog._open_file)
+        return catalog
+
+    def _open_file(self) -> None:
+        from clinvk.catalog import refresh, schema
+
+        conn = schema.connect(self.path)
+        try:
+            schema.check_version(conn)
+        except schema.Unusable:
+            conn.close()
+            conn = self._build_locked()
+        self.conn = conn
+        try:
+            refresh.refresh(conn, self.files)
+        except Exception as exc:
+            if not _is_busy(exc):
+                raise
+            # Someone is writing it: answer from the last committed state.
+        self._load_skipped()
+
+    def _build_locked(self, reason: str | None = None, *, force: bool = False
+                      ) -> sqlite3.Connection:
+        """Build the catalog file anew (waiting for a process that is building it), with
+        a warning naming ``reason`` if given. Unless ``force`` or ``reason``, a catalog
+        that another process built meanwhile is used as it is."""
+        from clinvk.catalog import refresh, schema
+
+        with self._build_lock():
+            if reason is None and not force:
+                conn = schema.connect(self.path)
+                try:
+                    schema.check_version(conn)
+                    return conn  # built by the process we waited for
+                except schema.Unusable as exc:
+                    reason = None if not self._had_rows(conn) else str(exc)
+                except Exception as exc:
+                    if _is_busy(exc):
+                        raise
+                    reason = str(exc)
+                conn.close()
+            if reason is not None:
+                self._warn(f"the session catalog {self.path} cannot be used ({reason}); "
+                           "rebuilding it from the session files")
+            schema.remove(self.path)
+            self._drop_legacy_index()
+            conn = schema.connect(self.path)
+            conn.execute("PRAGMA synchronous = OFF")
+            schema.create(conn)
+            refresh.build(conn, self.files, _Progress("building the session catalog"))
+            conn.execute("PRAGMA synchronous = NORMAL")
+            return conn
+
+    @staticmethod
+    def _had_rows(conn: sqlite3.Connection) -> bool:
+        """Whether the file held anything (an empty file is a first build, no warning)."""
+        try:
+            return bool(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+        except Exception:  # noqa: BLE001 - unreadable: it held something
+            return True
+
+    @contextlib.contextmanager
+    def _build_lock(self) -> Iterator[None]:
+        import fcntl
+        import os
+
+        from clinvk.atomic import mkdir_private
+
+        locks = self.files.root / "locks"
+        mkdir_private(locks)
+        fd = os.open(locks / "catalog.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._note("waiting for another clinvk process to build the session catalog")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _drop_legacy_index(self) -> None:
+        """The index of clinvk before the catalog: derived data nothing reads any more."""
+        import shutil
+
+        legacy = self.files.root / "index"
+        if legacy.is_dir() and not legacy.is_symlink():
+            shutil.rmtree(legacy, ignore_errors=True)
+
+    def _guarded(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run fn; on an SQLite failure rebuild the catalog once, then fall back to an
+        in-memory catalog read from the files (each step with one warning)."""
+        import sqlite3
+
+        from clinvk.catalog import schema
+
+        try:
+            return fn(*args, **kwargs)
+        except (sqlite3.Error, schema.Unusable) as exc:
+            if self.in_memory:
+                raise self._failed(exc) from None
+            first = exc
+        try:
+            if self.conn is not None:
+                self.conn.close()
+            self.conn = None
+            self.conn = self._build_locked(reason=str(first))
+            self._dead = None
+            self._load_skipped()
+            return fn(*args, **kwargs)
+        except (sqlite3.Error, OSError, schema.Unusable) as exc:
+            self._warn(f"cannot rebuild the session catalog ({exc}); reading the session "
+                       "files directly, which is slow")
+        try:
+            self._open_memory()
+            return fn(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from None
+
+    def _open_memory(self) -> None:
+        from clinvk.catalog import refresh, schema
+
+        self.in_memory = True
+        self._dead = None
+        conn = schema.connect(":memory:")
+        schema.create(conn)
+        refresh.build(conn, self.files, _Progress("reading the session files"))
+        self.conn = conn
+        self._load_skipped()
+
+    def _failed(self, exc: BaseException) -> Exception:
+        from clinvk.errors import ClinvkError
+
+        return ClinvkError(f"cannot read the session catalog: {exc}",
+                           hint="`clinvk sessions doctor --fix` rebuilds it")
+
+    def _warn(self, text: str) -> None:
+        from clinvk.output import warn
+
+        warn(text)
+
+    def _note(self, text: str) -> None:
+        sys.stderr.write(f"clinvk: {text}…\n")
+
+    def _load_skipped(self) -> None:
+        assert self.conn is not None
+        self.skipped = [Skipped(self.files.root / path, reason) for path, reason in
+                        self.conn.execute("SELECT path, reason FROM bad ORDER BY path")]
+
+    def _dead_running(self) -> set[str]:
+        from clinvk.catalog.queries import dead_running
+
+        if self._dead is None:
+            assert self.conn is not None
+            self._dead = dead_running(self.conn)
+        return self._dead
+
+    # ------------------------------------------------------------ questions
+    def rows(self, flt: Filter | None = None, offset: int = 0, limit: int | None = None,
+             *, snippets: bool = False) -> Page:
+        """The sessions that pass the filter, newest last use first: rows from
+        ``offset``, at most ``limit`` (None: all), and the total. With a search and
+        ``snippets``, each row carries the fragment of its text that matched."""
+        flt = flt or Filter()
+        if self.conn is None:
+            return Page(iter(()), 0)
+        return self._guarded(self._rows, flt, offset, limit, snippets)  # type: ignore[no-any-return]
+
+    def _rows(self, flt: Filter, offset: int, limit: int | None, snippets: bool) -> Page:
+        from clinvk.catalog import queries
+
+        assert self.conn is not None
+        dead = self._dead_running()
+        expr = None
+        if flt.search:
+            expr = queries.fill_hits(self.conn, flt.search)
+        hits = bool(flt.search)
+        total = queries.count(self.conn, flt, dead, hits=hits)
+        found = queries.rows(self.conn, flt, dead, offset, limit, hits=hits)
+        if snippets and expr is not None:
+            page = list(found)
+            marks = self._guarded(queries.snippets, self.conn, expr, [r.id for r in page])
+            for row in page:
+                row.snippet = marks.get(row.id)
+            return Page(iter(page), total)
+        return Page(self._safely(found), total)
+
+    def _safely(self, rows: Iterator[SessionRow]) -> Iterator[SessionRow]:
+        """Rows as they are read; an SQLite failure midway becomes a clean error."""
+        import sqlite3
+
+        try:
+            yield from rows
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from None
+
+    def count(self, flt: Filter | None = None) -> int:
+        return self.rows(flt, limit=0).total
+
+    def aggregate(self, by: str | None, start: float | None, end: float | None,
+                  flt: Filter | None = None) -> Report:
+        """The stats of the filtered sessions' turns started in [start, end), per group."""
+        from clinvk.stats import Report, check_group
+
+        check_group(by)
+        if self.conn is None:
+            return Report(by, start, end)
+        from clinvk.catalog.aggregate import aggregate
+
+        def run() -> Report:
+            assert self.conn is not None
+            return aggregate(self.conn, by, start, end, flt or Filter(), self._dead_running())
+
+        return self._guarded(run)  # type: ignore[no-any-return]
+
+    def storage(self, cutoff: float | None) -> Storage:
+        """Counts and sizes for `sessions storage`; ``cleanable`` counts the sessions
+        last used before ``cutoff`` that `clean` would remove."""
+        if self.conn is None:
+            return Storage(0, 0, 0, {}, {}, None, None, 0)
+        from clinvk.catalog.queries import storage
+
+        def run() -> Storage:
+            assert self.conn is not None
+            return storage(self.conn, self._dead_running(), cutoff)
+
+        return self._guarded(run)  # type: ignore[no-any-return]
+
+    def check(self, truth: dict[str, tuple[int, int, int]], unreadable: set[str]) -> Mismatch:
+        """How the rows differ from the files (see queries.check); refreshes nothing."""
+        if self.conn is None:
+            return Mismatch(sorted(truth), [], [])
+        from clinvk.catalog.queries import check
+
+        return self._guarded(check, self.conn, truth, unreadable)  # type: ignore[no-any-return]
+
+    def rebuild(self) -> None:
+        """Build the catalog again from every session file."""
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = self._build_locked(force=True)
+        self._dead = None
+        self._load_skipped()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def inspect(path: Path) -> str | None:
+    """Why the catalog file cannot be used as it is, or None (`sessions doctor`)."""
+    import sqlite3
+
+    from clinvk.catalog import schema
+
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            schema.check_version(conn)
+            problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            return None if problem == "ok" else f"damaged ({problem})"
+        finally:
+            conn.close()
+    except schema.Unusable as exc:
+        return str(exc)
+    except sqlite3.Error as exc:
+        return f"damaged ({exc})"
+
+
+def record(root: Path, changes: list[tuple[str, Session | None, Path]]) -> None:
+    """Put what a writer just did into the store's catalog (see refresh.put_written):
+    quietly nothing when there is no usable catalog, or it stays busy too long."""
+    import sqlite3
+
+    from clinvk.catalog import refresh, schema
+
+    path = catalog_path(root)
+    if not changes or not path.exists():
+        return
+    try:
+        conn = schema.connect(path, busy_ms=WRITER_BUSY_MS)
+    except sqlite3.Error:
+        return
+    try:
+        refresh.put_written(conn, changes)
+    except (sqlite3.Error, schema.Unusable):
+        pass  # stale until the next reader repairs it
+    finally:
+        conn.close()

@@ -1,0 +1,175 @@
+"""`sessions stats` as SQL: GROUP BY over the sums the catalog keeps.
+
+Each session row carries the sums of all its turns, and ``splits`` the sums of its turns
+per model, local day, ISO week and month. So for every session whose turns all fall in
+the time range (or with no range), a group's numbers are sums of those rows: one
+GROUP BY, no turn read. Only the sessions that straddle an edge of the range (turns
+inside and outside it) are added up turn by turn, from ``turns``, with the same counting
+rules (clinvk.stats).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from clinvk.catalog.queries import Filter, status_sql, where
+from clinvk.catalog.schema import SUM_COLUMNS
+from clinvk.model import STATUSES
+from clinvk.periods import LocalCalendar, session_key, split
+from clinvk.stats import COMPUTED_TURNS, NO_TAG, REPORTED_TURNS, Report, Totals, TurnFact, sum_turns
+
+_INF = float("inf")
+
+
+def _sum_sql(alias: str) -> str:
+    parts = []
+    for col in SUM_COLUMNS:
+        if col == "first":
+            parts.append(f"min(CASE WHEN {alias}.n > 0 THEN {alias}.first END)")
+        elif col == "last":
+            parts.append(f"max(CASE WHEN {alias}.n > 0 THEN {alias}.last END)")
+        else:
+            parts.append(f"coalesce(sum({alias}.{col}), 0)")
+    return ", ".join(parts)
+
+
+def _priced(alias: str) -> str:
+    return f"coalesce(sum({alias}.rep_n + {alias}.comp_n > 0), 0)"
+
+
+def _sums(values: tuple[Any, ...]) -> Any:
+    first, last = values[-2], values[-1]
+    return (*values[:-2], _INF if first is None else first, -_INF if last is None else last)
+
+
+def _whole_sql(start: float | None, end: float | None) -> tuple[str, list[Any]]:
+    """Sessions whose turns (or, without turns, whose last use) all lie in the range."""
+    if start is None and end is None:
+        return "", []
+    lo = -_INF if start is None else start
+    hi = _INF if end is None else end
+    return ((" AND (CASE WHEN s.n > 0 THEN s.first >= ? AND s.last < ? "
+            "ELSE s.last_used >= ? AND s.last_used < ? END)"), [lo, hi, lo, hi])
+
+
+def aggregate(conn: sqlite3.Connection, by: str | None, start: float | None, end: float | None,
+              flt: Filter, dead: set[str]) -> Report:
+    report = Report(by, start, end)
+    status, status_params = status_sql(dead)
+    cond, params = where(flt, dead)
+    whole, whole_params = _whole_sql(start, end)
+    cond = (cond or " WHERE 1") + whole
+    params = [*params, *whole_params]
+    # The totals, one row per shown status.
+    for row in conn.execute(
+            f"SELECT {status}, count(*), {_priced('s')}, {_sum_sql('s')} FROM sessions s"
+            f"{cond} GROUP BY 1", [*status_params, *params]):
+        report.totals.add_block(row[0], row[1], row[2], _sums(row[3:]))
+    if by is not None:
+        _groups(conn, report, by, status, status_params, cond, params)
+    if start is not None or end is not None:
+        _straddlers(conn, report, flt, dead, start, end)
+    return report
+
+
+def _groups(conn: sqlite3.Connection, report: Report, by: str, status: str,
+            status_params: list[Any], cond: str, params: list[Any]) -> None:
+    counts = ", ".join(f"coalesce(sum({status} = '{s}'), 0)" for s in STATUSES)
+    # The shown status is used once per status column.
+    status_args = status_params * len(STATUSES)
+    if by in ("backend", "workdir"):
+        sql = (f"SELECT s.{by}, count(*), {counts}, {_priced('s')}, {_sum_sql('s')} "
+               f"FROM sessions s{cond} GROUP BY 1")
+    elif by == "tag":
+        sql = (f"SELECT coalesce(t.tag, '{NO_TAG}'), count(*), {counts}, {_priced('s')}, "
+               f"{_sum_sql('s')} FROM sessions s LEFT JOIN tags t ON t.sid = s.sid{cond} "
+               "GROUP BY 1")
+    else:
+        if by in ("day", "week", "month"):
+            _ensure_time_zone(conn)
+        sql = (f"SELECT g.key, count(*), {counts}, {_priced('g')}, {_sum_sql('g')} "
+               f"FROM splits g JOIN sessions s ON s.sid = g.sid{cond} AND g.kind = ? "
+               "GROUP BY 1")
+        params = [*params, by]
+    for row in conn.execute(sql, [*status_args, *params]):
+        key, sessions = row[0], row[1]
+        group = report.groups.get(key)
+        if group is None:
+            group = report.groups[key] = Totals(key)
+        group.sessions += sessions
+        for s, n in zip(STATUSES, row[2:2 + len(STATUSES)]):
+            group.by_status[s] += n
+        rest = row[2 + len(STATUSES):]
+        group.priced_sessions += rest[0]
+        group.add(_sums(rest[1:]))
+
+
+def _ensure_time_zone(conn: sqlite3.Connection) -> None:
+    from clinvk.catalog import ingest, refresh, schema
+
+    if schema.get_meta(conn, "tz") != ingest.tz_fingerprint():
+        refresh.resplit(conn)
+
+
+def _straddlers(conn: sqlite3.Connection, report: Report, flt: Filter, dead: set[str],
+                start: float | None, end: float | None) -> None:
+    """Add the sessions with turns both inside and outside the range, turn by turn."""
+    lo = -_INF if start is None else start
+    hi = _INF if end is None else end
+    cond, params = where(flt, dead)
+    cond = (cond or " WHERE 1") + (" AND s.n > 0 AND s.first < ? AND s.last >= ? "
+                                   "AND NOT (s.first >= ? AND s.last < ?)")
+    status, status_params = status_sql(dead)
+    sessions = {r[0]: r[1:] for r in conn.execute(
+        f"SELECT s.sid, s.id, {status}, s.backend, s.workdir, s.tags, s.model, s.last_used "
+        f"FROM sessions s{cond}", [*status_params, *params, hi, lo, lo, hi])}
+    if not sessions:
+        return
+    import msgspec
+
+    facts: dict[int, list[TurnFact]] = {}
+    for r in conn.execute(
+            "SELECT sid, started, duration, model, status, i0, i1, i2, i3, i4, cost, "
+            "cost_source FROM turns WHERE sid IN (SELECT value FROM json_each(?)) "
+            "AND started >= ? AND started < ? ORDER BY sid, pos",
+            (msgspec.json.encode(list(sessions)).decode(), lo, hi)):
+        usage = None if r[5] is None else (r[5], r[6], r[7], r[8], r[9])
+        facts.setdefault(r[0], []).append(TurnFact(r[1], r[2], r[3], r[4], usage, r[10], r[11]))
+    by = report.by
+    calendar = LocalCalendar(by) if by in ("day", "week", "month") else None
+    extra = Report(by, start, end)
+    for sid, in_range in facts.items():
+        ident, status_, backend, workdir, tags, model, last_used = sessions[sid]
+        sums = sum_turns(in_range)
+        priced = bool(sums[REPORTED_TURNS] or sums[COMPUTED_TURNS])
+        extra.totals.add_session(ident, status_, priced)
+        extra.totals.add(sums)
+        if by is None:
+            continue
+        if by in ("backend", "workdir", "tag"):
+            keys = ([backend] if by == "backend" else [workdir] if by == "workdir"
+                    else msgspec.json.decode(tags, type=list[str]) or [NO_TAG])
+            for key in keys:
+                group = _group(extra, key)
+                group.add_session(ident, status_, priced)
+                group.add(sums)
+            continue
+        parts = split(in_range, calendar) if in_range else [
+            (session_key(model, last_used, calendar), in_range)]
+        for key, part in parts:
+            part_sums = sum_turns(part)
+            group = _group(extra, key)
+            group.add_session(ident, status_, bool(part_sums[REPORTED_TURNS]
+                                                   or part_sums[COMPUTED_TURNS]))
+            group.add(part_sums)
+    report.totals.absorb(extra.totals)
+    for key, group in extra.groups.items():
+        _group(report, key).absorb(group)
+
+
+def _group(report: Report, key: str) -> Totals:
+    found = report.groups.get(key)
+    if found is None:
+        found = report.groups[key] = Totals(key)
+    return found

@@ -1,0 +1,185 @@
+"""Putting sessions into the catalog: the rows one session record becomes.
+
+A session is always replaced as a whole (its row, turns, tags, splits and text), in the
+caller's transaction. ``Batch`` gathers the rows of many sessions so that a build or an
+import writes each table with one executemany per batch, not one statement per row.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from clinvk.catalog.schema import SUM_COLUMNS
+from clinvk.periods import LocalCalendar, session_key, split
+from clinvk.stats import TurnFact, sum_turns
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from clinvk.model import Session
+
+CALENDAR_KINDS = ("day", "week", "month")
+# What the FTS5 unicode61 tokenizer counts as a word: letters and digits.
+WORD = re.compile(r"[^\W_]+")
+
+_SESSION_COLUMNS = ("sid", "id", "backend", "status", "created", "last_used", "model", "tags",
+                    "title", "workdir", "tokens", "pid", "pid_start", "cost", "size",
+                    "mtime_ns", "inode", "disk", *SUM_COLUMNS)
+_INSERT_SESSION = (f"INSERT OR REPLACE INTO sessions({', '.join(_SESSION_COLUMNS)}) "
+                   f"VALUES ({', '.join('?' * len(_SESSION_COLUMNS))})")
+_INSERT_TURN = "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_SPLIT = (f"INSERT INTO splits(kind, key, sid, {', '.join(SUM_COLUMNS)}) "
+                 f"VALUES ({', '.join('?' * (3 + len(SUM_COLUMNS)))})")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Which version of a session file a row was read from (and its bytes on disk)."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    disk: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Identity:
+        from clinvk.atomic import disk_bytes
+
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino, disk_bytes(st))
+
+    def same_file(self, size: int, mtime_ns: int, inode: int) -> bool:
+        return (self.size, self.mtime_ns, self.inode) == (size, mtime_ns, inode)
+
+
+def tz_fingerprint() -> str:
+    """The local time zone as far as it decides day, week and month keys."""
+    return "|".join(map(str, (os.environ.get("TZ"), time.tzname, time.timezone, time.altzone,
+                              time.daylight)))
+
+
+def calendars() -> dict[str, LocalCalendar]:
+    return {kind: LocalCalendar(kind) for kind in CALENDAR_KINDS}
+
+
+def turn_facts(session: Session) -> list[TurnFact]:
+    facts = []
+    for t in session.turns:
+        u = t.usage
+        facts.append(TurnFact(
+            t.started_at.timestamp(), t.duration_s, t.model or session.model, t.status,
+            None if u is None else (u.input_tokens, u.output_tokens, u.cache_read_tokens,
+                                    u.cache_write_tokens, u.reasoning_tokens),
+            t.cost_usd, t.cost_source))
+    return facts
+
+
+def split_rows(sid: int, model: str | None, last_used: float, facts: list[TurnFact],
+               cals: dict[str, LocalCalendar], *, by_model: bool = True
+               ) -> list[tuple[Any, ...]]:
+    """The splits rows of one session: its turn sums per model, day, week and month."""
+    rows: list[tuple[Any, ...]] = []
+    kinds: list[tuple[str, LocalCalendar | None]] = [("model", None)] if by_model else []
+    for kind, calendar in [*kinds, *cals.items()]:
+        if not facts:
+            rows.append((kind, session_key(model, last_used, calendar), sid, *sum_turns([])))
+            continue
+        for key, part in split(facts, calendar):
+            rows.append((kind, key, sid, *sum_turns(part)))
+    return rows
+
+
+def body_of(session: Session) -> str:
+    """The searchable text besides the title: every prompt and answer."""
+    return "\n".join(text for t in session.turns for text in (t.prompt, t.response) if text)
+
+
+@dataclass
+class Batch:
+    """Rows of several sessions, written together."""
+
+    cals: dict[str, LocalCalendar] = field(default_factory=calendars)
+    sessions: list[tuple[Any, ...]] = field(default_factory=list)
+    turns: list[tuple[Any, ...]] = field(default_factory=list)
+    tags: list[tuple[str, int]] = field(default_factory=list)
+    splits: list[tuple[Any, ...]] = field(default_factory=list)
+    texts: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+    def add(self, sid: int, session: Session, ident: Identity) -> None:
+        import msgspec
+
+        facts = turn_facts(session)
+        sums = sum_turns(facts)
+        last_used = session.last_used_at.timestamp()
+        self.sessions.append((
+            sid, session.id, session.backend, session.status, session.created_at.timestamp(),
+            last_used, session.model, msgspec.json.encode(session.tags).decode(), session.title,
+            session.workdir, session.tokens(), session.pid, session.pid_start, session.cost(),
+            ident.size, ident.mtime_ns, ident.inode, ident.disk, *sums))
+        for pos, (f, t) in enumerate(zip(facts, session.turns)):
+            u = f.usage or (None, None, None, None, None)
+            self.turns.append((sid, pos, f.started, f.duration, f.model, t.status, *u, f.cost,
+                               f.cost_source))
+        self.tags.extend((tag, sid) for tag in dict.fromkeys(session.tags))
+        self.splits.extend(split_rows(sid, session.model, last_used, facts, self.cals))
+        self.texts.append((sid, session.title, body_of(session)))
+
+    def write(self, conn: sqlite3.Connection, *, terms: bool) -> None:
+        """Insert the gathered rows (the sessions' old rows are already gone); ``terms``
+        also adds their words to ``terms`` (a full build takes them from FTS5 at the end)."""
+        conn.executemany(_INSERT_SESSION, self.sessions)
+        conn.executemany(_INSERT_TURN, self.turns)
+        conn.executemany("INSERT OR IGNORE INTO tags(tag, sid) VALUES (?, ?)", self.tags)
+        conn.executemany(INSERT_SPLIT, self.splits)
+        conn.executemany("INSERT INTO texts(rowid, title, body) VALUES (?, ?, ?)", self.texts)
+        if terms:
+            words: set[str] = set()
+            for _sid, title, body in self.texts:
+                words.update(WORD.findall(title.lower()))
+                words.update(WORD.findall(body.lower()))
+            conn.executemany("INSERT OR IGNORE INTO terms(term) VALUES (?)",
+                             ((w,) for w in words))
+
+
+def forget(conn: sqlite3.Connection, sid: int) -> None:
+    """Remove every row of one session."""
+    for table in ("sessions", "turns", "splits"):
+        conn.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
+    conn.execute("DELETE FROM tags WHERE sid = ?", (sid,))
+    conn.execute("DELETE FROM texts WHERE rowid = ?", (sid,))
+
+
+def sid_of(conn: sqlite3.Connection, ident: str) -> int | None:
+    row = conn.execute("SELECT sid FROM sessions WHERE id = ?", (ident,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def put(conn: sqlite3.Connection, sessions: list[tuple[Session, Identity]],
+        cals: dict[str, LocalCalendar] | None = None) -> None:
+    """Replace (or add) these sessions' rows, in the caller's transaction."""
+    batch = Batch(cals=cals or calendars())
+    next_sid = None
+    latest = {session.id: (session, ident) for session, ident in sessions}
+    for session, ident in latest.values():
+        sid = sid_of(conn, session.id)
+        if sid is not None:
+            forget(conn, sid)
+        else:
+            if next_sid is None:
+                next_sid = int(conn.execute("SELECT coalesce(max(sid), 0) FROM sessions")
+                               .fetchone()[0]) + 1
+            sid, next_sid = next_sid, next_sid + 1
+        conn.execute("DELETE FROM bad WHERE path = ?", (relative_path(session.id),))
+        batch.add(sid, session, ident)
+    batch.write(conn, terms=True)
+
+
+def relative_path(ident: str) -> str:
+    """A session file's path under the store root, as the ``bad`` table keeps it."""
+    return f"sessions/{ident[:2]}/{ident}.json"

@@ -1,0 +1,277 @@
+"""Questions asked of the catalog: which sessions, how many, which hold some text.
+
+A session's shown status is its recorded one, except that a ``running`` record whose
+clinvk process is gone counts as ``error``: the few running rows are checked once per
+query (``dead_running``) and the answer joins the SQL as a JSON list of ids.
+
+Search keeps the meaning it always had — case-insensitive text anywhere in a title,
+prompt or answer, also inside a word — and uses FTS5 to narrow the candidates first:
+each word of the query becomes a condition on the session's words (the whole word when
+the query has other characters on both sides of it, else a prefix, a suffix or any part
+of a word, looked up in ``terms``). Candidates are then checked for the exact text,
+unless the narrowing was already exact (one plain ASCII word).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+if TYPE_CHECKING:
+    import sqlite3
+
+# A query word that is part of more words than this narrows nothing worth the lookup.
+MAX_TERMS = 200
+SNIPPET_TOKENS = 10
+
+
+@dataclass
+class Filter:
+    """Which sessions: every field that is set must hold (tags: all of them)."""
+
+    backend: str | None = None
+    status: str | None = None
+    tags: list[str] = field(default_factory=list)
+    search: str | None = None
+    workdir: str | None = None
+    start: float | None = None  # last used at or after (epoch seconds)
+    end: float | None = None  # last used before
+    older_than: float | None = None  # last used before (`clean`)
+
+
+class SessionRow(msgspec.Struct):
+    """One session as the catalog lists it; ``status`` is the shown one."""
+
+    id: str
+    backend: str
+    status: str
+    created: float  # epoch seconds, UTC
+    last_used: float
+    model: str | None
+    tags: list[str]
+    title: str
+    workdir: str
+    tokens: int | None
+    turns: int
+    pid: int | None
+    pid_start: float | None
+    cost: float | None
+    disk: int
+    snippet: str | None = None
+
+
+ROW_COLUMNS = ("s.id, s.backend, s.status, s.created, s.last_used, s.model, s.tags, s.title, "
+               "s.workdir, s.tokens, s.n, s.pid, s.pid_start, s.cost, s.disk")
+_tags = msgspec.json.Decoder(list[str])
+
+
+def make_row(r: tuple[Any, ...], dead: set[str]) -> SessionRow:
+    status = "error" if r[2] == "running" and r[0] in dead else r[2]
+    return SessionRow(r[0], r[1], status, r[3], r[4], r[5], _tags.decode(r[6]), r[7], r[8],
+                      r[9], r[10], r[11], r[12], r[13], r[14])
+
+
+def dead_running(conn: sqlite3.Connection) -> set[str]:
+    """Ids of the rows that say running although their clinvk process is gone."""
+    from clinvk.store import effective_status
+
+    return {ident for ident, pid, start in conn.execute(
+        "SELECT id, pid, pid_start FROM sessions WHERE status = 'running'")
+        if effective_status("running", pid, start) != "running"}
+
+
+def status_sql(dead: set[str]) -> tuple[str, list[Any]]:
+    """The shown status of ``sessions s`` as an SQL expression."""
+    if not dead:
+        return "s.status", []
+    return (("CASE WHEN s.status = 'running' AND s.id IN (SELECT value FROM json_each(?)) "
+            "THEN 'error' ELSE s.status END"), [msgspec.json.encode(sorted(dead)).decode()])
+
+
+def where(flt: Filter, dead: set[str], *, hits: bool = False) -> tuple[str, list[Any]]:
+    """The WHERE clause (over ``sessions s``) for a filter."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if flt.backend is not None:
+        clauses.append("s.backend = ?")
+        params.append(flt.backend)
+    if flt.status is not None:
+        expr, extra = status_sql(dead)
+        clauses.append(f"{expr} = ?")
+        params += [*extra, flt.status]
+    for tag in dict.fromkeys(flt.tags):
+        clauses.append("s.sid IN (SELECT sid FROM tags WHERE tag = ?)")
+        params.append(tag)
+    if flt.workdir is not None:
+        clauses.append("s.workdir = ?")
+        params.append(flt.workdir)
+    for bound, op in ((flt.start, ">="), (flt.end, "<"), (flt.older_than, "<")):
+        if bound is not None:
+            clauses.append(f"s.last_used {op} ?")
+            params.append(bound)
+    if hits:
+        clauses.append("s.sid IN (SELECT sid FROM temp.hits)")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def count(conn: sqlite3.Connection, flt: Filter, dead: set[str], *, hits: bool = False) -> int:
+    sql, params = where(flt, dead, hits=hits)
+    return int(conn.execute(f"SELECT count(*) FROM sessions s{sql}", params).fetchone()[0])
+
+
+def rows(conn: sqlite3.Connection, flt: Filter, dead: set[str], offset: int,
+         limit: int | None, *, hits: bool = False) -> Iterator[SessionRow]:
+    """The filtered rows, newest last use first, from ``offset``, at most ``limit``."""
+    sql, params = where(flt, dead, hits=hits)
+    cursor = conn.execute(f"SELECT {ROW_COLUMNS} FROM sessions s{sql} "
+                          "ORDER BY s.last_used DESC, s.id LIMIT ? OFFSET ?",
+                          [*params, -1 if limit is None else limit, offset])
+    return (make_row(r, dead) for r in cursor)
+
+
+# --------------------------------------------------------------------------- search
+def _quote(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def plan(conn: sqlite3.Connection, text: str) -> tuple[str | None, bool] | None:
+    """(FTS5 expression narrowing the candidates or None for all, whether candidates
+    must be checked for the exact text); None when nothing can match."""
+    from clinvk.catalog.ingest import WORD
+
+    needle = text.lower()
+    words = list(WORD.finditer(needle))
+    parts: list[str] = []
+    exact = len(words) == 1 and words[0].group() == needle and needle.isascii()
+    for m in words:
+        word = m.group()
+        bounded_left, bounded_right = m.start() > 0, m.end() < len(needle)
+        if bounded_left and bounded_right:
+            parts.append(_quote(word))
+        elif bounded_left:
+            parts.append(_quote(word) + " *")
+        else:
+            sql = ("SELECT term FROM terms WHERE substr(term, -?) = ? LIMIT ?" if bounded_right
+                   else "SELECT term FROM terms WHERE instr(term, ?) > 0 LIMIT ?")
+            args: list[Any] = [len(word), word] if bounded_right else [word]
+            terms = [r[0] for r in conn.execute(sql, [*args, MAX_TERMS + 1])]
+            if len(terms) > MAX_TERMS:
+                exact = False
+                continue
+            if not terms:
+                if word.isascii():
+                    return None  # no word of any session holds it
+                exact = False  # the tokenizer may fold this word unlike str.lower
+                continue
+            parts.append("(" + " OR ".join(map(_quote, terms)) + ")")
+    if not parts:
+        return None, True
+    return " AND ".join(parts), not exact
+
+
+def fill_hits(conn: sqlite3.Connection, text: str) -> str | None:
+    """Put the sids of the sessions holding ``text`` into temp.hits; returns the FTS5
+    expression used (for snippets), if any."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS hits(sid INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.hits")
+    planned = plan(conn, text)
+    if planned is None:
+        return None
+    import sqlite3
+
+    expr, check = planned
+    needle = text.lower()
+    conn.create_function("clinvk_holds", 3, _holds, deterministic=True)
+    verify = " AND clinvk_holds(title, body, ?)" if check else ""
+    if expr is not None:
+        try:
+            conn.execute(f"INSERT INTO temp.hits SELECT rowid FROM texts WHERE texts MATCH ?{verify}",
+                         [expr, needle] if check else [expr])
+            return expr
+        except sqlite3.OperationalError as exc:
+            if "fts5" not in str(exc):
+                raise
+            conn.execute("DELETE FROM temp.hits")  # an expression FTS5 refuses: check all
+    conn.execute("INSERT INTO temp.hits SELECT rowid FROM texts "
+                 "WHERE clinvk_holds(title, body, ?)", [needle])
+    return None
+
+
+def _holds(title: str | None, body: str | None, needle: str) -> bool:
+    return needle in (title or "").lower() or needle in (body or "").lower()
+
+
+def snippets(conn: sqlite3.Connection, expr: str, ids: list[str]) -> dict[str, str]:
+    """The best-matching fragment of each session's text, the matched words in [ ]."""
+    if not ids:
+        return {}
+    found = conn.execute(
+        "SELECT s.id, snippet(texts, -1, '[', ']', '…', ?) FROM texts "
+        "JOIN sessions s ON s.sid = texts.rowid WHERE texts MATCH ? AND s.id IN "
+        "(SELECT value FROM json_each(?))",
+        (SNIPPET_TOKENS, expr, msgspec.json.encode(ids).decode()))
+    return {ident: snippet for ident, snippet in found if snippet}
+
+
+# --------------------------------------------------------------------------- storage
+@dataclass
+class Storage:
+    """What `sessions storage` reports of the sessions themselves."""
+
+    sessions: int
+    turns: int
+    disk: int  # bytes the session files take
+    by_status: dict[str, int]
+    by_backend: dict[str, int]
+    oldest: SessionRow | None
+    newest: SessionRow | None
+    cleanable: int  # sessions `clean` would remove at the cutoff
+
+
+def storage(conn: sqlite3.Connection, dead: set[str], cutoff: float | None) -> Storage:
+    expr, params = status_sql(dead)
+    count_, turns, disk = conn.execute(
+        "SELECT count(*), coalesce(sum(n), 0), coalesce(sum(disk), 0) FROM sessions").fetchone()
+    by_status = dict(conn.execute(f"SELECT {expr}, count(*) FROM sessions s GROUP BY 1", params)
+                     .fetchall())
+    by_backend = dict(conn.execute("SELECT backend, count(*) FROM sessions GROUP BY 1").fetchall())
+    oldest = conn.execute(f"SELECT {ROW_COLUMNS} FROM sessions s ORDER BY s.created, s.id "
+                          "LIMIT 1").fetchone()
+    newest = conn.execute(f"SELECT {ROW_COLUMNS} FROM sessions s "
+                          "ORDER BY s.last_used DESC, s.id LIMIT 1").fetchone()
+    cleanable = 0
+    if cutoff is not None:
+        cleanable = int(conn.execute(
+            f"SELECT count(*) FROM sessions s WHERE s.last_used < ? AND {expr} "
+            "NOT IN ('running', 'paused')", [cutoff, *params]).fetchone()[0])
+    return Storage(count_, turns, disk, by_status, by_backend,
+                   None if oldest is None else make_row(oldest, dead),
+                   None if newest is None else make_row(newest, dead), cleanable)
+
+
+# --------------------------------------------------------------------------- check
+@dataclass
+class Mismatch:
+    """How the catalog differs from the files (ids, sorted)."""
+
+    missing: list[str]  # readable files without a row
+    gone: list[str]  # rows without a readable file
+    stale: list[str]  # rows read from an older version of the file
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.gone or self.stale)
+
+
+def check(conn: sqlite3.Connection, truth: dict[str, tuple[int, int, int]],
+          unreadable: set[str]) -> Mismatch:
+    """Compare the rows with the files as they are: ``truth`` maps each readable file's
+    id to its (size, mtime_ns, inode)."""
+    listed = {r[0]: tuple(r[1:]) for r in conn.execute(
+        "SELECT id, size, mtime_ns, inode FROM sessions")}
+    return Mismatch(
+        missing=sorted(set(truth) - set(listed)),
+        gone=sorted(set(listed) - set(truth) - unreadable),
+        stale=sorted(i for i in set(truth) & set(listed) if truth[i] != listed[i]))
