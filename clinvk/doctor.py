@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 TEMP_GRACE_S = 600
 
 
+LABELS = {"corrupt": "unreadable session file", "temp": "leftover temp file",
+          "stray": "unexpected file", "stale-running": "stale running session",
+          "index": "index"}
+
+
 @dataclass
 class Problem:
     kind: str  # corrupt | temp | stray | stale-running | index
@@ -44,10 +49,7 @@ class Problem:
 
     def text(self) -> str:
         where = f" {self.path}" if self.path is not None else ""
-        labels = {"corrupt": "unreadable session file", "temp": "leftover temp file",
-                  "stray": "unexpected file", "stale-running": "stale running session",
-                  "index": "index"}
-        return f"{labels.get(self.kind, self.kind)}{where}: {self.detail}"
+        return f"{LABELS.get(self.kind, self.kind)}{where}: {self.detail}"
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": str(self.path) if self.path else None,

@@ -324,7 +324,16 @@ def _write_json(window: Iterator[tuple[Summary, str]], totals: list[int], limit:
 def _print_table(store: SessionStore, rows: list[tuple[Summary, str]]) -> None:
     if not rows:
         return
-    from clinvk.output import STATUS_COLORS, one_line, out, relative, table, tokens, use_color
+    from clinvk.output import (
+        STATUS_COLORS,
+        one_line,
+        out,
+        relative,
+        table,
+        terminal_width,
+        tokens,
+        use_color,
+    )
 
     color = use_color()
     now = datetime.now(UTC)
@@ -341,8 +350,10 @@ def _print_table(store: SessionStore, rows: list[tuple[Summary, str]]) -> None:
             one_line(s.title or "(no prompt)", 60),
         ])
         colors.append(["\033[33m", "", STATUS_COLORS.get(status, ""), "\033[2m", "", ""])
+    # On a terminal the title gets the width that remains (narrow ones lose TOKENS, then
+    # LAST USED, first); piped output keeps every column at full width.
     out(table(["ID", "BACKEND", "STATUS", "LAST USED", "TOKENS", "TITLE/PROMPT"], cells,
-              colors=colors, color=color))
+              colors=colors, color=color, fit=terminal_width(), shrink=-1, optional=(4, 3)))
 
 
 def load_session(store: SessionStore, ident: str) -> Session:
@@ -379,7 +390,7 @@ def show(ident: Annotated[str, Parameter(name="ID")], /, *, json: bool = False,
         record["status"] = status
         print_json(record)
         return 0
-    from clinvk.output import local_time, money, out, relative, tokens
+    from clinvk.output import fields, local_time, money, out, relative, tokens
 
     usage = session.usage_total()
     known = session.tokens() is not None
@@ -405,9 +416,7 @@ def show(ident: Annotated[str, Parameter(name="ID")], /, *, json: bool = False,
     ]
     if session.parent_id:
         lines.insert(9, ("Parent", session.parent_id))
-    width = max(len(k) for k, _ in lines) + 1
-    for key, value in lines:
-        out(f"{key + ':':<{width}} {value}")
+    out(fields(lines))
     if turns:
         from clinvk.commands.history import print_turns
 
