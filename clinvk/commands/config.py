@@ -357,6 +357,7 @@ def _edit(parts: tuple[str, ...], value: Any, *, remove: bool) -> None:
 
     from clinvk.config import (
         SCALAR_KEYS,
+        check_backend_name,
         check_semantics,
         config_path,
         env_var_for,
@@ -386,6 +387,8 @@ def _edit(parts: tuple[str, ...], value: Any, *, remove: bool) -> None:
         raise
     try:
         check_semantics(config)
+        if name == "defaults.backend" and not remove:
+            check_backend_name(config)
     except ConfigError as exc:
         if exc.message.startswith(f"{name} "):
             raise
