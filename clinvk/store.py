@@ -15,6 +15,7 @@ Writers hold the session's lock for the whole read-modify-write; readers never l
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import struct
 import sys
@@ -218,6 +219,29 @@ def atomic_write(path: Path, data: bytes | list[bytes | memoryview]) -> None:
     _fsync_dir(path.parent)
 
 
+_WRITE_HINTS = {
+    errno.ENOSPC: "free some disk space, then retry",
+    errno.EDQUOT: "free some disk space (you are over quota), then retry",
+}
+
+
+@contextlib.contextmanager
+def writing(root: Path) -> Iterator[None]:
+    """The one place a failed write to the store (disk full, read-only file system, no
+    permission, a file where a directory belongs) becomes a clear error."""
+    try:
+        yield
+    except TimeoutError:
+        raise  # a lock held by someone else (filelock.Timeout), not a failed write
+    except OSError as exc:
+        raise ClinvkError(
+            f"cannot write to the session store at {root}: {exc.strerror or exc}",
+            hint=_WRITE_HINTS.get(exc.errno or 0,
+                                  "point CLINVK_HOME at a writable directory, or fix the "
+                                  "permissions of this one"),
+        ) from None
+
+
 class SessionStore:
     def __init__(self, root: Path | None = None):
         if root is None:
@@ -243,8 +267,9 @@ class SessionStore:
         return self.sessions_dir / shard_of(session_id) / f"{session_id}.json"
 
     def _ensure_dirs(self) -> None:
-        for d in (self.root, self.sessions_dir, self.locks_dir, self.index_dir):
-            _mkdir_private(d)
+        with writing(self.root):
+            for d in (self.root, self.sessions_dir, self.locks_dir, self.index_dir):
+                _mkdir_private(d)
 
     # ---------------------------------------------------------------- reading
     def exists(self, session_id: str) -> bool:
@@ -475,7 +500,8 @@ class SessionStore:
 
         lock = self._filelock(self.locks_dir / "store.lock", timeout)
         try:
-            lock.acquire()
+            with writing(self.root):
+                lock.acquire()
         except Timeout:
             raise ClinvkError(
                 "the session store is busy: another clinvk process has held it for "
@@ -494,7 +520,8 @@ class SessionStore:
 
         lock = self._filelock(self.locks_dir / f"{session_id}.lock", max(0, wait))
         try:
-            lock.acquire(blocking=wait > 0, timeout=wait if wait > 0 else -1)
+            with writing(self.root):
+                lock.acquire(blocking=wait > 0, timeout=wait if wait > 0 else -1)
         except Timeout:
             holder = ""
             with contextlib.suppress(ClinvkError):
@@ -528,7 +555,7 @@ class SessionStore:
     def _write(self, session_id: str, change: Callable[[Path], Summary | None],
                facts: list[TurnFact] | None = None) -> Summary | None:
         """Apply a file change under the store lock, logging it for the index."""
-        with self._store_lock():
+        with writing(self.root), self._store_lock():
             log = self._log_path()
             summary = self._logged_change(log, session_id, change, facts)
             if not self.defer_compaction and self._log_length(log) > LOG_COMPACT_LINES:

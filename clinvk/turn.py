@@ -342,7 +342,9 @@ def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | Non
                 hint="the vendor lost or never had it; start a new session with `clinvk prompt`")
         else:
             turn.status, turn.error = "error", result.error or "the vendor CLI failed"
-            error = BackendError(f"{session.backend}: {turn.error}",
+            # Adapter messages often name the vendor already ("claude ended without …").
+            said = turn.error.startswith(f"{session.backend} ")
+            error = BackendError(turn.error if said else f"{session.backend}: {turn.error}",
                                  hint=_resume_hint(session, plan))
     if turn.status == "ok":
         session.status, session.reason = "active", None

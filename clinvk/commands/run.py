@@ -60,33 +60,54 @@ def read_prompt(value: str | None) -> str:
     return text
 
 
-def check_not_an_option(text: str | None) -> None:
-    """A prompt that looks like a flag must come after `--`, so a typo is not sent as a prompt."""
-    from clinvk.app import current_argv
+def check_not_an_option(text: str | None, after_options: tuple[str, ...]) -> None:
+    """A prompt that looks like a flag must come after `--`, so a typo is not sent as a prompt.
 
-    if text is None or text == "-" or not text.startswith("-"):
-        return
-    args = current_argv()
-    if "--" in args and args.index("--") < len(args) and text in args[args.index("--") + 1:]:
+    ``after_options`` are the tokens the user put after `--` (clinvk.app passes them).
+    """
+    if text is None or text == "-" or not text.startswith("-") or text in after_options:
         return
     raise UsageError(f"unknown option: {text.split()[0]}",
                      hint=f'to send it as the prompt, put -- before it: clinvk prompt -- "{text[:40]}"')
 
 
+def check_text(value: str, what: str,
+               hint: str = "re-encode it as UTF-8; a session records it as text") -> str:
+    """Text that goes into the session record must be valid Unicode (JSON cannot hold
+    the raw bytes of a non-UTF-8 argument)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} is not valid UTF-8 text", hint=hint) from None
+    return value
+
+
 def check_workdir(path: str | None) -> str:
     """An existing directory, absolute and with symlinks resolved (how sessions store it)."""
-    resolved = os.path.realpath(os.path.expanduser(path) if path else os.getcwd())
+    try:
+        resolved = os.path.realpath(os.path.expanduser(path) if path else os.getcwd())
+    except OSError as exc:
+        raise UsageError(f"cannot use the current directory: {exc.strerror or exc}") from None
     if not os.path.isdir(resolved):
         raise UsageError(f"working directory does not exist: {resolved}")
-    return resolved
+    return check_text(resolved, f"the working directory {resolved!r}",
+                      hint="give the directory a UTF-8 name; a session records it as text")
+
+
+def check_timeout(flag: float | None) -> float | None:
+    """--timeout in seconds: a finite number ≥ 0 (0 means no limit), as the config demands."""
+    import math
+
+    if flag is not None and not (math.isfinite(flag) and flag >= 0):
+        raise UsageError(f"--timeout {flag:g} is not valid: expected a number of seconds ≥ 0 "
+                         "(0 means no limit)")
+    return flag
 
 
 def pick_timeout(flag: float | None, backend: BackendConfig, config: Config) -> float | None:
     """--timeout > backends.NAME.timeout > defaults.timeout; 0 means no limit."""
     if flag is not None:
-        if flag < 0:
-            raise UsageError("--timeout must be 0 or more seconds (0 means no limit)")
-        return flag or None
+        return check_timeout(flag) or None
     return backend.timeout or config.defaults.timeout or None
 
 
@@ -151,7 +172,8 @@ def check_resumable(session: Session) -> None:
     if not os.path.isdir(session.workdir):
         raise SessionError(
             f"session {session.id} cannot be resumed: its working directory is gone: {session.workdir}",
-            hint=f"{session.backend} keeps conversations per directory; recreate it to resume")
+            hint="recreate that directory to resume: the agent works in the session's own "
+                 "directory")
 
 
 def footer(store: SessionStore) -> Callable[[Session], None]:
@@ -172,10 +194,12 @@ def footer(store: SessionStore) -> Callable[[Session], None]:
 def make_plan(*, name: str, config: Config, request: Request, fmt: OutputFormat,
               timeout: float | None, ephemeral: bool = False) -> TurnPlan:
     from clinvk.backends import get_backend
+    from clinvk.backends.argv import check_owned
     from clinvk.turn import TurnPlan
 
     backend_config = config.backend(name)
     backend: Backend = get_backend(name, backend_config)
+    check_owned(request.extra_args, backend.owned_flags, name)
     if request.model is None and backend_config.model:
         # The configured model is the requested one: recorded and priced as such.
         request.model = backend_config.model
@@ -296,6 +320,7 @@ def prompt(
                            Parameter(name="--backend-arg", allow_leading_hyphen=True)] = None,
     system_prompt: str | None = None,
     approval: Approval | None = None,
+    after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),
 ) -> int:
     """Send a prompt to a coding-agent CLI and record the conversation as a new session.
 
@@ -342,8 +367,11 @@ def prompt(
     from clinvk.backends import Request
     from clinvk.config import load
 
-    check_not_an_option(prompt)
+    check_not_an_option(prompt, after_options)
     text = read_prompt(prompt)
+    if not ephemeral:
+        check_text(text, "the prompt")
+    check_timeout(timeout)
     config = load().config
     name = backend or config.defaults.backend
     fmt: OutputFormat = output_format or config.defaults.output_format
@@ -352,7 +380,7 @@ def prompt(
     if ephemeral and continue_:
         raise UsageError("--ephemeral cannot be combined with --continue",
                          hint="--continue adds a turn to a stored session")
-    if title is not None and not " ".join(title.split()):
+    if title is not None and not " ".join(check_text(title, "the title").split()):
         raise UsageError("the title is empty")
     limit = pick_timeout(timeout, config.backend(name), config)
     if continue_:
@@ -401,6 +429,7 @@ def resume(
                            Parameter(name="--backend-arg", allow_leading_hyphen=True)] = None,
     wait: float = 0,
     dry_run: Annotated[bool, Parameter(negative="")] = False,
+    after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),
 ) -> int:
     """Continue a recorded session with a new prompt.
 
@@ -448,6 +477,7 @@ def resume(
                          hint='clinvk resume ID "PROMPT", or --last / --here for the latest')
     if wait < 0:
         raise UsageError("--wait must be 0 or more seconds")
+    check_timeout(timeout)
     store = open_store()
     if ident is not None:
         full = store.resolve(ident, not_found_exit=4)
@@ -462,8 +492,8 @@ def resume(
         return _resume_interactive(store, full, prompt, model=model,
                                    backend_args=backend_arg or [], config=config, wait=wait,
                                    dry_run=dry_run)
-    check_not_an_option(prompt)
-    text = read_prompt(prompt)
+    check_not_an_option(prompt, after_options)
+    text = check_text(read_prompt(prompt), "the prompt")
     fmt: OutputFormat = output_format or config.defaults.output_format
 
     def build(session: Session) -> TurnPlan:

@@ -23,8 +23,8 @@ app = App(
     name="sessions",
     help="List, inspect, resume-prepare, clean and account for recorded sessions.",
 )
-# Commands that live in their own modules, loaded only when called, except for --help,
-# whose command list shows each one's summary (which needs its docstring).
+# Commands that live in their own modules, loaded only when called (`clinvk … --help`
+# loads them first, for their summaries: see clinvk.app).
 _ELSEWHERE = (
     ("clinvk.commands.history", "history", "history"),
     ("clinvk.commands.stats", "stats", "stats"),
@@ -35,22 +35,8 @@ _ELSEWHERE = (
     ("clinvk.commands.care", "recap", "recap"),
     ("clinvk.commands.care", "doctor", "doctor"),
 )
-
-
-def _register_elsewhere() -> None:
-    import importlib
-
-    from clinvk.app import current_argv
-
-    wants_help = any(a in ("--help", "-h") for a in current_argv())
-    for module, attr, name in _ELSEWHERE:
-        if wants_help:
-            app.command(getattr(importlib.import_module(module), attr), name=name)
-        else:
-            app.command(f"{module}:{attr}", name=name)
-
-
-_register_elsewhere()
+for _module, _attr, _name in _ELSEWHERE:
+    app.command(f"{_module}:{_attr}", name=_name)
 
 RangeName = Literal["today", "yesterday", "7d", "30d", "thismonth", "lastmonth", "all"]
 
@@ -475,7 +461,8 @@ def delete(*idents: Annotated[str, Parameter(name="ID")], force: bool = False) -
 @app.command
 def clean(
     *,
-    older_than: str | None = None,
+    # A negative window (-3d) must reach the duration check, not read as a flag.
+    older_than: Annotated[str | None, Parameter(allow_leading_hyphen=True)] = None,
     status: str | None = None,
     backend: Annotated[str | None, Parameter(name=["--backend", "-b"])] = None,
     dry_run: bool = False,
@@ -655,9 +642,10 @@ def rename(ident: Annotated[str, Parameter(name="ID")], title: str, /) -> int:
 
     Example: clinvk sessions rename 3fk2a9 "parser refactor"
     """
+    from clinvk.commands.run import check_text
     from clinvk.output import out
 
-    clean_title = " ".join(title.split())
+    clean_title = " ".join(check_text(title, "the title").split())
     if not clean_title:
         raise UsageError("the title is empty")
     if len(clean_title) > 200:
