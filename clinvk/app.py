@@ -80,9 +80,12 @@ def current_argv() -> list[str]:
 def _error(message: str, hint: str | None = None) -> None:
     from clinvk.output import err
 
-    err(f"clinvk: error: {message}")
-    if hint:
-        err(f"hint: {hint}")
+    try:
+        err(f"clinvk: error: {message}")
+        if hint:
+            err(f"hint: {hint}")
+    except OSError:
+        pass  # stderr is gone (a terminal that hung up): the exit code still tells
 
 
 def main(argv: list[str] | None = None) -> int:
