@@ -143,9 +143,12 @@ def _load_for_help(app: App, args: list[str]) -> None:
 def _error(message: str, hint: str | None = None) -> None:
     from clinvk.output import err
 
-    err(f"clinvk: error: {message}")
-    if hint:
-        err(f"hint: {hint}")
+    try:
+        err(f"clinvk: error: {message}")
+        if hint:
+            err(f"hint: {hint}")
+    except OSError:
+        pass  # stderr is gone (a terminal that hung up): the exit code still tells
 
 
 def _dispatch(app: App, args: list[str]) -> object:

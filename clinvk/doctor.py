@@ -65,7 +65,7 @@ class Findings:
 
 def _temp_problem(path: Path, now: float) -> Problem | None:
     """A leftover temp file, or None while its writer may still be writing it."""
-    from clinvk.store import pid_alive
+    from clinvk.liveness import pid_alive
 
     parts = path.name[1:-4].rsplit(".", 2)
     pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
@@ -87,7 +87,8 @@ def _is_temp(name: str) -> bool:
 def check(store: SessionStore, progress: Any = None) -> Findings:
     """Read every file of the store and compare the index with them."""
     from clinvk.errors import ClinvkError, NotFoundError
-    from clinvk.store import disk_bytes, pid_alive, summarize, turn_facts
+    from clinvk.liveness import pid_alive
+    from clinvk.store import disk_bytes, summarize, turn_facts
 
     found = Findings()
     now = time.time()
@@ -261,18 +262,11 @@ def _quarantine(store: SessionStore, path: Path, stamp: str) -> Path | None:
 
 def _mark_interrupted(store: SessionStore, ident: str) -> str:
     from clinvk.errors import SessionBusyError
-    from clinvk.store import pid_alive
+    from clinvk.recovery import settle_dead_turn
 
     def change(session: Session) -> None:
-        if session.status != "running" or pid_alive(session.pid, session.pid_start):
-            return
-        session.status, session.reason = "error", "interrupted"
-        session.pid = session.pid_start = session.pgid = None
-        if session.turns and session.turns[-1].status == "running":
-            turn = session.turns[-1]
-            turn.status = "interrupted"
-            turn.error = turn.error or ("its clinvk process died before the turn ended "
-                                        "(marked by `clinvk sessions doctor --fix`)")
+        # Also stops the vendor that clinvk left behind, if it is still running.
+        settle_dead_turn(session, "marked by `clinvk sessions doctor --fix`")
 
     try:
         store.update(ident, change)

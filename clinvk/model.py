@@ -97,12 +97,19 @@ class Session(msgspec.Struct):
     parent_id: str | None = None
     turns: list[Turn] = msgspec.field(default_factory=list)
     # Set while a turn runs: the pid of the clinvk process running it, that
-    # process's start time (to tell a reused pid apart) and the vendor's process group.
+    # process's start time (to tell a reused pid apart), the vendor's process group
+    # and its leader's start time (so a clinvk that finds the runner dead can stop the
+    # vendor without ever signalling a reused pid).
     pid: int | None = None
     pid_start: float | None = None
     pgid: int | None = None
+    pgid_start: float | None = None
     # Why the last turn did not succeed: error | timeout | cancelled | interrupted.
     reason: str | None = None
+
+    def clear_runner(self) -> None:
+        """Forget the processes of a turn that is over."""
+        self.pid = self.pid_start = self.pgid = self.pgid_start = None
 
     def usage_total(self) -> Usage:
         total = Usage()

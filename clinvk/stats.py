@@ -279,7 +279,7 @@ def compute(store: SessionStore, state: IndexState, *, by: str | None = None,
     A session's turns are decoded only when its precomputed sums cannot answer: it
     straddles the range's edge, or it falls in several groups (models, days…).
     """
-    from clinvk.store import effective_status
+    from clinvk.liveness import effective_status
 
     check_group(by)
     began = time.perf_counter()

@@ -85,44 +85,6 @@ def decode_session(data: bytes, name: str) -> Session:
         raise CorruptSessionError(f"session file {name} is corrupt: {exc}") from None
 
 
-def process_start_time(pid: int) -> float | None:
-    """When a process started (clock ticks since boot on Linux), to tell a reused pid apart."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    # The command name is in parentheses and may hold spaces; fields follow the last ')'.
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    try:
-        return float(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def pid_alive(pid: int | None, start: float | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if start is not None:
-        actual = process_start_time(pid)
-        if actual is not None and actual != start:
-            return False
-    return True
-
-
-def effective_status(status: str, pid: int | None, pid_start: float | None) -> str:
-    """A `running` record whose runner is gone is shown and treated as `error`."""
-    if status == "running" and not pid_alive(pid, pid_start):
-        return "error"
-    return status
-
-
 def turn_facts(session: Session) -> list[TurnFact]:
     facts = []
     for t in session.turns:
@@ -513,8 +475,11 @@ class SessionStore:
             lock.release()
 
     @contextlib.contextmanager
-    def lock(self, session_id: str, *, wait: float = 0) -> Iterator[None]:
-        """Hold a session's sidecar lock; SessionBusyError when another process has it."""
+    def lock(self, session_id: str, *, wait: float = 0, waitable: bool = False) -> Iterator[None]:
+        """Hold a session's sidecar lock; SessionBusyError when another process has it.
+
+        ``waitable``: the command takes --wait, so the busy hint may suggest it.
+        """
         self._ensure_dirs()
         from filelock import Timeout
 
@@ -528,13 +493,18 @@ class SessionStore:
                 pid = self.read(session_id).pid
                 if pid:
                     holder = f" (pid {pid})"
+            retry = "retry with --wait SECONDS" if waitable else "retry"
             raise SessionBusyError(
                 f"session busy: {session_id} is in use by another clinvk process{holder}",
-                hint=f"wait for it to finish, retry with --wait SECONDS, or `clinvk cancel {session_id}`",
+                hint=f"wait for it to finish and {retry}, or `clinvk cancel {session_id}`",
             ) from None
         try:
             yield
         finally:
+            if not self.exists(session_id):
+                # Deleted (or never written): its lock file goes now, while held.
+                with contextlib.suppress(ClinvkError, OSError):
+                    self._drop_leftovers(session_id)
             lock.release()
 
     # ---------------------------------------------------------------- writing
@@ -643,6 +613,33 @@ class SessionStore:
 
         self._write(session_id, change)
 
+    def _drop_leftovers(self, session_id: str) -> None:
+        """Remove a deleted session's lock file and its shard dir if now empty.
+
+        Called by ``lock`` on the way out, so the session's lock is held. Why this
+        opens no lock race: the lock file
+        goes only while its lock is held (and the store lock, which every file change
+        takes), and only once the data file is gone. A writer that opened the old lock
+        file and waits on it gets it after us on an unlinked file, which the lock
+        library notices and retries on the path; a writer that opens the path later
+        creates a fresh lock file. Either way it then finds no session and fails
+        cleanly. An empty shard dir is removed under the store lock, and every writer
+        creates the shard dir under that same lock just before writing into it.
+        """
+        with self._store_lock():
+            self._drop_leftovers_locked([session_id])
+
+    def _drop_leftovers_locked(self, session_ids: list[str]) -> None:
+        shards: set[str] = set()
+        for ident in session_ids:
+            if self.exists(ident):
+                continue  # re-created meanwhile: its lock is still needed
+            _unlink(self.locks_dir / f"{ident}.lock")
+            shards.add(shard_of(ident))
+        for shard in shards:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.sessions_dir / shard)  # fails, as it should, unless empty
+
     def delete_many(self, session_ids: list[str],
                     progress: Callable[[int, int], None] | None = None) -> list[str]:
         """Delete several sessions under one store lock; busy ones are kept. Returns the deleted ids."""
@@ -661,19 +658,23 @@ class SessionStore:
                     # The directories are synced once at the end, not once per file.
                     self._logged_change(log, ident, _unlink, None)
                     deleted.append(ident)
+                    # Both locks are held and the file is gone (see drop_leftovers).
+                    _unlink(self.locks_dir / f"{ident}.lock")
                 finally:
                     lock.release()
                 if progress:
                     progress(n, len(session_ids))
             for shard in {shard_of(i) for i in deleted}:
                 _fsync_dir(self.sessions_dir / shard)
+            self._drop_leftovers_locked(deleted)
             if self._log_length(log) > LOG_COMPACT_LINES:
                 self._compact_locked()
         return deleted
 
-    def update(self, session_id: str, fn: Callable[[Session], Any], *, wait: float = 0) -> Session:
-        """Locked read-modify-write of one session."""
-        with self.lock(session_id, wait=wait):
+    def update(self, session_id: str, fn: Callable[[Session], Any], *, wait: float = 0,
+               waitable: bool = False) -> Session:
+        """Locked read-modify-write of one session (``waitable`` as for ``lock``)."""
+        with self.lock(session_id, wait=wait, waitable=waitable):
             session = self.read(session_id)
             fn(session)
             self.save(session)

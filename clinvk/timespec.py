@@ -33,6 +33,12 @@ def parse_duration(text: str) -> timedelta:
     return delta
 
 
+def check_wait(seconds: float) -> None:
+    """A --wait value: how long to wait for a busy session (0: not at all)."""
+    if not seconds >= 0:  # also NaN
+        raise UsageError("--wait must be 0 or more seconds")
+
+
 def describe_duration(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     for unit, size in (("week", 7 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60)):

@@ -9,6 +9,7 @@ in clinvk), and only after it does the turn's error become an exit code.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -66,8 +67,9 @@ class Emitter:
         try:
             sys.stdout.write(text)
             sys.stdout.flush()
-        except BrokenPipeError:
-            # The turn still runs to the end and is saved; there is just no one to tell.
+        except OSError:
+            # The reader went away (a closed pipe, or EIO from a terminal that hung up):
+            # the turn still runs to the end and is saved; there is just no one to tell.
             self.closed = True
             _silence_stdout()
 
@@ -235,7 +237,7 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
                                  install_hint=plan.backend.install_hint,
                                  timeout=plan.timeout, signals=signals)
             with proc:
-                session.pgid = proc.pgid
+                session.pgid, session.pgid_start = proc.pgid, proc.pgid_start
                 recorder.checkpoint()
                 for line in proc.lines():
                     for event in parser.feed(line):
@@ -245,7 +247,7 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
                                outcome.stderr)
     except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised below
         failure = exc
-    error = _settle(session, turn, plan, outcome, result, failure, emitter)
+    error = _settle(session, turn, plan, outcome, result, failure, emitter, signals.signum)
     try:
         recorder.final()
     finally:
@@ -253,7 +255,8 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
             emitter.session(session_info())
         emitter.result(result_object(session, turn, plan.ephemeral))
         if plan.footer is not None and not plan.ephemeral and not recorder.deleted:
-            plan.footer(session)
+            with contextlib.suppress(OSError):  # stderr gone with a hung-up terminal
+                plan.footer(session)
         if store is not None and not plan.ephemeral:
             sys.stdout.flush()
             store.defer_compaction = False
@@ -289,11 +292,11 @@ def _on_event(event: object, emitter: Emitter, session: Session, turn: Turn,
 
 def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | None,
             result: TurnResult | None, failure: BaseException | None,
-            emitter: Emitter) -> ClinvkError | None:
+            emitter: Emitter, signum: int | None = None) -> ClinvkError | None:
     """Fill in the turn and session from what happened; the error to raise, if any."""
     now = utcnow()
     session.last_used_at = now
-    session.pid = session.pid_start = session.pgid = None
+    session.clear_runner()
     turn.exit_code = outcome.exit_code if outcome is not None else None
     turn.duration_s = (outcome.duration_s if outcome is not None and outcome.exit_code is not None
                        else round((now - turn.started_at).total_seconds(), 3))
@@ -325,10 +328,14 @@ def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | Non
         turn.error = f"timed out after {_seconds(plan.timeout)}"
         error = TimedOutError(f"{session.backend} {turn.error}; its process group was killed",
                               hint=_resume_hint(session, plan))
-    elif stop in ("interrupted", "cancelled"):
-        turn.status = stop
-        turn.error = "interrupted (Ctrl-C)" if stop == "interrupted" else "cancelled by `clinvk cancel`"
+    elif stop == "cancelled":
+        turn.status, turn.error = "cancelled", "cancelled by `clinvk cancel`"
         error = InterruptedError_(turn.error, hint=_resume_hint(session, plan))
+    elif stop == "interrupted":
+        turn.status = "interrupted"
+        turn.error = f"interrupted ({_SIGNAL_NAMES.get(signum or 0, 'Ctrl-C')})"
+        error = InterruptedError_(turn.error, hint=_resume_hint(session, plan),
+                                  exit_code=128 + signum if signum else None)
     else:
         assert result is not None
         if result.status == "ok":
@@ -352,6 +359,13 @@ def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | Non
         session.status = "error"
         session.reason = turn.status if turn.status in ("timeout", "interrupted", "cancelled") else "error"
     return error
+
+
+# How the interrupting signals (clinvk.runner.INTERRUPTING) are named in the record.
+_SIGNAL_NAMES: dict[int, str] = {
+    signal.SIGINT: "Ctrl-C", signal.SIGHUP: "SIGHUP: the terminal went away",
+    signal.SIGTERM: "SIGTERM", signal.SIGQUIT: "SIGQUIT",
+}
 
 
 def _resume_hint(session: Session, plan: TurnPlan) -> str | None:

@@ -53,7 +53,7 @@ def storage(*, json: bool = False) -> int:
     """
     from clinvk.commands.sessions import open_store, report_skipped
     from clinvk.config import load
-    from clinvk.store import effective_status
+    from clinvk.liveness import effective_status
 
     retention = load().config.session.retention_days
     store = open_store()
@@ -183,7 +183,7 @@ def current(*, json: bool = False,
     """
     from clinvk.commands.sessions import here_dir, list_item, open_store, report_skipped
     from clinvk.errors import ClinvkError
-    from clinvk.store import effective_status
+    from clinvk.liveness import effective_status
 
     here = here_dir()
     store = open_store()
@@ -235,7 +235,7 @@ def recap(*, limit: Annotated[int, Parameter(name=["--limit", "-n"])] = 5,
     """
     from clinvk import stats as engine
     from clinvk.commands.sessions import open_store, report_skipped
-    from clinvk.store import effective_status
+    from clinvk.liveness import effective_status
 
     if limit < 0:
         raise UsageError("--limit must be 0 or more")

@@ -133,7 +133,7 @@ def latest_resumable(store: SessionStore, *, workdir: str | None = None,
                      backend: str | None = None) -> str | None:
     """The most recently used session that can be resumed: not paused, not running,
     with a vendor conversation id; optionally of one workdir and backend."""
-    from clinvk.store import effective_status
+    from clinvk.liveness import effective_status
 
     state = store.index()
     for summary in state.iter_newest():
@@ -156,7 +156,7 @@ def latest_resumable(store: SessionStore, *, workdir: str | None = None,
 
 
 def check_resumable(session: Session) -> None:
-    from clinvk.store import effective_status
+    from clinvk.liveness import effective_status
 
     if effective_status(session.status, session.pid, session.pid_start) == "running":
         # We hold the lock, so this is a runner that lost it; never run two at once.
@@ -238,9 +238,9 @@ def _ready(plan: TurnPlan) -> None:
 
 def run_new(store: SessionStore | None, text: str, plan: TurnPlan, *, name: str,
             title: str | None, tags: list[str]) -> int:
+    from clinvk.liveness import process_start_time
     from clinvk.model import Session, make_title, utcnow
     from clinvk.runner import StopSignals
-    from clinvk.store import process_start_time
     from clinvk.turn import execute, new_turn
 
     _ready(plan)
@@ -261,19 +261,32 @@ def run_new(store: SessionStore | None, text: str, plan: TurnPlan, *, name: str,
             return execute(store, session, turn, plan, signals)
 
 
+def settle_dead_runner(store: SessionStore, session: Session) -> None:
+    """A turn left `running` by a clinvk that died: stop its vendor (never two vendors
+    on one conversation) and record the turn as interrupted. The caller holds the lock."""
+    from clinvk.recovery import settle_dead_turn
+
+    if settle_dead_turn(session):
+        store.save(session)
+
+
 def run_existing(store: SessionStore, ident: str, text: str, *, wait: float,
-                 build: Callable[[Session], TurnPlan]) -> int:
-    """Resume session ``ident``: lock it for the whole turn, check it, run, save."""
+                 build: Callable[[Session], TurnPlan], waitable: bool = True) -> int:
+    """Resume session ``ident``: lock it for the whole turn, check it, run, save.
+
+    ``waitable``: whether the command takes --wait (the busy hint offers it only then).
+    """
     from clinvk.errors import NotFoundError
+    from clinvk.liveness import process_start_time
     from clinvk.runner import StopSignals
-    from clinvk.store import process_start_time
     from clinvk.turn import execute, new_turn
 
-    with store.lock(ident, wait=wait):
+    with store.lock(ident, wait=wait, waitable=waitable):
         try:
             session = store.read(ident)
         except NotFoundError as exc:
             raise SessionError(exc.message, hint=exc.hint) from None
+        settle_dead_runner(store, session)
         check_resumable(session)
         plan = build(session)
         _ready(plan)
@@ -401,7 +414,7 @@ def prompt(
 
         if dry_run:
             return print_dry_run(build(store.read(found)))
-        return run_existing(store, found, text, wait=0, build=build)
+        return run_existing(store, found, text, wait=0, build=build, waitable=False)
 
     request = Request(prompt=text, workdir=where, model=model, system_prompt=system_prompt,
                       approval=approval,
@@ -475,8 +488,9 @@ def resume(
     elif ident is None:
         raise UsageError("no session id given",
                          hint='clinvk resume ID "PROMPT", or --last / --here for the latest')
-    if wait < 0:
-        raise UsageError("--wait must be 0 or more seconds")
+    from clinvk.timespec import check_wait
+
+    check_wait(wait)
     check_timeout(timeout)
     store = open_store()
     if ident is not None:
@@ -517,8 +531,9 @@ def _resume_interactive(store: SessionStore, ident: str, prompt: str | None, *,
     from clinvk.model import utcnow
     from clinvk.runner import check_executable, run_interactive
 
-    with store.lock(ident, wait=wait):
+    with store.lock(ident, wait=wait, waitable=True):
         session = store.read(ident)
+        settle_dead_runner(store, session)
         check_resumable(session)
         request = resume_request(session, prompt or "", model=model, backend_args=backend_args,
                                  config=config)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import msgspec
 from cyclopts import App, Parameter
 
-from clinvk.errors import SessionError, UsageError
+from clinvk.errors import SessionBusyError, SessionError, UsageError
 from clinvk.model import STATUSES
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class Filter:
             self.start, self.end, self.older_than))
 
     def matches(self, s: Summary) -> bool:
-        from clinvk.store import effective_status
+        from clinvk.liveness import effective_status
 
         if self.backend is not None and s.backend != self.backend:
             return False
@@ -252,11 +252,22 @@ def list_(
     return 0
 
 
+def status_of(store: SessionStore, summary: Summary) -> str:
+    """The status a row shows; a turn left `running` by a clinvk that died is settled in
+    its record on the way (clinvk.recovery), which only such rows pay for."""
+    from clinvk.liveness import effective_status
+
+    status = effective_status(summary.status, summary.pid, summary.pid_start)
+    if summary.status == "running" and status != "running":
+        from clinvk.recovery import recover
+
+        recover(store, summary.id)
+    return status
+
+
 def _window(store: SessionStore, state: IndexState, flt: Filter, offset: int,
             stop: int | None, totals: list[int]) -> Iterator[tuple[Summary, str]]:
     """The rows from offset to stop, lazily; totals[0] is the total once it is exhausted."""
-    from clinvk.store import effective_status
-
     total = 0
     if flt.active:
         # Rows past the page are only counted: their files need no stat.
@@ -265,7 +276,7 @@ def _window(store: SessionStore, state: IndexState, flt: Filter, offset: int,
                 checked = store.verify(summary)
                 if checked is None or (checked is not summary and not flt.matches(checked)):
                     continue
-                yield checked, effective_status(checked.status, checked.pid, checked.pid_start)
+                yield checked, status_of(store, checked)
             total += 1
     else:
         total = state.count()
@@ -278,7 +289,7 @@ def _window(store: SessionStore, state: IndexState, flt: Filter, offset: int,
                 total -= 1
                 continue
             if seen >= offset:
-                yield checked, effective_status(checked.status, checked.pid, checked.pid_start)
+                yield checked, status_of(store, checked)
             seen += 1
     totals[0] = total
 
@@ -362,11 +373,15 @@ def show(ident: Annotated[str, Parameter(name="ID")], /, *, json: bool = False,
     turns
         Also show each turn: prompt, answer, tokens, duration, exit code.
     """
-    from clinvk.store import effective_status
+    from clinvk.liveness import effective_status
 
     store = open_store()
     session = load_session(store, ident)
     status = effective_status(session.status, session.pid, session.pid_start)
+    if session.status == "running" and status != "running":
+        from clinvk.recovery import recover
+
+        session = recover(store, session.id) or session
     if json:
         import msgspec
 
@@ -433,28 +448,37 @@ def delete(*idents: Annotated[str, Parameter(name="ID")], force: bool = False) -
     force
         Also delete a session whose turn is still running.
     """
+    from clinvk.liveness import effective_status
     from clinvk.output import out
-    from clinvk.store import effective_status
 
     if not idents:
         raise UsageError("no session id given", hint="usage: clinvk sessions delete ID [ID...]")
     store = open_store()
     targets = _resolve_all(store, idents)
+    unreadable: dict[str, str] = {}
     for ident in targets:
         try:
             session = store.read(ident)
-        except SessionError:
-            continue  # a corrupt file can still be deleted
+        except SessionError as exc:
+            unreadable[ident] = exc.message  # a corrupt file can still be deleted
+            continue
         if effective_status(session.status, session.pid, session.pid_start) == "running" and not force:
             raise SessionError(f"session {ident} is running (pid {session.pid})",
                                hint=f"`clinvk cancel {ident}` stops it; --force deletes it anyway")
     for ident in targets:
-        if force:
-            store.delete(ident)
-        else:
-            with store.lock(ident):
+        try:
+            with store.lock(ident):  # which drops the lock file once the file is gone
                 store.delete(ident)
-        out(f"Session {ident} deleted.")
+        except SessionBusyError:
+            if not force:
+                raise
+            # Its holder drops the lock file when it lets go (SessionStore.lock).
+            store.delete(ident)
+        if ident in unreadable:
+            out(f"Session {ident} deleted: removed the unreadable file {store.path_for(ident)} "
+                f"({unreadable[ident]}).")
+        else:
+            out(f"Session {ident} deleted.")
     return 0
 
 
@@ -488,8 +512,8 @@ def clean(
     json
         Print {"deleted": [ids], "dry_run": bool, "older_than_seconds": N}.
     """
+    from clinvk.liveness import effective_status
     from clinvk.output import err, one_line, out, print_json
-    from clinvk.store import effective_status
     from clinvk.timespec import describe_duration, parse_duration
 
     check_status(status)
@@ -557,10 +581,12 @@ def _progress(verb: str) -> Callable[[int, int], None] | None:
     return show
 
 
-def _set_status(ident: str, new: Literal["paused", "completed"]) -> int:
+def _set_status(ident: str, new: Literal["paused", "completed"], wait: float) -> int:
+    from clinvk.liveness import effective_status
     from clinvk.output import out
-    from clinvk.store import effective_status
+    from clinvk.timespec import check_wait
 
+    check_wait(wait)
     store = open_store()
     full = store.resolve(ident)
 
@@ -568,34 +594,49 @@ def _set_status(ident: str, new: Literal["paused", "completed"]) -> int:
         if effective_status(session.status, session.pid, session.pid_start) == "running":
             raise SessionError(f"session {full} is running", hint=f"`clinvk cancel {full}` stops it")
         session.status = new
-        session.pid = session.pid_start = session.pgid = None
+        session.clear_runner()
 
-    store.update(full, change)
+    store.update(full, change, wait=wait, waitable=True)
     out(f"Session {full} {new}.")
     return 0
 
 
 @app.command
-def pause(ident: Annotated[str, Parameter(name="ID")], /) -> int:
+def pause(ident: Annotated[str, Parameter(name="ID")], /, *, wait: float = 0) -> int:
     """Set a session aside: skipped by --last lookups and never cleaned.
 
     Example: clinvk sessions pause 3fk2a9
+
+    Parameters
+    ----------
+    ident
+        The session id or a unique prefix.
+    wait
+        Wait up to this many seconds for a busy session instead of failing at once.
     """
-    return _set_status(ident, "paused")
+    return _set_status(ident, "paused", wait)
 
 
 @app.command
-def complete(ident: Annotated[str, Parameter(name="ID")], /) -> int:
+def complete(ident: Annotated[str, Parameter(name="ID")], /, *, wait: float = 0) -> int:
     """Close a session; resuming it later re-opens it.
 
     Example: clinvk sessions complete 3fk2a9
+
+    Parameters
+    ----------
+    ident
+        The session id or a unique prefix.
+    wait
+        Wait up to this many seconds for a busy session instead of failing at once.
     """
-    return _set_status(ident, "completed")
+    return _set_status(ident, "completed", wait)
 
 
 @app.command
 def tag(ident: Annotated[str, Parameter(name="ID")], /,
-        *changes: Annotated[str, Parameter(name="CHANGES", allow_leading_hyphen=True)]) -> int:
+        *changes: Annotated[str, Parameter(name="CHANGES", allow_leading_hyphen=True)],
+        wait: float = 0) -> int:
     """Add (+tag or tag) and remove (-tag) tags.
 
     Example: clinvk sessions tag 3fk2a9 +review -draft
@@ -606,10 +647,15 @@ def tag(ident: Annotated[str, Parameter(name="ID")], /,
         The session id or a unique prefix.
     changes
         +name adds a tag, -name removes it; a bare name adds it.
+    wait
+        Wait up to this many seconds for a busy session instead of failing at once.
     """
     import re
 
     from clinvk.output import out
+    from clinvk.timespec import check_wait
+
+    check_wait(wait)
 
     if not changes:
         raise UsageError("no tag changes given", hint="example: clinvk sessions tag ID +review -draft")
@@ -631,19 +677,32 @@ def tag(ident: Annotated[str, Parameter(name="ID")], /,
             elif not add and name in session.tags:
                 session.tags.remove(name)
 
-    session = store.update(full, apply)
+    session = store.update(full, apply, wait=wait, waitable=True)
     out(f"Session {full} tags: {', '.join(session.tags) or '(none)'}")
     return 0
 
 
 @app.command
-def rename(ident: Annotated[str, Parameter(name="ID")], title: str, /) -> int:
+def rename(ident: Annotated[str, Parameter(name="ID")], title: str, /, *,
+           wait: float = 0) -> int:
     """Change a session's title.
 
     Example: clinvk sessions rename 3fk2a9 "parser refactor"
+
+    Parameters
+    ----------
+    ident
+        The session id or a unique prefix.
+    title
+        The new title.
+    wait
+        Wait up to this many seconds for a busy session instead of failing at once.
     """
     from clinvk.commands.run import check_text
     from clinvk.output import out
+    from clinvk.timespec import check_wait
+
+    check_wait(wait)
 
     clean_title = " ".join(check_text(title, "the title").split())
     if not clean_title:
@@ -656,6 +715,6 @@ def rename(ident: Annotated[str, Parameter(name="ID")], title: str, /) -> int:
     def apply(session: Session) -> None:
         session.title = clean_title
 
-    store.update(full, apply)
+    store.update(full, apply, wait=wait, waitable=True)
     out(f"Session {full} renamed to {clean_title!r}.")
     return 0
