@@ -611,8 +611,7 @@ def tag(ident: Annotated[str, Parameter(name="ID")], /,
     changes
         +name adds a tag, -name removes it; a bare name adds it.
     """
-    import re
-
+    from clinvk.model import TAG_PATTERN, TAG_RULE
     from clinvk.output import out
 
     if not changes:
@@ -621,9 +620,9 @@ def tag(ident: Annotated[str, Parameter(name="ID")], /,
     for change in changes:
         add = not change.startswith("-")
         name = change[1:] if change[:1] in "+-" else change
-        if not re.fullmatch(r"[\w][\w.:/-]{0,63}", name):
+        if not TAG_PATTERN.fullmatch(name):
             raise UsageError(f"invalid tag: {change!r}",
-                             hint="a tag is 1-64 letters, digits, _ . : / -; prefix + to add, - to remove")
+                             hint=f"{TAG_RULE}; prefix + to add, - to remove")
         plan.append((add, name))
     store = open_store()
     full = store.resolve(ident)
@@ -646,13 +645,15 @@ def rename(ident: Annotated[str, Parameter(name="ID")], title: str, /) -> int:
 
     Example: clinvk sessions rename 3fk2a9 "parser refactor"
     """
+    from clinvk.model import title_problem
     from clinvk.output import out
 
     clean_title = " ".join(title.split())
     if not clean_title:
         raise UsageError("the title is empty")
-    if len(clean_title) > 200:
-        raise UsageError("the title is longer than 200 characters")
+    problem = title_problem(clean_title)
+    if problem:
+        raise UsageError(problem)
     store = open_store()
     full = store.resolve(ident)
 
