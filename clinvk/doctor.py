@@ -8,16 +8,21 @@ Problems it names:
   (``.<name>.<pid>.<hex>.tmp``, in a shard or in index/);
 * ``stray``: anything else under sessions/ that is not a shard of session files;
 * ``stale-running``: a record still marked ``running`` whose clinvk process is gone;
+* ``out-of-range``: a session file with a number beyond the record's bounds
+  (clinvk.model), e.g. 10^20 input tokens written by an older clinvk;
 * ``index``: the index disagrees with the files (sessions missing from it, listed but
-  gone, or summarized from an older version of the file), or its snapshot is unreadable.
+  gone, or summarized from an older version of the file), its snapshot is unreadable,
+  or a session cannot be encoded into it.
 
 The repair moves corrupt, temp and stray files into ``<store>/quarantine/`` (never
-deletes them), marks stale running sessions as interrupted, and rebuilds the index.
+deletes them), drops out-of-range numbers from their records (as a turn does when a
+vendor reports one), marks stale running sessions as interrupted, and rebuilds the index.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,15 +39,19 @@ if TYPE_CHECKING:
 # process with its pid happens to exist.
 TEMP_GRACE_S = 600
 
+# A msgspec validation message about a number beyond a bound (clinvk.model), not a
+# wrong type or a missing field: only those does --fix repair in place.
+_BOUNDS = re.compile(r"Expected `(int|float)` [<>]=|Number out of range")
+
 
 LABELS = {"corrupt": "unreadable session file", "temp": "leftover temp file",
           "stray": "unexpected file", "stale-running": "stale running session",
-          "index": "index"}
+          "out-of-range": "number out of range in", "index": "index"}
 
 
 @dataclass
 class Problem:
-    kind: str  # corrupt | temp | stray | stale-running | index
+    kind: str  # corrupt | out-of-range | temp | stray | stale-running | index
     detail: str
     path: Path | None = None
     ident: str | None = None
@@ -87,6 +96,7 @@ def _is_temp(name: str) -> bool:
 def check(store: SessionStore, progress: Any = None) -> Findings:
     """Read every file of the store and compare the index with them."""
     from clinvk.errors import ClinvkError, NotFoundError
+    from clinvk.index import index_problem
     from clinvk.liveness import pid_alive
     from clinvk.store import disk_bytes, summarize, turn_facts
 
@@ -125,17 +135,27 @@ def check(store: SessionStore, progress: Any = None) -> Findings:
             except NotFoundError:
                 continue
             except ClinvkError as exc:
-                found.problems.append(Problem("corrupt", _reason(exc.message, path), path, stem))
+                fixed = _bounded(path)
+                if fixed is not None and fixed[1]:
+                    found.problems.append(Problem("out-of-range", "; ".join(fixed[1]), path, stem))
+                else:
+                    found.problems.append(Problem("corrupt", _reason(exc.message, path), path,
+                                                  stem))
                 continue
             found.sessions += 1
             facts = turn_facts(session)
             truth[stem] = (summarize(session, st.st_mtime_ns, facts, disk_bytes(st)), facts)
+            unencodable = index_problem(*truth[stem])
+            if unencodable:
+                found.problems.append(Problem(
+                    "index", f"session {stem} cannot be stored in it ({unencodable}); "
+                    "the store reads its file instead", path, stem))
             if session.status == "running" and not pid_alive(session.pid, session.pid_start):
                 found.problems.append(Problem(
                     "stale-running",
                     f"marked running, but its clinvk process (pid {session.pid}) is gone",
                     path, stem))
-    corrupt = {p.ident for p in found.problems if p.kind == "corrupt" and p.ident}
+    corrupt = {p.ident for p in found.problems if p.kind in ("corrupt", "out-of-range") and p.ident}
     found.problems.extend(_index_problems(store, truth, corrupt))
     found.problems.extend(_index_temp_files(store, now))
     return found
@@ -232,6 +252,9 @@ def repair(store: SessionStore, found: Findings) -> list[dict[str, Any]]:
             if target is not None:
                 done.append({"kind": problem.kind, "path": str(problem.path),
                              "action": f"moved {problem.path} to {target}"})
+        elif problem.kind == "out-of-range" and problem.ident is not None:
+            done.append({"kind": problem.kind, "id": problem.ident,
+                         "action": _repair_bounds(store, problem.ident)})
         elif problem.kind == "stale-running" and problem.ident is not None:
             outcome = _mark_interrupted(store, problem.ident)
             done.append({"kind": problem.kind, "id": problem.ident, "action": outcome})
@@ -273,3 +296,95 @@ def _mark_interrupted(store: SessionStore, ident: str) -> str:
     except SessionBusyError:
         return f"left {ident} alone: another clinvk process holds it"
     return f"marked {ident} as interrupted (status error)"
+
+
+def _bounded(path: Path) -> tuple[Session, list[str]] | None:
+    """The record in ``path`` with every out-of-range number dropped (what was dropped),
+    or None when something other than a number keeps it from being read."""
+    import msgspec
+
+    from clinvk.model import SCHEMA_VERSION, Session, Turn
+
+    try:
+        record = msgspec.json.decode(path.read_bytes())
+    except (OSError, msgspec.DecodeError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("version", 1), int) \
+            or record.get("version", 1) > SCHEMA_VERSION:
+        return None
+    dropped: list[str] = []
+    optional_turn = {f.name for f in msgspec.structs.fields(Turn) if f.default is None}
+    optional_session = {f.name for f in msgspec.structs.fields(Session) if f.default is None}
+    for _ in range(64):
+        try:
+            session = msgspec.json.decode(msgspec.json.encode(record), type=Session)
+        except msgspec.ValidationError as exc:
+            where = _path_of(str(exc))
+            if not _BOUNDS.match(str(exc)) or not _drop(record, where, optional_turn,
+                                                        optional_session):
+                return None
+            dropped.append(f"{'.'.join(map(str, where))}: {str(exc).split(' - at ')[0]}")
+            continue
+        except msgspec.DecodeError:
+            return None
+        if session.id != path.stem:
+            return None
+        return session, dropped
+    return None
+
+
+def _path_of(message: str) -> list[str | int]:
+    """`$.turns[0].usage.input_tokens` at the end of a msgspec error → ["turns", 0, ...]."""
+    found = re.search(r" - at `\$(.*)`$", message)
+    if found is None:
+        return []
+    return [int(p[1:-1]) if p.startswith("[") else p[1:]
+            for p in re.findall(r"\.[A-Za-z_]\w*|\[\d+\]", found.group(1))]
+
+
+def _drop(record: dict[str, Any], where: list[str | int], optional_turn: set[str],
+          optional_session: set[str]) -> bool:
+    """Null the field ``where`` points into, if it is one a record may leave unknown;
+    a turn's dropped figures get the same warning a turn gets for a vendor's."""
+    if len(where) >= 3 and where[0] == "turns" and isinstance(where[1], int):
+        turns = record.get("turns")
+        field = where[2]
+        if not isinstance(turns, list) or where[1] >= len(turns) or not isinstance(
+                turns[where[1]], dict):
+            return False
+        turn = turns[where[1]]
+        if field == "index":
+            turn["index"] = where[1] + 1
+        elif field in ("usage", "usage_total", "usage_by_model"):
+            turn["usage"] = turn["usage_total"] = turn["usage_by_model"] = None
+        elif field == "cost_usd":
+            turn.update(cost_usd=None, cost_source="unpriced", price_source=None)
+        elif field in optional_turn and field != "warning":
+            turn[field] = None
+        else:
+            return False
+        note = f"{field} was out of range and was dropped by `clinvk sessions doctor --fix`"
+        turn["warning"] = "; ".join(w for w in (turn.get("warning"), note)
+                                    if isinstance(w, str) and w)
+        return True
+    if len(where) >= 1 and isinstance(where[0], str) and where[0] in optional_session \
+            and where[0] != "parent_id":
+        record[where[0]] = None
+        return True
+    return False
+
+
+def _repair_bounds(store: SessionStore, ident: str) -> str:
+    from clinvk.errors import ClinvkError, SessionBusyError
+
+    try:
+        with store.lock(ident):
+            fixed = _bounded(store.path_for(ident))
+            if fixed is None:
+                return f"left {ident} alone: it changed and can no longer be repaired"
+            store.save(fixed[0])
+    except SessionBusyError:
+        return f"left {ident} alone: another clinvk process holds it"
+    except ClinvkError as exc:
+        return f"left {ident} alone: {exc.message}"
+    return f"dropped {len(fixed[1])} out-of-range number(s) from {ident}"

@@ -318,6 +318,16 @@ def encode_base_raw(
             *(r for _i, r, _f in items), *(f for _i, _r, f in items)]
 
 
+def index_problem(summary: Summary, facts: list[TurnFact]) -> str | None:
+    """Why this entry cannot go into a snapshot, or None."""
+    try:
+        _msgpack_encoder.encode(summary)
+        _msgpack_encoder.encode(facts)
+    except (OverflowError, TypeError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def encode_log_line(line: _LogLine) -> bytes:
     return _log_encoder.encode(line) + b"\n"
 

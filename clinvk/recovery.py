@@ -94,13 +94,8 @@ def settle_dead_turn(session: Session, note: str | None = None) -> bool:
     from clinvk.model import utcnow
 
     stop_group(session.pgid, session.pgid_start, RECOVER_GRACE)
-    session.status, session.reason = "error", "interrupted"
-    session.clear_runner()
+    session.interrupt(f"{DIED_MESSAGE} ({note})" if note else DIED_MESSAGE)
     session.last_used_at = utcnow()
-    if session.turns and session.turns[-1].status == "running":
-        turn = session.turns[-1]
-        turn.status = "interrupted"
-        turn.error = turn.error or (f"{DIED_MESSAGE} ({note})" if note else DIED_MESSAGE)
     return True
 
 

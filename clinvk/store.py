@@ -220,6 +220,7 @@ class SessionStore:
         # While a turn streams, folding the index log (seconds at 100,000 sessions) waits
         # until the answer is out: see compact_if_due().
         self.defer_compaction = False
+        self._index_warned = False
 
     # ---------------------------------------------------------------- paths
     def path_for(self, session_id: str) -> Path:
@@ -694,7 +695,7 @@ class SessionStore:
         try:
             self._compact_locked()
         except OSError as exc:
-            print(f"clinvk: warning: could not save the session index: {exc}", file=sys.stderr)
+            self._warn_index(exc)
         finally:
             lock.release()
 
@@ -703,11 +704,45 @@ class SessionStore:
             self._compact_locked(from_scratch=True)
 
     def _compact_locked(self, *, from_scratch: bool = False) -> None:
-        """Write a fresh snapshot of the whole index (the store lock is held)."""
+        """Write a fresh snapshot of the whole index (the store lock is held).
+
+        The index is derived: it must never stop the store from working. A snapshot
+        that cannot be built from the current view is rebuilt from the files; if even
+        that fails, an empty snapshot is written so that readers fall back to the files
+        themselves, with one warning, and the command goes on."""
+        failure: Exception | None = None
+        skipped = self.skipped
+        for scratch in ((True,) if from_scratch else (False, True)):
+            try:
+                self._write_snapshot(from_scratch=scratch)
+                return
+            except OSError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure to build a cache is bypassed
+                failure = exc
+                self.skipped = skipped
+        assert failure is not None
+        self._warn_index(failure)
+        self._write_snapshot(empty=True)
+
+    def _warn_index(self, exc: BaseException) -> None:
+        if self._index_warned:
+            return
+        self._index_warned = True
+        why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)
+        print(f"clinvk: warning: could not save the session index ({why}); reading the "
+              "session files instead. `clinvk sessions doctor` names the cause.",
+              file=sys.stderr)
+
+    def _write_snapshot(self, *, from_scratch: bool = False, empty: bool = False) -> None:
+        """The snapshot itself: from the current view, from the files, or (``empty``) one
+        that vouches for no shard, so every reader rescans the files."""
         saved_skipped = self.skipped
         entries: list[tuple[Summary, list[TurnFact]]] = []
         raw: list[tuple[str, bytes | memoryview, bytes | memoryview]] = []
-        if from_scratch:
+        if empty:
+            actual = {}
+        elif from_scratch:
             self.skipped = []
             actual = shard_mtimes(self.sessions_dir)
             for shard in sorted(actual):
@@ -727,7 +762,7 @@ class SessionStore:
         _mkdir_private(self.index_dir)
         old = self._current_gen()
         gen = (old or 0) + 1
-        snapshot = (encode_base(entries, actual, ids.ID_LENGTH, bad) if from_scratch
+        snapshot = (encode_base(entries, actual, ids.ID_LENGTH, bad) if from_scratch or empty
                     else encode_base_raw(raw, actual, bad))
         atomic_write(self.index_dir / f"base-{gen}.bin", snapshot)
         atomic_write(self.index_dir / f"log-{gen}.jsonl", b"")

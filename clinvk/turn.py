@@ -32,12 +32,12 @@ from clinvk.errors import (
     SessionError,
     TimedOutError,
 )
-from clinvk.model import Session, Turn, utcnow
+from clinvk.model import Dollars, Seconds, Session, Turn, Usage, out_of_bounds, utcnow
 
 if TYPE_CHECKING:
     from clinvk.backends import Backend, Invocation, Request
     from clinvk.config import BackendConfig, PriceConfig
-    from clinvk.model import CostSource, Usage
+    from clinvk.model import CostSource
     from clinvk.runner import Outcome, StopSignals
     from clinvk.store import SessionStore
 
@@ -285,7 +285,10 @@ def _on_event(event: object, emitter: Emitter, session: Session, turn: Turn,
     if isinstance(event, TextDelta):
         emitter.text(event.text)
     elif isinstance(event, UsageEvent):
-        emitter.usage(event.usage, event.cost_usd)
+        # Out-of-range figures are dropped here as they are at the end of the turn.
+        if not out_of_bounds(event.usage, Usage):
+            cost = event.cost_usd
+            emitter.usage(event.usage, None if out_of_bounds(cost, Dollars | None) else cost)
     elif isinstance(event, ErrorEvent):
         emitter.error(event.message)
 
@@ -300,19 +303,33 @@ def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | Non
     turn.exit_code = outcome.exit_code if outcome is not None else None
     turn.duration_s = (outcome.duration_s if outcome is not None and outcome.exit_code is not None
                        else round((now - turn.started_at).total_seconds(), 3))
+    warnings: list[str] = []
+    if turn.duration_s is not None and out_of_bounds(turn.duration_s, Seconds):
+        # The wall clock moved backwards (or leapt) during the turn.
+        warnings.append(f"its duration ({turn.duration_s}s) was out of range and is not recorded")
+        turn.duration_s = None
     if result is not None:
         turn.response = result.text or "".join(emitter.streamed)
         if result.backend_session_id:
             turn.backend_session_id = result.backend_session_id
             session.backend_session_id = result.backend_session_id
         turn.model = result.model or turn.model
+        warnings += drop_out_of_range(result, session.backend)
         turn.usage = result.usage
         turn.usage_total = result.usage_total
         turn.usage_by_model = result.usage_by_model
         cost, source, price_source = _cost(result, turn.model, plan.pricing)
+        if cost is not None and out_of_bounds(cost, Dollars):
+            warnings.append(f"its computed cost ({cost!r} USD) was out of range; the turn is unpriced")
+            cost, source, price_source = None, "unpriced", None
         turn.cost_usd, turn.cost_source, turn.price_source = cost, source, price_source
     else:
         turn.response = "".join(emitter.streamed)
+    turn.warning = "; ".join(warnings) or None
+    if turn.warning:
+        from clinvk.output import warn
+
+        warn(f"turn {turn.index} of session {session.id}: {turn.warning}")
     if turn.model:
         session.model = turn.model
 
@@ -368,6 +385,25 @@ _SIGNAL_NAMES: dict[int, str] = {
 }
 
 
+def drop_out_of_range(result: TurnResult, backend: str) -> list[str]:
+    """Leave out what the vendor reported beyond the record's bounds (clinvk.model):
+    out-of-range usage makes the turn's usage unknown, an out-of-range cost makes it
+    unreported. Returns one warning per dropped figure; nothing out of range is stored."""
+    warnings: list[str] = []
+    problem = (out_of_bounds(result.usage, Usage | None)
+               or out_of_bounds(result.usage_total, Usage | None)
+               or out_of_bounds(result.usage_by_model, dict[str, Usage] | None))
+    if problem:
+        result.usage = result.usage_total = result.usage_by_model = None
+        warnings.append(f"{backend} reported token usage out of range ({problem}); "
+                        "usage is unknown")
+    if result.cost_usd is not None and (problem := out_of_bounds(result.cost_usd, Dollars)):
+        warnings.append(f"{backend} reported a cost out of range ({result.cost_usd!r} USD: "
+                        f"{problem}); it is not recorded")
+        result.cost_usd, result.cost_source = None, "unpriced"
+    return warnings
+
+
 def _resume_hint(session: Session, plan: TurnPlan) -> str | None:
     # In text mode the footer line already says how to resume.
     if plan.ephemeral or not session.backend_session_id or plan.footer is not None:
@@ -420,4 +456,5 @@ def result_object(session: Session, turn: Turn, ephemeral: bool) -> dict[str, An
         "exit_code": turn.exit_code,
         "status": turn.status,
         "error": turn.error,
+        "warning": turn.warning,
     }

@@ -7,7 +7,6 @@ clinvk.turn runs it and records it, clinvk.runner owns the process.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -29,8 +28,6 @@ __all__ = ["cancel", "prompt", "resume"]
 
 OutputFormat = Literal["text", "json", "stream-json"]
 Approval = Literal["default", "auto-edit", "full-auto", "plan", "read-only"]
-
-_TAG = re.compile(r"[\w][\w.:/-]{0,63}")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -111,12 +108,23 @@ def pick_timeout(flag: float | None, backend: BackendConfig, config: Config) -> 
     return backend.timeout or config.defaults.timeout or None
 
 
+def workdir_problem(path: str) -> str | None:
+    """Why a recorded working directory cannot be trusted to run a vendor in, or None:
+    sessions record an absolute, normalized path (see check_workdir)."""
+    if "\0" in path or not os.path.isabs(path):
+        return "not an absolute path"
+    if os.path.normpath(path) != path and not path.startswith("//"):
+        return "not a normalized path (it holds . or .. parts)"
+    return None
+
+
 def check_tags(tags: list[str] | None) -> list[str]:
+    from clinvk.model import TAG_PATTERN, TAG_RULE
+
     result: list[str] = []
     for tag in tags or []:
-        if not _TAG.fullmatch(tag):
-            raise UsageError(f"invalid tag: {tag!r}",
-                             hint="a tag is 1-64 letters, digits, _ . : / - (starting with a letter or digit)")
+        if not TAG_PATTERN.fullmatch(tag):
+            raise UsageError(f"invalid tag: {tag[:80]!r}", hint=TAG_RULE)
         if tag not in result:
             result.append(tag)
     return result
@@ -169,6 +177,13 @@ def check_resumable(session: Session) -> None:
             f"session {session.id} cannot be resumed: {session.backend} never reported a "
             "conversation id for it (its first turn failed before the conversation started)",
             hint='start a new session: clinvk prompt "…"')
+    problem = workdir_problem(session.workdir)
+    if problem:
+        raise SessionError(
+            f"session {session.id} cannot be resumed: its working directory "
+            f"{session.workdir[:80]!r} is {problem}",
+            hint="the record was altered or imported from an untrusted file; "
+            "start a new session with `clinvk prompt`")
     if not os.path.isdir(session.workdir):
         raise SessionError(
             f"session {session.id} cannot be resumed: its working directory is gone: {session.workdir}",

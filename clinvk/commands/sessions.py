@@ -650,8 +650,7 @@ def tag(ident: Annotated[str, Parameter(name="ID")], /,
     wait
         Wait up to this many seconds for a busy session instead of failing at once.
     """
-    import re
-
+    from clinvk.model import TAG_PATTERN, TAG_RULE
     from clinvk.output import out
     from clinvk.timespec import check_wait
 
@@ -663,9 +662,9 @@ def tag(ident: Annotated[str, Parameter(name="ID")], /,
     for change in changes:
         add = not change.startswith("-")
         name = change[1:] if change[:1] in "+-" else change
-        if not re.fullmatch(r"[\w][\w.:/-]{0,63}", name):
+        if not TAG_PATTERN.fullmatch(name):
             raise UsageError(f"invalid tag: {change!r}",
-                             hint="a tag is 1-64 letters, digits, _ . : / -; prefix + to add, - to remove")
+                             hint=f"{TAG_RULE}; prefix + to add, - to remove")
         plan.append((add, name))
     store = open_store()
     full = store.resolve(ident)
@@ -699,6 +698,7 @@ def rename(ident: Annotated[str, Parameter(name="ID")], title: str, /, *,
         Wait up to this many seconds for a busy session instead of failing at once.
     """
     from clinvk.commands.run import check_text
+    from clinvk.model import title_problem
     from clinvk.output import out
     from clinvk.timespec import check_wait
 
@@ -707,8 +707,9 @@ def rename(ident: Annotated[str, Parameter(name="ID")], title: str, /, *,
     clean_title = " ".join(check_text(title, "the title").split())
     if not clean_title:
         raise UsageError("the title is empty")
-    if len(clean_title) > 200:
-        raise UsageError("the title is longer than 200 characters")
+    problem = title_problem(clean_title)
+    if problem:
+        raise UsageError(problem)
     store = open_store()
     full = store.resolve(ident)
 
