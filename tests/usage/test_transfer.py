@@ -91,23 +91,28 @@ def test_output_file_and_message(run, two, tmp_path) -> None:  # type: ignore[no
 
 
 def test_round_trip_into_a_fresh_store_is_identical(run, two, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    before = {i: show(run, i) for i in two}
     export = tmp_path / "all.json"
     assert run("sessions", "export", "--all", "-o", str(export)).code == 0
+    exported = {s["id"]: s for s in json.loads(export.read_text())["sessions"]}
+    # A record exported while `running` names a process of the machine it came from.
+    assert exported[two[1]]["pid"] == DEAD_PID and exported[two[1]]["status"] == "running"
+    before = show(run, two[0])
+    old = SessionStore(Path(os.environ["CLINVK_HOME"]))
     fresh = tmp_path / "fresh-home"
     monkeypatch.setenv("CLINVK_HOME", str(fresh))
     ran = run("sessions", "import", str(export), "--keep-ids")
     assert ran.code == 0, ran.err
     assert sorted(ran.out.split()) == sorted(two)
-    after = {i: show(run, i) for i in two}
-    # A record exported while `running` names a process of the machine it came from:
-    # it arrives interrupted, without runtime fields; all else is identical.
-    assert before[two[1]]["pid"] == DEAD_PID and before[two[1]]["reason"] is None
-    assert after == {i: as_imported(shown) for i, shown in before.items()}
-    assert SessionStore(fresh).read(two[1]).status == "error"
-    # And the files themselves are byte for byte the same.
-    old = SessionStore(Path(os.environ["CLINVK_HOME"]))
-    assert old.read(two[0]) == SessionStore(fresh).read(two[0])
+    assert show(run, two[0]) == before
+    # The running one arrives interrupted, without runtime fields; all else is identical.
+    imported = SessionStore(fresh).read(two[1])
+    assert (imported.status, imported.reason, imported.pid, imported.pid_start) == \
+        ("error", "interrupted", None, None)
+    original = exported[two[1]]
+    assert [t.prompt for t in imported.turns] == [t["prompt"] for t in original["turns"]]
+    assert imported.title == original["title"] and imported.workdir == original["workdir"]
+    # And the records themselves are the same.
+    assert old.root != fresh and old.read(two[0]) == SessionStore(fresh).read(two[0])
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
