@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from clinvk import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from cyclopts import App
 
 HELP = """Drive coding-agent CLIs (claude, codex, gemini, your own) headlessly and keep every
@@ -60,6 +62,7 @@ def build_app() -> App:
 
 COMMANDS = tuple(name for _path, name, _help in COMMAND_SPECS)
 _ROOT_FLAGS = ("--help", "-h", "--version", "-V", "--install-completion")
+_HELP_FLAGS = ("--help", "-h")
 
 
 def _route(args: list[str]) -> list[str]:
@@ -69,20 +72,93 @@ def _route(args: list[str]) -> list[str]:
     return ["prompt", *args]
 
 
-_argv: list[str] = []
+def _command_names(app: App, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every command path under ``app`` (("sessions", "list"), …), from the app itself."""
+    from cyclopts import App as CycloptsApp
+
+    for name in app:
+        if name.startswith("-"):
+            continue
+        path = (*prefix, name)
+        yield path
+        sub = app[name]
+        if isinstance(sub, CycloptsApp) and sub is not app:
+            yield from _command_names(sub, path)
 
 
-def current_argv() -> list[str]:
-    """The arguments main() is running, for the rare check that needs the raw tokens."""
-    return _argv
+def check_not_a_command(app: App, args: list[str]) -> None:
+    """A bare first word that names (or nearly names) a command is not a prompt.
+
+    `clinvk list` or `clinvk sesions` would otherwise be sent to a paid model; the
+    user meant a command. Multi-word prompts and other single words pass.
+    """
+    if not args or args[0] in COMMANDS or args[0] in _ROOT_FLAGS:
+        return
+    word = args[0]
+    if word.startswith("-") or len(word.split()) != 1:
+        return
+    import difflib
+
+    from clinvk.errors import UsageError
+
+    paths = list(_command_names(app))
+    by_name: dict[str, tuple[str, ...]] = {}
+    for path in paths:
+        by_name.setdefault(path[-1], path)
+    lowered = word.lower()
+    if lowered in by_name:
+        path = by_name[lowered]
+    else:
+        close = difflib.get_close_matches(lowered, list(by_name), n=1, cutoff=0.8)
+        if not close:
+            return
+        path = by_name[close[0]]
+    full = " ".join(("clinvk", *path))
+    where = f"a command of '{' '.join(('clinvk', *path[:-1]))}'" if len(path) > 1 else "a command"
+    if path[-1] == lowered:
+        message = f"'{word}' is {where}: did you mean '{full}'?"
+    else:
+        message = f"'{word}' is not a command; did you mean '{full}'?"
+    raise UsageError(message, hint=f"to send it as a prompt: clinvk prompt {word}")
+
+
+def _load_for_help(app: App, args: list[str]) -> None:
+    """Load the lazily registered commands of the group whose --help is asked, so the
+    command list shows each one's summary (it lives in the command's docstring)."""
+    from cyclopts import App as CycloptsApp
+
+    group = app
+    for token in args:
+        if token.startswith("-") or token not in group:
+            break
+        sub = group[token]
+        if not isinstance(sub, CycloptsApp):
+            break
+        group = sub
+    for name in list(group):
+        if not name.startswith("-"):
+            group[name]
 
 
 def _error(message: str, hint: str | None = None) -> None:
     from clinvk.output import err
 
-    err(f"clinvk: error: {message}")
-    if hint:
-        err(f"hint: {hint}")
+    try:
+        err(f"clinvk: error: {message}")
+        if hint:
+            err(f"hint: {hint}")
+    except OSError:
+        pass  # stderr is gone (a terminal that hung up): the exit code still tells
+
+
+def _dispatch(app: App, args: list[str]) -> object:
+    """Parse, then call the command; a command that declares ``after_options`` (not parsed
+    from the command line) receives the tokens the user put after `--`."""
+    command, bound, ignored = app.parse_args(args)
+    kwargs = dict(bound.kwargs)
+    if "after_options" in ignored:
+        kwargs["after_options"] = tuple(args[args.index("--") + 1:]) if "--" in args else ()
+    return command(*bound.args, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         from cyclopts import CycloptsError
 
         try:
-            _argv[:] = args
-            result = build_app()(_route(args))
+            app = build_app()
+            check_not_a_command(app, args)
+            routed = _route(args)
+            if any(a in _HELP_FLAGS for a in routed):
+                _load_for_help(app, routed)
+            result = _dispatch(app, routed)
         except CycloptsError as exc:
             first = str(exc).strip().splitlines()
             _error(first[0] if first else type(exc).__name__,

@@ -24,7 +24,16 @@ from clinvk.errors import ConfigError
 def data_dir() -> Path:
     home = os.environ.get("CLINVK_HOME")
     if home:
-        return Path(home).expanduser().absolute()
+        path = Path(home).expanduser().absolute()
+        # The nearest part that exists must be a directory, or nothing can be created there.
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            what = "" if probe == path else f" ({probe} is a file)"
+            raise ConfigError(f"CLINVK_HOME is not a directory: {path}{what}",
+                              hint="point CLINVK_HOME at a directory (it is created if missing)")
+        return path
     import platformdirs
 
     return Path(platformdirs.user_data_dir("clinvk", appauthor=False))
@@ -34,9 +43,8 @@ def config_path() -> Path:
     explicit = os.environ.get("CLINVK_CONFIG")
     if explicit:
         return Path(explicit).expanduser().absolute()
-    home = os.environ.get("CLINVK_HOME")
-    if home:
-        return Path(home).expanduser().absolute() / "config.toml"
+    if os.environ.get("CLINVK_HOME"):
+        return data_dir() / "config.toml"
     import platformdirs
 
     return Path(platformdirs.user_config_dir("clinvk", appauthor=False)) / "config.toml"
@@ -94,13 +102,19 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return self.backends.get(name) or BackendConfig()
 
 
+# Upper bounds: beyond them a value is a typo, and date or timer arithmetic overflows.
+MAX_RETENTION_DAYS = 36500
+MAX_LIST_LIMIT = 1_000_000
+MAX_TIMEOUT = 365 * 86400
+
 # Scalar settings that can come from the environment, keyed by dotted name.
 SCALAR_KEYS: dict[str, tuple[type, str]] = {
     "defaults.backend": (str, "a backend name, e.g. claude"),
     "defaults.output_format": (str, "one of text, json, stream-json"),
-    "defaults.timeout": (float, "seconds (a number ≥ 0; 0 means no limit)"),
-    "session.retention_days": (int, "a whole number of days ≥ 0 (0 keeps forever)"),
-    "session.list_limit": (int, "a whole number ≥ 0 (0 shows all)"),
+    "defaults.timeout": (float, f"seconds (a number ≥ 0 and ≤ {MAX_TIMEOUT}; 0 means no limit)"),
+    "session.retention_days": (int, (f"a whole number of days ≥ 0 and ≤ {MAX_RETENTION_DAYS} "
+                                    "(0 keeps forever)")),
+    "session.list_limit": (int, f"a whole number ≥ 0 and ≤ {MAX_LIST_LIMIT} (0 shows all)"),
 }
 
 
@@ -188,8 +202,9 @@ class KeyInfo(NamedTuple):
 _DOTTED_TABLES = {("pricing",)}
 
 _FIELD_ACCEPTS: dict[tuple[type, str], str] = {
-    (BackendConfig, "adapter"): "one of claude, codex, gemini, command (empty: the backend's name)",
-    (BackendConfig, "timeout"): "seconds (a number ≥ 0; 0 means no limit)",
+    (BackendConfig, "adapter"): "the name of an adapter, e.g. claude or command "
+                                "(empty: the backend's name)",
+    (BackendConfig, "timeout"): f"seconds (a number ≥ 0 and ≤ {MAX_TIMEOUT}; 0 means no limit)",
     (BackendConfig, "command"): "a program name or path (empty: the backend's usual command)",
     (BackendConfig, "argv"): 'a list of strings with {prompt}, {model}, {session}, '
                              'e.g. ["run", "{prompt}"]',
@@ -515,27 +530,30 @@ def load(path: Path | None = None) -> LoadedConfig:
     return LoadedConfig(config=config, path=path, sources=sources)
 
 
-def _non_negative(value: float) -> bool:
-    return math.isfinite(value) and value >= 0
+def _in_range(value: float, high: float) -> bool:
+    return math.isfinite(value) and 0 <= value <= high
 
 
 def check_semantics(config: Config) -> None:
     """Checks a type alone cannot express."""
-    if config.session.retention_days < 0:
-        raise SettingError("session.retention_days", "must be ≥ 0 (0 keeps sessions forever)")
-    if config.session.list_limit < 0:
-        raise SettingError("session.list_limit", "must be ≥ 0 (0 shows all)")
-    if not _non_negative(config.defaults.timeout):
-        raise SettingError("defaults.timeout", "must be a number ≥ 0 (0 means no limit)")
+    from clinvk.backends import ADAPTERS
+
+    if not 0 <= config.session.retention_days <= MAX_RETENTION_DAYS:
+        raise SettingError("session.retention_days",
+                           f"must be ≥ 0 and ≤ {MAX_RETENTION_DAYS} (0 keeps sessions forever)")
+    if not 0 <= config.session.list_limit <= MAX_LIST_LIMIT:
+        raise SettingError("session.list_limit", f"must be ≥ 0 and ≤ {MAX_LIST_LIMIT} (0 shows all)")
+    timeout_rule = f"must be a number ≥ 0 and ≤ {MAX_TIMEOUT} (0 means no limit)"
+    if not _in_range(config.defaults.timeout, MAX_TIMEOUT):
+        raise SettingError("defaults.timeout", timeout_rule)
     for name, backend in config.backends.items():
-        if not _non_negative(backend.timeout):
-            raise SettingError(format_key(["backends", name, "timeout"]),
-                               "must be a number ≥ 0 (0 means no limit)")
-        if backend.adapter not in ("", "claude", "codex", "gemini", "command"):
+        if not _in_range(backend.timeout, MAX_TIMEOUT):
+            raise SettingError(format_key(["backends", name, "timeout"]), timeout_rule)
+        if backend.adapter and backend.adapter not in ADAPTERS:
             raise SettingError(
                 format_key(["backends", name, "adapter"]),
-                f"is an unknown adapter {backend.adapter!r}; "
-                "expected claude, codex, gemini or command",
+                f"is an unknown adapter {backend.adapter!r}; expected one of "
+                + ", ".join(ADAPTERS),
             )
         if backend.adapter == "command" and not backend.argv:
             raise SettingError(
@@ -545,6 +563,21 @@ def check_semantics(config: Config) -> None:
     for model, price in config.pricing.items():
         for field in ("input", "output", "cache_read", "cache_write"):
             value = getattr(price, field)
-            if value is not None and not _non_negative(value):
+            if value is not None and not _in_range(value, math.inf):
                 raise SettingError(format_key(["pricing", model, field]),
                                    "must be a number ≥ 0 (USD per million tokens)")
+
+
+def check_backend_name(config: Config) -> None:
+    """defaults.backend names a backend: a built-in one or a table under [backends]."""
+    from clinvk.backends import BUILTIN_BACKENDS
+
+    name = config.defaults.backend
+    if name not in BUILTIN_BACKENDS and name not in config.backends:
+        raise SettingError(
+            "defaults.backend",
+            f"is an unknown backend {name!r}; expected one of "
+            + ", ".join([*BUILTIN_BACKENDS, *(n for n in config.backends
+                                                if n not in BUILTIN_BACKENDS)])
+            + " (define others under [backends.NAME])",
+        )

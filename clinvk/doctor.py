@@ -8,17 +8,22 @@ Problems it names:
   (``.<name>.<pid>.<hex>.tmp``, in a shard);
 * ``stray``: anything else under sessions/ that is not a shard of session files;
 * ``stale-running``: a record still marked ``running`` whose clinvk process is gone;
+* ``out-of-range``: a session file with a number beyond the record's bounds
+  (clinvk.model), e.g. 10^20 input tokens written by an older clinvk;
 * ``index``: the catalog (clinvk.catalog) disagrees with the files (sessions missing
   from it, listed but gone, or read from an older version of the file), or it cannot be
   used. (The kind keeps the name it had when the catalog was called the index.)
 
 The repair moves corrupt, temp and stray files into ``<store>/quarantine/`` (never
-deletes them), marks stale running sessions as interrupted, and rebuilds the catalog.
+deletes them), drops out-of-range numbers from their records (as a turn does when a
+vendor reports one), marks stale running sessions as interrupted, and rebuilds the
+catalog.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,20 +39,26 @@ if TYPE_CHECKING:
 # process with its pid happens to exist.
 TEMP_GRACE_S = 600
 
+# A msgspec validation message about a number beyond a bound (clinvk.model), not a
+# wrong type or a missing field: only those does --fix repair in place.
+_BOUNDS = re.compile(r"Expected `(int|float)` [<>]=|Number out of range")
+
+
+LABELS = {"corrupt": "unreadable session file", "temp": "leftover temp file",
+          "stray": "unexpected file", "stale-running": "stale running session",
+          "out-of-range": "number out of range in", "index": "session catalog"}
+
 
 @dataclass
 class Problem:
-    kind: str  # corrupt | temp | stray | stale-running | index
+    kind: str  # corrupt | out-of-range | temp | stray | stale-running | index
     detail: str
     path: Path | None = None
     ident: str | None = None
 
     def text(self) -> str:
         where = f" {self.path}" if self.path is not None else ""
-        labels = {"corrupt": "unreadable session file", "temp": "leftover temp file",
-                  "stray": "unexpected file", "stale-running": "stale running session",
-                  "index": "session catalog"}
-        return f"{labels.get(self.kind, self.kind)}{where}: {self.detail}"
+        return f"{LABELS.get(self.kind, self.kind)}{where}: {self.detail}"
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": str(self.path) if self.path else None,
@@ -63,7 +74,7 @@ class Findings:
 
 def _temp_problem(path: Path, now: float) -> Problem | None:
     """A leftover temp file, or None while its writer may still be writing it."""
-    from clinvk.store import pid_alive
+    from clinvk.liveness import pid_alive
 
     parts = path.name[1:-4].rsplit(".", 2)
     pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
@@ -85,7 +96,7 @@ def _is_temp(name: str) -> bool:
 def check(store: SessionStore, progress: Any = None) -> Findings:
     """Read every file of the store and compare the catalog with them."""
     from clinvk.errors import ClinvkError, NotFoundError
-    from clinvk.store import pid_alive
+    from clinvk.liveness import pid_alive
 
     found = Findings()
     now = time.time()
@@ -122,7 +133,12 @@ def check(store: SessionStore, progress: Any = None) -> Findings:
             except NotFoundError:
                 continue
             except ClinvkError as exc:
-                found.problems.append(Problem("corrupt", _reason(exc.message, path), path, stem))
+                fixed = _bounded(path)
+                if fixed is not None and fixed[1]:
+                    found.problems.append(Problem("out-of-range", "; ".join(fixed[1]), path, stem))
+                else:
+                    found.problems.append(Problem("corrupt", _reason(exc.message, path), path,
+                                                  stem))
                 continue
             found.sessions += 1
             truth[stem] = (st.st_size, st.st_mtime_ns, st.st_ino)
@@ -131,7 +147,7 @@ def check(store: SessionStore, progress: Any = None) -> Findings:
                     "stale-running",
                     f"marked running, but its clinvk process (pid {session.pid}) is gone",
                     path, stem))
-    corrupt = {p.ident for p in found.problems if p.kind == "corrupt" and p.ident}
+    corrupt = {p.ident for p in found.problems if p.kind in ("corrupt", "out-of-range") and p.ident}
     found.problems.extend(_catalog_problems(store, truth, corrupt))
     return found
 
@@ -186,6 +202,9 @@ def repair(store: SessionStore, found: Findings) -> list[dict[str, Any]]:
             if target is not None:
                 done.append({"kind": problem.kind, "path": str(problem.path),
                              "action": f"moved {problem.path} to {target}"})
+        elif problem.kind == "out-of-range" and problem.ident is not None:
+            done.append({"kind": problem.kind, "id": problem.ident,
+                         "action": _repair_bounds(store, problem.ident)})
         elif problem.kind == "stale-running" and problem.ident is not None:
             outcome = _mark_interrupted(store, problem.ident)
             done.append({"kind": problem.kind, "id": problem.ident, "action": outcome})
@@ -222,21 +241,106 @@ def _quarantine(store: SessionStore, path: Path, stamp: str) -> Path | None:
 
 def _mark_interrupted(store: SessionStore, ident: str) -> str:
     from clinvk.errors import SessionBusyError
-    from clinvk.store import pid_alive
+    from clinvk.recovery import settle_dead_turn
 
     def change(session: Session) -> None:
-        if session.status != "running" or pid_alive(session.pid, session.pid_start):
-            return
-        session.status, session.reason = "error", "interrupted"
-        session.pid = session.pid_start = session.pgid = None
-        if session.turns and session.turns[-1].status == "running":
-            turn = session.turns[-1]
-            turn.status = "interrupted"
-            turn.error = turn.error or ("its clinvk process died before the turn ended "
-                                        "(marked by `clinvk sessions doctor --fix`)")
+        # Also stops the vendor that clinvk left behind, if it is still running.
+        settle_dead_turn(session, "marked by `clinvk sessions doctor --fix`")
 
     try:
         store.update(ident, change)
     except SessionBusyError:
         return f"left {ident} alone: another clinvk process holds it"
     return f"marked {ident} as interrupted (status error)"
+
+
+def _bounded(path: Path) -> tuple[Session, list[str]] | None:
+    """The record in ``path`` with every out-of-range number dropped (what was dropped),
+    or None when something other than a number keeps it from being read."""
+    import msgspec
+
+    from clinvk.model import SCHEMA_VERSION, Session, Turn
+
+    try:
+        record = msgspec.json.decode(path.read_bytes())
+    except (OSError, msgspec.DecodeError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("version", 1), int) \
+            or record.get("version", 1) > SCHEMA_VERSION:
+        return None
+    dropped: list[str] = []
+    optional_turn = {f.name for f in msgspec.structs.fields(Turn) if f.default is None}
+    optional_session = {f.name for f in msgspec.structs.fields(Session) if f.default is None}
+    for _ in range(64):
+        try:
+            session = msgspec.json.decode(msgspec.json.encode(record), type=Session)
+        except msgspec.ValidationError as exc:
+            where = _path_of(str(exc))
+            if not _BOUNDS.match(str(exc)) or not _drop(record, where, optional_turn,
+                                                        optional_session):
+                return None
+            dropped.append(f"{'.'.join(map(str, where))}: {str(exc).split(' - at ')[0]}")
+            continue
+        except msgspec.DecodeError:
+            return None
+        if session.id != path.stem:
+            return None
+        return session, dropped
+    return None
+
+
+def _path_of(message: str) -> list[str | int]:
+    """`$.turns[0].usage.input_tokens` at the end of a msgspec error → ["turns", 0, ...]."""
+    found = re.search(r" - at `\$(.*)`$", message)
+    if found is None:
+        return []
+    return [int(p[1:-1]) if p.startswith("[") else p[1:]
+            for p in re.findall(r"\.[A-Za-z_]\w*|\[\d+\]", found.group(1))]
+
+
+def _drop(record: dict[str, Any], where: list[str | int], optional_turn: set[str],
+          optional_session: set[str]) -> bool:
+    """Null the field ``where`` points into, if it is one a record may leave unknown;
+    a turn's dropped figures get the same warning a turn gets for a vendor's."""
+    if len(where) >= 3 and where[0] == "turns" and isinstance(where[1], int):
+        turns = record.get("turns")
+        field = where[2]
+        if not isinstance(turns, list) or where[1] >= len(turns) or not isinstance(
+                turns[where[1]], dict):
+            return False
+        turn = turns[where[1]]
+        if field == "index":
+            turn["index"] = where[1] + 1
+        elif field in ("usage", "usage_total", "usage_by_model"):
+            turn["usage"] = turn["usage_total"] = turn["usage_by_model"] = None
+        elif field == "cost_usd":
+            turn.update(cost_usd=None, cost_source="unpriced", price_source=None)
+        elif field in optional_turn and field != "warning":
+            turn[field] = None
+        else:
+            return False
+        note = f"{field} was out of range and was dropped by `clinvk sessions doctor --fix`"
+        turn["warning"] = "; ".join(w for w in (turn.get("warning"), note)
+                                    if isinstance(w, str) and w)
+        return True
+    if len(where) >= 1 and isinstance(where[0], str) and where[0] in optional_session \
+            and where[0] != "parent_id":
+        record[where[0]] = None
+        return True
+    return False
+
+
+def _repair_bounds(store: SessionStore, ident: str) -> str:
+    from clinvk.errors import ClinvkError, SessionBusyError
+
+    try:
+        with store.lock(ident):
+            fixed = _bounded(store.path_for(ident))
+            if fixed is None:
+                return f"left {ident} alone: it changed and can no longer be repaired"
+            store.save(fixed[0])
+    except SessionBusyError:
+        return f"left {ident} alone: another clinvk process holds it"
+    except ClinvkError as exc:
+        return f"left {ident} alone: {exc.message}"
+    return f"dropped {len(fixed[1])} out-of-range number(s) from {ident}"

@@ -6,7 +6,6 @@ stderr and a process exit code.
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_SESSION = 4
 EXIT_TIMEOUT = 124

@@ -7,12 +7,32 @@ code knows is refused rather than half-read.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 SCHEMA_VERSION = 1
+
+# Bounds of every number in the record, in one place: the store's decoder, import and
+# the turn's own check of what a vendor reported all enforce them, so no record can
+# hold a value that a derived view (the index, sums, JSON output) cannot carry.
+TOKENS_MAX = 2**53  # the largest count a JSON number holds exactly everywhere
+COST_MAX = 1e12  # US dollars, per turn
+SECONDS_MAX = 1e9  # about 31 years
+Tokens = Annotated[int, msgspec.Meta(ge=0, le=TOKENS_MAX)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=TOKENS_MAX)]
+Dollars = Annotated[float, msgspec.Meta(ge=0, le=COST_MAX)]
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=SECONDS_MAX)]
+ExitCode = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**32)]
+Pid = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+Version = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+
+# What a tag and a title may be, on the command line and in an imported record alike.
+TAG_PATTERN = re.compile(r"[\w][\w.:/-]{0,63}")
+TAG_RULE = "a tag is 1-64 letters, digits, _ . : / - (starting with a letter or digit)"
+TITLE_MAX = 200
 
 SessionStatus = Literal["active", "completed", "error", "paused", "running"]
 STATUSES: tuple[str, ...] = ("active", "completed", "error", "paused", "running")
@@ -24,11 +44,11 @@ CostSource = Literal["reported", "computed", "unpriced"]
 class Usage(msgspec.Struct, omit_defaults=False):
     """Tokens of one turn (never cumulative)."""
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
+    input_tokens: Tokens = 0
+    output_tokens: Tokens = 0
+    cache_read_tokens: Tokens = 0
+    cache_write_tokens: Tokens = 0
+    reasoning_tokens: Tokens = 0
 
     @property
     def total(self) -> int:
@@ -60,12 +80,12 @@ class Usage(msgspec.Struct, omit_defaults=False):
 
 
 class Turn(msgspec.Struct):
-    index: int
+    index: Count
     prompt: str
     started_at: datetime
     response: str = ""
-    duration_s: float | None = None
-    exit_code: int | None = None
+    duration_s: Seconds | None = None
+    exit_code: ExitCode | None = None
     status: TurnStatus = "running"
     error: str | None = None
     backend_session_id: str | None = None
@@ -76,10 +96,13 @@ class Turn(msgspec.Struct):
     usage_total: Usage | None = None
     # Each model's share where the vendor used several in one turn (gemini's router).
     usage_by_model: dict[str, Usage] | None = None
-    cost_usd: float | None = None
+    cost_usd: Dollars | None = None
     cost_source: CostSource = "unpriced"
     # Where a computed price came from, e.g. "builtin 2026-11-01" or "config".
     price_source: str | None = None
+    # What clinvk left out of this turn and why, e.g. a usage figure the vendor
+    # reported out of range (docs/sessions.md#bounds).
+    warning: str | None = None
 
 
 class Session(msgspec.Struct):
@@ -88,7 +111,7 @@ class Session(msgspec.Struct):
     workdir: str
     created_at: datetime
     last_used_at: datetime
-    version: int = SCHEMA_VERSION
+    version: Version = SCHEMA_VERSION
     title: str = ""
     backend_session_id: str | None = None
     model: str | None = None
@@ -97,12 +120,19 @@ class Session(msgspec.Struct):
     parent_id: str | None = None
     turns: list[Turn] = msgspec.field(default_factory=list)
     # Set while a turn runs: the pid of the clinvk process running it, that
-    # process's start time (to tell a reused pid apart) and the vendor's process group.
-    pid: int | None = None
-    pid_start: float | None = None
-    pgid: int | None = None
+    # process's start time (to tell a reused pid apart), the vendor's process group
+    # and its leader's start time (so a clinvk that finds the runner dead can stop the
+    # vendor without ever signalling a reused pid).
+    pid: Pid | None = None
+    pid_start: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    pgid: Pid | None = None
+    pgid_start: Annotated[float, msgspec.Meta(ge=0)] | None = None
     # Why the last turn did not succeed: error | timeout | cancelled | interrupted.
     reason: str | None = None
+
+    def clear_runner(self) -> None:
+        """Forget the processes of a turn that is over."""
+        self.pid = self.pid_start = self.pgid = self.pgid_start = None
 
     def usage_total(self) -> Usage:
         total = Usage()
@@ -120,6 +150,34 @@ class Session(msgspec.Struct):
     def cost(self) -> float | None:
         costs = [t.cost_usd for t in self.turns if t.cost_usd is not None]
         return sum(costs) if costs else None
+
+    def interrupt(self, note: str) -> None:
+        """Settle a record left `running` by a process that is gone: status error
+        (interrupted), no runtime fields, its running turn interrupted with ``note``."""
+        self.status, self.reason = "error", "interrupted"
+        self.clear_runner()
+        if self.turns and self.turns[-1].status == "running":
+            turn = self.turns[-1]
+            turn.status = "interrupted"
+            turn.error = turn.error or note
+
+
+def out_of_bounds(value: Any, kind: Any) -> str | None:
+    """Why ``value`` does not fit the record type ``kind`` (e.g. Usage, Dollars), or None."""
+    try:
+        msgspec.convert(msgspec.to_builtins(value), kind)
+    except msgspec.ValidationError as exc:
+        return str(exc)
+    return None
+
+
+def title_problem(title: str) -> str | None:
+    """What is wrong with a session title, or None: one line, at most TITLE_MAX characters."""
+    if len(title) > TITLE_MAX:
+        return f"the title is longer than {TITLE_MAX} characters"
+    if "\n" in title or "\r" in title:
+        return "the title holds a line break"
+    return None
 
 
 def utcnow() -> datetime:

@@ -5,6 +5,17 @@ clinvk, not the terminal, decides when it stops: a Ctrl-C is forwarded to the wh
 group, a timeout or a cancel kills the whole group, and nothing the vendor started
 (tool subprocesses, MCP servers) outlives a stopped turn.
 
+Against a clinvk that is killed outright (kill -9) and so cannot stop anything, a
+watchdog (clinvk.recovery.watch) is started next to each vendor: a separate small
+process that blocks reading a pipe only clinvk writes to, and stops the vendor's group
+when that pipe reaches end of file without clinvk having said the turn is over. Why
+not the kernel's parent-death signal (prctl PR_SET_PDEATHSIG)? It can only be set in
+the child between fork and exec, i.e. with subprocess's ``preexec_fn``, which is unsafe
+while other threads run (clinvk saves on worker threads) and rules out the fast spawn
+path; and it reaches only the vendor itself, not the tool processes it started, while
+the watchdog stops the whole group. It costs one short-lived interpreter per turn,
+started without waiting for it.
+
 Stdout is read straight off the pipe with a selector and handed out line by line the
 moment a newline arrives: no buffering layer sits between the vendor's write and
 clinvk's own output. Stderr is collected on a thread; stdin is written on a thread and
@@ -27,6 +38,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from clinvk.errors import BackendError
+from clinvk.liveness import process_start_time
 
 if TYPE_CHECKING:
     from clinvk.backends import Invocation
@@ -50,6 +62,13 @@ _SIGNAL_FOR: dict[StopReason, signal.Signals] = {
     "timeout": signal.SIGTERM,
 }
 
+# Signals that stop a turn the way Ctrl-C does (the turn is saved as interrupted and
+# clinvk exits 128 + the signal): the terminal closing (SIGHUP), a polite kill or a
+# system shutdown (SIGTERM), Ctrl-\ (SIGQUIT). `clinvk cancel` sends CANCEL_SIGNAL so
+# that a cancel can be told apart from them.
+INTERRUPTING = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT)
+CANCEL_SIGNAL = signal.SIGUSR1
+
 
 @dataclass
 class Outcome:
@@ -63,7 +82,8 @@ class Outcome:
 
 
 class StopSignals:
-    """While active, SIGINT and SIGTERM stop the running vendor process, not clinvk.
+    """While active, the INTERRUPTING signals and CANCEL_SIGNAL stop the running vendor
+    process, not clinvk.
 
     The command keeps this active from before the turn is recorded until after its
     final save, so a Ctrl-C at any moment ends in a saved, resumable session instead of
@@ -72,6 +92,8 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.reason: StopReason | None = None
+        # The signal that stopped the turn (the exit code is 128 + it).
+        self.signum: int | None = None
         self._process: VendorProcess | None = None
         self._previous: dict[int, Any] = {}
 
@@ -79,7 +101,7 @@ class StopSignals:
         # Python only lets the main thread install handlers; elsewhere (an embedding
         # program's worker thread) the defaults stay and Ctrl-C is the caller's business.
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in (*INTERRUPTING, CANCEL_SIGNAL):
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
@@ -94,13 +116,13 @@ class StopSignals:
             process.stop(self.reason)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        reason: StopReason = "interrupted" if signum == signal.SIGINT else "cancelled"
+        reason: StopReason = "cancelled" if signum == CANCEL_SIGNAL else "interrupted"
         process = self._process
         if self.reason is not None or (process is not None and process.stop_reason is not None):
             if process is not None:
                 process.kill()
             return
-        self.reason = reason
+        self.reason, self.signum = reason, signum
         if process is not None:
             process.stop(reason)
 
@@ -121,6 +143,8 @@ class VendorProcess:
         self.signals = signals
         self.pid: int | None = None
         self.pgid: int | None = None
+        # The group leader's start time, recorded so a later clinvk can verify the group.
+        self.pgid_start: float | None = None
         self.stop_reason: StopReason | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._started = 0.0
@@ -129,6 +153,8 @@ class VendorProcess:
         self._stderr = bytearray()
         self._threads: list[threading.Thread] = []
         self._exit_code: int | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._watchdog_fd: int | None = None
 
     # ------------------------------------------------------------------ start
     def start(self) -> VendorProcess:
@@ -163,6 +189,8 @@ class VendorProcess:
         self.pid = proc.pid
         # start_new_session makes the child the leader of a new group with its own pid.
         self.pgid = proc.pid
+        self.pgid_start = process_start_time(proc.pid)
+        self._start_watchdog()
         if self.timeout is not None:
             self._deadline = self._started + self.timeout
         assert proc.stderr is not None
@@ -174,6 +202,38 @@ class VendorProcess:
             # A Ctrl-C that landed between the handler going in and Popen returning.
             self.signals.attach(self)
         return self
+
+    def _start_watchdog(self) -> None:
+        """Start the watchdog that stops the group if clinvk dies (see the module doc)."""
+        if self.pgid is None or self.pgid_start is None:
+            return  # nothing to verify the group by: a watchdog could not act safely
+        from clinvk.recovery import watchdog_argv
+
+        read_end, write_end = os.pipe()  # not inheritable: only clinvk holds write_end
+        try:
+            self._watchdog = subprocess.Popen(
+                watchdog_argv(self.pgid, self.pgid_start), stdin=read_end,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                # Its own session: the terminal's hangup or Ctrl-C never reaches it.
+                start_new_session=True)
+        except OSError:
+            os.close(write_end)
+            return  # best effort: a later clinvk still settles the turn (clinvk.recovery)
+        finally:
+            os.close(read_end)
+        self._watchdog_fd = write_end
+
+    def _release_watchdog(self) -> None:
+        """Tell the watchdog the turn is over (clinvk stops the group itself)."""
+        fd, self._watchdog_fd = self._watchdog_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(fd, b"d")
+            os.close(fd)
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                watchdog.wait(timeout=2)
 
     def _spawn_thread(self, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True,
@@ -314,6 +374,7 @@ class VendorProcess:
         if self.stop_reason is not None:
             # Whatever the vendor left running in its group goes with it.
             self._signal_group(signal.SIGKILL)
+        self._release_watchdog()
         self._exit_code = proc.wait()
         self._close_stdout()
         for thread in self._threads:
@@ -345,6 +406,7 @@ class VendorProcess:
             return
         # Left early (an exception in the caller): nothing of the vendor may survive us.
         self._signal_group(signal.SIGKILL)
+        self._release_watchdog()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._exit_code = proc.wait(timeout=5)
         self._close_stdout()

@@ -16,6 +16,7 @@ change is put into the catalog (a busy catalog is left stale for its next reader
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -71,47 +72,32 @@ def decode_session(data: bytes, name: str) -> Session:
         raise CorruptSessionError(f"session file {name} is corrupt: {exc}") from None
 
 
-def process_start_time(pid: int) -> float | None:
-    """When a process started (clock ticks since boot on Linux), to tell a reused pid apart."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    # The command name is in parentheses and may hold spaces; fields follow the last ')'.
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    try:
-        return float(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def pid_alive(pid: int | None, start: float | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if start is not None:
-        actual = process_start_time(pid)
-        if actual is not None and actual != start:
-            return False
-    return True
-
-
-def effective_status(status: str, pid: int | None, pid_start: float | None) -> str:
-    """A `running` record whose runner is gone is shown and treated as `error`."""
-    if status == "running" and not pid_alive(pid, pid_start):
-        return "error"
-    return status
-
-
 def _unlink(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+_WRITE_HINTS = {
+    errno.ENOSPC: "free some disk space, then retry",
+    errno.EDQUOT: "free some disk space (you are over quota), then retry",
+}
+
+
+@contextlib.contextmanager
+def writing(root: Path) -> Iterator[None]:
+    """The one place a failed write to the store (disk full, read-only file system, no
+    permission, a file where a directory belongs) becomes a clear error."""
+    try:
+        yield
+    except TimeoutError:
+        raise  # a lock held by someone else (filelock.Timeout), not a failed write
+    except OSError as exc:
+        raise ClinvkError(
+            f"cannot write to the session store at {root}: {exc.strerror or exc}",
+            hint=_WRITE_HINTS.get(exc.errno or 0,
+                                  "point CLINVK_HOME at a writable directory, or fix the "
+                                  "permissions of this one"),
+        ) from None
 
 
 class SessionStore:
@@ -140,8 +126,9 @@ class SessionStore:
         return self.sessions_dir / session_id[:2] / f"{session_id}.json"
 
     def _ensure_dirs(self) -> None:
-        for d in (self.root, self.sessions_dir, self.locks_dir):
-            mkdir_private(d)
+        with writing(self.root):
+            for d in (self.root, self.sessions_dir, self.locks_dir):
+                mkdir_private(d)
 
     # ---------------------------------------------------------------- reading
     def exists(self, session_id: str) -> bool:
@@ -228,29 +215,38 @@ class SessionStore:
         return FileLock(str(path), timeout=timeout, mode=0o600)
 
     @contextlib.contextmanager
-    def lock(self, session_id: str, *, wait: float = 0) -> Iterator[None]:
-        """Hold a session's sidecar lock; SessionBusyError when another process has it."""
+    def lock(self, session_id: str, *, wait: float = 0, waitable: bool = False) -> Iterator[None]:
+        """Hold a session's sidecar lock; SessionBusyError when another process has it.
+
+        ``waitable``: the command takes --wait, so the busy hint may suggest it.
+        """
         self._ensure_dirs()
         from filelock import Timeout
 
         lock = self._filelock(self.locks_dir / f"{session_id}.lock", max(0, wait))
         try:
-            lock.acquire(blocking=wait > 0, timeout=wait if wait > 0 else -1)
+            with writing(self.root):
+                lock.acquire(blocking=wait > 0, timeout=wait if wait > 0 else -1)
         except Timeout:
             holder = ""
             with contextlib.suppress(ClinvkError):
                 pid = self.read(session_id).pid
                 if pid:
                     holder = f" (pid {pid})"
+            retry = "retry with --wait SECONDS" if waitable else "retry"
             raise SessionBusyError(
                 f"session busy: {session_id} is in use by another clinvk process{holder}",
-                hint=f"wait for it to finish, retry with --wait SECONDS, or `clinvk cancel {session_id}`",
+                hint=f"wait for it to finish and {retry}, or `clinvk cancel {session_id}`",
             ) from None
         with self._mutex:
             self._held.add(session_id)
         try:
             yield
         finally:
+            if not self.exists(session_id):
+                # Deleted (or never written): its lock file goes now, while held.
+                with contextlib.suppress(ClinvkError, OSError):
+                    self._drop_leftovers([session_id])
             with self._mutex:
                 self._held.discard(session_id)
             lock.release()
@@ -262,8 +258,17 @@ class SessionStore:
         session.version = SCHEMA_VERSION
         data = encode_session(session)
         path = self.path_for(session.id)
-        mkdir_private(path.parent)
-        atomic_write(path, data)
+        with writing(self.root):
+            for attempt in range(3):
+                mkdir_private(path.parent)
+                try:
+                    atomic_write(path, data)
+                    break
+                except FileNotFoundError:
+                    # The shard directory was removed as empty (_drop_leftovers) between
+                    # our mkdir and our write: make it again.
+                    if attempt == 2:
+                        raise
         self._changed(session.id, data, path)
 
     def create(self, session: Session) -> Session:
@@ -291,10 +296,32 @@ class SessionStore:
 
     def delete(self, session_id: str) -> None:
         path = self.path_for(session_id)
-        _unlink(path)
-        with contextlib.suppress(FileNotFoundError):
-            fsync_dir(path.parent)
+        with writing(self.root):
+            _unlink(path)
+            with contextlib.suppress(FileNotFoundError):
+                fsync_dir(path.parent)
         self._changed(session_id, None, path)
+
+    def _drop_leftovers(self, session_ids: list[str]) -> None:
+        """Remove deleted sessions' lock files, and their shard dirs if now empty.
+
+        The caller holds each session's lock, and the data file is gone. A writer that
+        opened the old lock file and waits on it gets it after us on an unlinked file,
+        which the lock library notices and retries on the path; a writer that opens the
+        path later creates a fresh lock file. Either way it then finds no session and
+        fails cleanly. A shard dir goes only when empty (rmdir), and a writer that
+        loses its shard dir this way between making it and writing into it makes it
+        again (save).
+        """
+        shards: set[str] = set()
+        for ident in session_ids:
+            if self.exists(ident):
+                continue  # re-created meanwhile: its lock is still needed
+            _unlink(self.locks_dir / f"{ident}.lock")
+            shards.add(ident[:2])
+        for shard in shards:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.sessions_dir / shard)  # fails, as it should, unless empty
 
     def delete_many(self, session_ids: list[str],
                     progress: Callable[[int, int], None] | None = None) -> list[str]:
@@ -311,9 +338,12 @@ class SessionStore:
                     continue
                 try:
                     path = self.path_for(ident)
-                    _unlink(path)
+                    with writing(self.root):
+                        _unlink(path)
                     self._changed(ident, None, path)
                     deleted.append(ident)
+                    # Both the lock and the file's absence hold (see _drop_leftovers).
+                    _unlink(self.locks_dir / f"{ident}.lock")
                 finally:
                     lock.release()
                 if progress:
@@ -322,11 +352,15 @@ class SessionStore:
             for shard in {i[:2] for i in deleted}:
                 with contextlib.suppress(FileNotFoundError):
                     fsync_dir(self.sessions_dir / shard)
+            for shard in {i[:2] for i in deleted}:
+                with contextlib.suppress(OSError):
+                    os.rmdir(self.sessions_dir / shard)  # only if empty
         return deleted
 
-    def update(self, session_id: str, fn: Callable[[Session], Any], *, wait: float = 0) -> Session:
-        """Locked read-modify-write of one session."""
-        with self.lock(session_id, wait=wait):
+    def update(self, session_id: str, fn: Callable[[Session], Any], *, wait: float = 0,
+               waitable: bool = False) -> Session:
+        """Locked read-modify-write of one session (``waitable`` as for ``lock``)."""
+        with self.lock(session_id, wait=wait, waitable=waitable):
             session = self.read(session_id)
             fn(session)
             self.save(session)

@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from clinvk.errors import UsageError
 
-_DURATION_RE = re.compile(r"(\d{1,7})([smhdw]?)")
+_DURATION_RE = re.compile(r"([+-]?\d{1,7})([smhdw]?)")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}
 DURATION_FORMS = "a positive number of days (30) or a number with a unit: 90m, 12h, 30d, 2w"
+# A window longer than a century is a typo; it would also overflow date arithmetic.
+MAX_DURATION = timedelta(days=36500)
 
 RANGES = ("today", "yesterday", "7d", "30d", "thismonth", "lastmonth", "all")
 
@@ -24,7 +26,17 @@ def parse_duration(text: str) -> timedelta:
     if amount <= 0:
         raise UsageError(f"invalid duration: {text!r} (must be more than zero)",
                          hint=f"expected {DURATION_FORMS}")
-    return timedelta(seconds=amount * _UNITS[match.group(2)])
+    delta = timedelta(seconds=amount * _UNITS[match.group(2)])
+    if delta > MAX_DURATION:
+        raise UsageError(f"invalid duration: {text!r} (at most {MAX_DURATION.days} days)",
+                         hint=f"expected {DURATION_FORMS}")
+    return delta
+
+
+def check_wait(seconds: float) -> None:
+    """A --wait value: how long to wait for a busy session (0: not at all)."""
+    if not seconds >= 0:  # also NaN
+        raise UsageError("--wait must be 0 or more seconds")
 
 
 def describe_duration(delta: timedelta) -> str:

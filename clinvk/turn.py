@@ -9,6 +9,7 @@ in clinvk), and only after it does the turn's error become an exit code.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -31,12 +32,12 @@ from clinvk.errors import (
     SessionError,
     TimedOutError,
 )
-from clinvk.model import Session, Turn, utcnow
+from clinvk.model import Dollars, Seconds, Session, Turn, Usage, out_of_bounds, utcnow
 
 if TYPE_CHECKING:
     from clinvk.backends import Backend, Invocation, Request
     from clinvk.config import BackendConfig, PriceConfig
-    from clinvk.model import CostSource, Usage
+    from clinvk.model import CostSource
     from clinvk.runner import Outcome, StopSignals
     from clinvk.store import SessionStore
 
@@ -66,8 +67,9 @@ class Emitter:
         try:
             sys.stdout.write(text)
             sys.stdout.flush()
-        except BrokenPipeError:
-            # The turn still runs to the end and is saved; there is just no one to tell.
+        except OSError:
+            # The reader went away (a closed pipe, or EIO from a terminal that hung up):
+            # the turn still runs to the end and is saved; there is just no one to tell.
             self.closed = True
             _silence_stdout()
 
@@ -233,7 +235,7 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
                                  install_hint=plan.backend.install_hint,
                                  timeout=plan.timeout, signals=signals)
             with proc:
-                session.pgid = proc.pgid
+                session.pgid, session.pgid_start = proc.pgid, proc.pgid_start
                 recorder.checkpoint()
                 for line in proc.lines():
                     for event in parser.feed(line):
@@ -243,7 +245,7 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
                                outcome.stderr)
     except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised below
         failure = exc
-    error = _settle(session, turn, plan, outcome, result, failure, emitter)
+    error = _settle(session, turn, plan, outcome, result, failure, emitter, signals.signum)
     try:
         recorder.final()
     finally:
@@ -251,7 +253,8 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
             emitter.session(session_info())
         emitter.result(result_object(session, turn, plan.ephemeral))
         if plan.footer is not None and not plan.ephemeral and not recorder.deleted:
-            plan.footer(session)
+            with contextlib.suppress(OSError):  # stderr gone with a hung-up terminal
+                plan.footer(session)
     if failure is not None and not isinstance(failure, ClinvkError):
         raise failure
     if error is not None:
@@ -276,34 +279,51 @@ def _on_event(event: object, emitter: Emitter, session: Session, turn: Turn,
     if isinstance(event, TextDelta):
         emitter.text(event.text)
     elif isinstance(event, UsageEvent):
-        emitter.usage(event.usage, event.cost_usd)
+        # Out-of-range figures are dropped here as they are at the end of the turn.
+        if not out_of_bounds(event.usage, Usage):
+            cost = event.cost_usd
+            emitter.usage(event.usage, None if out_of_bounds(cost, Dollars | None) else cost)
     elif isinstance(event, ErrorEvent):
         emitter.error(event.message)
 
 
 def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | None,
             result: TurnResult | None, failure: BaseException | None,
-            emitter: Emitter) -> ClinvkError | None:
+            emitter: Emitter, signum: int | None = None) -> ClinvkError | None:
     """Fill in the turn and session from what happened; the error to raise, if any."""
     now = utcnow()
     session.last_used_at = now
-    session.pid = session.pid_start = session.pgid = None
+    session.clear_runner()
     turn.exit_code = outcome.exit_code if outcome is not None else None
     turn.duration_s = (outcome.duration_s if outcome is not None and outcome.exit_code is not None
                        else round((now - turn.started_at).total_seconds(), 3))
+    warnings: list[str] = []
+    if turn.duration_s is not None and out_of_bounds(turn.duration_s, Seconds):
+        # The wall clock moved backwards (or leapt) during the turn.
+        warnings.append(f"its duration ({turn.duration_s}s) was out of range and is not recorded")
+        turn.duration_s = None
     if result is not None:
         turn.response = result.text or "".join(emitter.streamed)
         if result.backend_session_id:
             turn.backend_session_id = result.backend_session_id
             session.backend_session_id = result.backend_session_id
         turn.model = result.model or turn.model
+        warnings += drop_out_of_range(result, session.backend)
         turn.usage = result.usage
         turn.usage_total = result.usage_total
         turn.usage_by_model = result.usage_by_model
         cost, source, price_source = _cost(result, turn.model, plan.pricing)
+        if cost is not None and out_of_bounds(cost, Dollars):
+            warnings.append(f"its computed cost ({cost!r} USD) was out of range; the turn is unpriced")
+            cost, source, price_source = None, "unpriced", None
         turn.cost_usd, turn.cost_source, turn.price_source = cost, source, price_source
     else:
         turn.response = "".join(emitter.streamed)
+    turn.warning = "; ".join(warnings) or None
+    if turn.warning:
+        from clinvk.output import warn
+
+        warn(f"turn {turn.index} of session {session.id}: {turn.warning}")
     if turn.model:
         session.model = turn.model
 
@@ -319,10 +339,14 @@ def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | Non
         turn.error = f"timed out after {_seconds(plan.timeout)}"
         error = TimedOutError(f"{session.backend} {turn.error}; its process group was killed",
                               hint=_resume_hint(session, plan))
-    elif stop in ("interrupted", "cancelled"):
-        turn.status = stop
-        turn.error = "interrupted (Ctrl-C)" if stop == "interrupted" else "cancelled by `clinvk cancel`"
+    elif stop == "cancelled":
+        turn.status, turn.error = "cancelled", "cancelled by `clinvk cancel`"
         error = InterruptedError_(turn.error, hint=_resume_hint(session, plan))
+    elif stop == "interrupted":
+        turn.status = "interrupted"
+        turn.error = f"interrupted ({_SIGNAL_NAMES.get(signum or 0, 'Ctrl-C')})"
+        error = InterruptedError_(turn.error, hint=_resume_hint(session, plan),
+                                  exit_code=128 + signum if signum else None)
     else:
         assert result is not None
         if result.status == "ok":
@@ -336,7 +360,9 @@ def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | Non
                 hint="the vendor lost or never had it; start a new session with `clinvk prompt`")
         else:
             turn.status, turn.error = "error", result.error or "the vendor CLI failed"
-            error = BackendError(f"{session.backend}: {turn.error}",
+            # Adapter messages often name the vendor already ("claude ended without …").
+            said = turn.error.startswith(f"{session.backend} ")
+            error = BackendError(turn.error if said else f"{session.backend}: {turn.error}",
                                  hint=_resume_hint(session, plan))
     if turn.status == "ok":
         session.status, session.reason = "active", None
@@ -344,6 +370,32 @@ def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | Non
         session.status = "error"
         session.reason = turn.status if turn.status in ("timeout", "interrupted", "cancelled") else "error"
     return error
+
+
+# How the interrupting signals (clinvk.runner.INTERRUPTING) are named in the record.
+_SIGNAL_NAMES: dict[int, str] = {
+    signal.SIGINT: "Ctrl-C", signal.SIGHUP: "SIGHUP: the terminal went away",
+    signal.SIGTERM: "SIGTERM", signal.SIGQUIT: "SIGQUIT",
+}
+
+
+def drop_out_of_range(result: TurnResult, backend: str) -> list[str]:
+    """Leave out what the vendor reported beyond the record's bounds (clinvk.model):
+    out-of-range usage makes the turn's usage unknown, an out-of-range cost makes it
+    unreported. Returns one warning per dropped figure; nothing out of range is stored."""
+    warnings: list[str] = []
+    problem = (out_of_bounds(result.usage, Usage | None)
+               or out_of_bounds(result.usage_total, Usage | None)
+               or out_of_bounds(result.usage_by_model, dict[str, Usage] | None))
+    if problem:
+        result.usage = result.usage_total = result.usage_by_model = None
+        warnings.append(f"{backend} reported token usage out of range ({problem}); "
+                        "usage is unknown")
+    if result.cost_usd is not None and (problem := out_of_bounds(result.cost_usd, Dollars)):
+        warnings.append(f"{backend} reported a cost out of range ({result.cost_usd!r} USD: "
+                        f"{problem}); it is not recorded")
+        result.cost_usd, result.cost_source = None, "unpriced"
+    return warnings
 
 
 def _resume_hint(session: Session, plan: TurnPlan) -> str | None:
@@ -398,4 +450,5 @@ def result_object(session: Session, turn: Turn, ephemeral: bool) -> dict[str, An
         "exit_code": turn.exit_code,
         "status": turn.status,
         "error": turn.error,
+        "warning": turn.warning,
     }

@@ -138,7 +138,7 @@ def test_show_names_the_file_and_lists_backend_and_pricing_keys(cfg: Path, capsy
     ("session.list_limit", "0", 0, "0"),
     ("defaults.timeout", "2.5", 2.5, "2.5"),
     ("defaults.output_format", "stream-json", "stream-json", "stream-json"),
-    ("defaults.backend", "opencode", "opencode", "opencode"),
+    ("defaults.backend", "gemini", "gemini", "gemini"),
     ("backends.codex.model", "gpt-5-codex", "gpt-5-codex", "gpt-5-codex"),
     ("backends.codex.args", '["--x", "y"]', ["--x", "y"], '["--x", "y"]'),
     ("backends.codex.args", "['-c', 'a=b']", ["-c", "a=b"], '["-c", "a=b"]'),

@@ -110,6 +110,9 @@ class Backend(Protocol):
     name: str
     # Shown when the command is missing, e.g. "npm install -g @openai/codex".
     install_hint: str
+    # Vendor flags that set the machine-readable mode clinvk parses; extra arguments
+    # may not repeat them (see argv.check_owned).
+    owned_flags: tuple[str, ...]
 
     def invocation(self, request: Request, config: BackendConfig) -> Invocation: ...
 
@@ -120,32 +123,40 @@ class Backend(Protocol):
         ...
 
 
-BUILTIN_BACKENDS = ("claude", "codex", "gemini")
+# The registry: adapter name → "module:Class", imported only when used. Every adapter
+# class is built as Class(backend_name, backend_config); built-ins and the `command`
+# adapter (what a user-defined backend uses) are registered the same way.
+ADAPTERS: dict[str, str] = {}
+
+
+def register(adapter: str, target: str) -> None:
+    ADAPTERS[adapter] = target
+
+
+register("claude", "clinvk.backends.claude:ClaudeBackend")
+register("codex", "clinvk.backends.codex:CodexBackend")
+register("gemini", "clinvk.backends.gemini:GeminiBackend")
+register("command", "clinvk.backends.command:CommandBackend")
+
+# Adapters that are backends by their own name; `command` needs a config table.
+BUILTIN_BACKENDS = tuple(name for name in ADAPTERS if name != "command")
 
 
 def get_backend(name: str, config: BackendConfig) -> Backend:
-    """The adapter for a backend name: built-in, or a `command` adapter from config."""
+    """The adapter for a backend name: built-in, or the one its config table names."""
+    import importlib
+
     from clinvk.errors import UsageError
 
     adapter = config.adapter or name
-    if adapter == "claude":
-        from clinvk.backends.claude import ClaudeBackend
-
-        return ClaudeBackend()
-    if adapter == "codex":
-        from clinvk.backends.codex import CodexBackend
-
-        return CodexBackend()
-    if adapter == "gemini":
-        from clinvk.backends.gemini import GeminiBackend
-
-        return GeminiBackend()
-    if adapter == "command":
-        from clinvk.backends.command import CommandBackend
-
-        return CommandBackend(name, config)
-    raise UsageError(
-        f"unknown backend: {name}",
-        hint="built-in backends are claude, codex, gemini; define others in config "
-        "under [backends.NAME] with adapter = \"command\"",
-    )
+    target = ADAPTERS.get(adapter)
+    if target is None:
+        raise UsageError(
+            f"unknown backend: {name}",
+            hint=f"built-in backends are {', '.join(BUILTIN_BACKENDS)}; define others in "
+            'config under [backends.NAME] with adapter = "command"',
+        )
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    backend: Backend = cls(name, config)
+    return backend

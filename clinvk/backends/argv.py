@@ -52,6 +52,21 @@ def check_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+def check_owned(extra_args: list[str], owned: tuple[str, ...], name: str) -> None:
+    """Refuse extra arguments that would switch the vendor out of the machine-readable
+    mode clinvk reads (its answer would be lost as "ended without a result")."""
+    for arg in extra_args:
+        for flag in owned:
+            short = not flag.startswith("--")
+            if arg == flag or arg.startswith(flag + "=") or (
+                    short and arg.startswith(flag) and not arg.startswith("--")):
+                raise UsageError(
+                    f"{flag} is set by clinvk for {name}: it runs {name} in the "
+                    "machine-readable mode it parses",
+                    hint="drop it from --backend-arg (and backends.NAME.args); choose "
+                    "clinvk's own output with --output-format text|json|stream-json")
+
+
 def prompt_bytes(prompt: str) -> bytes:
     # surrogateescape keeps bytes that came in undecodable (odd locales) as they were.
     return prompt.encode("utf-8", "surrogateescape")

@@ -50,6 +50,11 @@ SESSION_NOT_FOUND = re.compile(
 class ClaudeBackend:
     name = NAME
     install_hint = "npm install -g @anthropic-ai/claude-code"
+    owned_flags = ("--output-format", "--input-format")
+
+    def __init__(self, name: str = NAME, config: BackendConfig | None = None) -> None:
+        # One adapter serves every backend name that uses it; nothing to keep per name.
+        del name, config
 
     def invocation(self, request: Request, config: BackendConfig) -> Invocation:
         argv = [

@@ -59,6 +59,11 @@ NOISE = (
 class CodexBackend:
     name = NAME
     install_hint = "npm install -g @openai/codex"
+    owned_flags = ("--json",)
+
+    def __init__(self, name: str = NAME, config: BackendConfig | None = None) -> None:
+        # One adapter serves every backend name that uses it; nothing to keep per name.
+        del name, config
 
     def invocation(self, request: Request, config: BackendConfig) -> Invocation:
         cmd = argv_rules.command(config, NAME)

@@ -38,6 +38,9 @@ class CommandBackend:
     ``text_field``, ``session_field``) and ``Backend.parser`` is not given one.
     """
 
+    # The program's own flags are the user's to choose: clinvk reads whatever it prints.
+    owned_flags: tuple[str, ...] = ()
+
     def __init__(self, name: str, config: BackendConfig | None = None) -> None:
         self.name = name
         self.install_hint = (

@@ -65,6 +65,11 @@ _API_REPORT = re.compile(r"^Error when talking to Gemini API.*?\b\w*Error: (.*)$
 class GeminiBackend:
     name = NAME
     install_hint = "npm install -g @google/gemini-cli"
+    owned_flags = ("--output-format", "-o")
+
+    def __init__(self, name: str = NAME, config: BackendConfig | None = None) -> None:
+        # One adapter serves every backend name that uses it; nothing to keep per name.
+        del name, config
 
     def invocation(self, request: Request, config: BackendConfig) -> Invocation:
         prompt = argv_rules.prompt_bytes(request.prompt)

@@ -23,8 +23,29 @@ def decode(decoder: msgspec.json.Decoder[T], line: str) -> T | None:
         return None
     try:
         return decoder.decode(text)
+    except msgspec.ValidationError as exc:
+        if "Number out of range" not in str(exc):
+            return None
+    except msgspec.DecodeError:
+        return None
+    # A number beyond what a float holds (1e400) must not cost the line's other fields:
+    # it is read as the largest float, which the turn then drops as out of range.
+    try:
+        return decoder.decode(_finite_encoder.encode(_finite_decoder.decode(text)))
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+
+
+def _finite(text: str) -> float:
+    import math
+    import sys
+
+    value = float(text)
+    return value if math.isfinite(value) else math.copysign(sys.float_info.max, value)
+
+
+_finite_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(float_hook=_finite)
+_finite_encoder = msgspec.json.Encoder()
 
 
 def decode_object(text: str) -> dict[str, Any] | None:

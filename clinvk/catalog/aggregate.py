@@ -22,6 +22,9 @@ from clinvk.stats import COMPUTED_TURNS, NO_TAG, REPORTED_TURNS, Report, Totals,
 _INF = float("inf")
 
 
+_TOKENS = ("i0", "i1", "i2", "i3", "i4")
+
+
 def _sum_sql(alias: str) -> str:
     parts = []
     for col in SUM_COLUMNS:
@@ -29,9 +32,15 @@ def _sum_sql(alias: str) -> str:
             parts.append(f"min(CASE WHEN {alias}.n > 0 THEN {alias}.first END)")
         elif col == "last":
             parts.append(f"max(CASE WHEN {alias}.n > 0 THEN {alias}.last END)")
+        elif col in _TOKENS:
+            # total(): a float, where sum() of huge counts would overflow 64 bits.
+            parts.append(f"total({alias}.{col})")
         else:
             parts.append(f"coalesce(sum({alias}.{col}), 0)")
     return ", ".join(parts)
+
+
+_TOKEN_POSITIONS = [SUM_COLUMNS.index(c) for c in _TOKENS]
 
 
 def _priced(alias: str) -> str:
@@ -39,8 +48,13 @@ def _priced(alias: str) -> str:
 
 
 def _sums(values: tuple[Any, ...]) -> Any:
-    first, last = values[-2], values[-1]
-    return (*values[:-2], _INF if first is None else first, -_INF if last is None else last)
+    sums = list(values)
+    for i in _TOKEN_POSITIONS:
+        sums[i] = int(sums[i])
+    first, last = sums[-2], sums[-1]
+    sums[-2] = _INF if first is None else first
+    sums[-1] = -_INF if last is None else last
+    return tuple(sums)
 
 
 def _whole_sql(start: float | None, end: float | None) -> tuple[str, list[Any]]:

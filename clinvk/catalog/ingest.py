@@ -55,6 +55,17 @@ class Identity:
         return (self.size, self.mtime_ns, self.inode) == (size, mtime_ns, inode)
 
 
+_INT64 = 2**63 - 1
+
+
+def fit(value: Any) -> Any:
+    """A number SQLite can hold: an integer beyond 64 bits (a sum of many huge token
+    counts, each within the record's bounds) is kept as a float."""
+    if isinstance(value, int) and not -_INT64 <= value <= _INT64:
+        return float(value)
+    return value
+
+
 def tz_fingerprint() -> str:
     """The local time zone as far as it decides day, week and month keys."""
     return "|".join(map(str, (os.environ.get("TZ"), time.tzname, time.timezone, time.altzone,
@@ -88,7 +99,7 @@ def split_rows(sid: int, model: str | None, last_used: float, facts: list[TurnFa
             rows.append((kind, session_key(model, last_used, calendar), sid, *sum_turns([])))
             continue
         for key, part in split(facts, calendar):
-            rows.append((kind, key, sid, *sum_turns(part)))
+            rows.append((kind, key, sid, *map(fit, sum_turns(part))))
     return rows
 
 
@@ -120,8 +131,9 @@ class Batch:
         self.sessions.append((
             sid, session.id, session.backend, session.status, session.created_at.timestamp(),
             last_used, session.model, msgspec.json.encode(session.tags).decode(), session.title,
-            session.workdir, session.tokens(), session.pid, session.pid_start, session.cost(),
-            ident.size, ident.mtime_ns, ident.inode, ident.disk, *sums))
+            session.workdir, fit(session.tokens()), session.pid, session.pid_start,
+            session.cost(), ident.size, ident.mtime_ns, ident.inode, ident.disk,
+            *map(fit, sums)))
         for pos, (f, t) in enumerate(zip(facts, session.turns)):
             u = f.usage or (None, None, None, None, None)
             self.turns.append((sid, pos, f.started, f.duration, f.model, t.status, *u, f.cost,

@@ -48,6 +48,7 @@ class SessionRow(msgspec.Struct):
     id: str
     backend: str
     status: str
+    recorded_status: str  # as the file has it (``status`` differs for a dead runner)
     created: float  # epoch seconds, UTC
     last_used: float
     model: str | None
@@ -70,13 +71,14 @@ _tags = msgspec.json.Decoder(list[str])
 
 def make_row(r: tuple[Any, ...], dead: set[str]) -> SessionRow:
     status = "error" if r[2] == "running" and r[0] in dead else r[2]
-    return SessionRow(r[0], r[1], status, r[3], r[4], r[5], _tags.decode(r[6]), r[7], r[8],
-                      r[9], r[10], r[11], r[12], r[13], r[14])
+    tokens = r[9] if r[9] is None or isinstance(r[9], int) else int(r[9])  # see ingest.fit
+    return SessionRow(r[0], r[1], status, r[2], r[3], r[4], r[5], _tags.decode(r[6]), r[7],
+                      r[8], tokens, r[10], r[11], r[12], r[13], r[14])
 
 
 def dead_running(conn: sqlite3.Connection) -> set[str]:
     """Ids of the rows that say running although their clinvk process is gone."""
-    from clinvk.store import effective_status
+    from clinvk.liveness import effective_status
 
     return {ident for ident, pid, start in conn.execute(
         "SELECT id, pid, pid_start FROM sessions WHERE status = 'running'")

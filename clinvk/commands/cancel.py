@@ -24,8 +24,9 @@ def cancel(
 ) -> int:
     """Stop the turn a session is running; the clinvk process running it exits 130.
 
-    Sends SIGTERM to that clinvk process, which stops its vendor and records the turn
+    Signals that clinvk process (SIGUSR1), which stops its vendor and records the turn
     as cancelled; the vendor's process group is killed if it does not stop in time.
+    If that clinvk died, its vendor is stopped and the turn is recorded as interrupted.
 
     Example: clinvk cancel 3fk2a9
 
@@ -37,13 +38,22 @@ def cancel(
     import signal
     import time
 
+    from clinvk.liveness import effective_status, runner_dead, running
     from clinvk.output import out
-    from clinvk.runner import INTERRUPT_GRACE
-    from clinvk.store import SessionStore, effective_status
+    from clinvk.runner import CANCEL_SIGNAL, INTERRUPT_GRACE
+    from clinvk.store import SessionStore
 
     store = SessionStore()
     full = store.resolve(ident, not_found_exit=4)
     session = store.read(full)
+    if runner_dead(session.status, session.pid, session.pid_start):
+        from clinvk.recovery import recover
+
+        if recover(store, full) is not None:
+            out(f"Session {full}: the clinvk process running it was gone; any vendor it "
+                "left is stopped and the turn is recorded as interrupted.")
+            return 0
+        session = store.read(full)  # someone else settled or took it meanwhile
     status = effective_status(session.status, session.pid, session.pid_start)
     if status != "running":
         raise SessionError(f"session {full} is not running (status {status})")
@@ -51,24 +61,23 @@ def cancel(
         # Without a start time a reused pid cannot be told apart: never signal blindly.
         raise SessionError(f"session {full}: cannot verify which process runs it on this system",
                            hint=f"stop pid {session.pid} yourself if it is clinvk")
-    pid, start, pgid = session.pid, session.pid_start, session.pgid
+    pid, start, pgid, pgid_start = session.pid, session.pid_start, session.pgid, session.pgid_start
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, CANCEL_SIGNAL)
     except ProcessLookupError:
         pass
 
     def wait_gone(seconds: float) -> bool:
         deadline = time.monotonic() + seconds
-        while _alive(pid, start):
+        while running(pid, start):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.02)
         return True
 
     if not wait_gone(INTERRUPT_GRACE + CANCEL_SLACK):
-        if pgid:
-            _kill_group(pgid)
-        if not wait_gone(CANCEL_SLACK) and _alive(pid, start):
+        _kill_group(pgid, pgid_start)
+        if not wait_gone(CANCEL_SLACK) and running(pid, start):
             os.kill(pid, signal.SIGKILL)
             wait_gone(CANCEL_SLACK)
     _mark_cancelled(store, full)
@@ -76,22 +85,13 @@ def cancel(
     return 0
 
 
-def _alive(pid: int, start: float | None) -> bool:
-    """pid_alive, but a zombie (exited, not yet reaped by its parent) counts as gone."""
-    from clinvk.store import pid_alive
-
-    if not pid_alive(pid, start):
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True  # no /proc: trust pid_alive
-
-
-def _kill_group(pgid: int) -> None:
+def _kill_group(pgid: int | None, leader_start: float | None) -> None:
     import signal
 
+    from clinvk.liveness import group_safe_to_signal
+
+    if pgid is None or not group_safe_to_signal(pgid, leader_start):
+        return
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -113,7 +113,7 @@ def _mark_cancelled(store: SessionStore, ident: str) -> None:
         if record.status != "running":
             return
         record.status, record.reason = "error", "cancelled"
-        record.pid = record.pid_start = record.pgid = None
+        record.clear_runner()
         record.last_used_at = utcnow()
         if record.turns and record.turns[-1].status == "running":
             record.turns[-1].status = "cancelled"

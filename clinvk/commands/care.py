@@ -116,7 +116,7 @@ def _brief(summary: SessionRow | None, when: str) -> dict[str, Any] | None:
 def _print_storage(data: dict[str, Any]) -> None:
     from humanize import naturalsize
 
-    from clinvk.output import local_time, one_line, out
+    from clinvk.output import fields, local_time, one_line, out
 
     def session_line(brief: dict[str, Any] | None, key: str) -> str:
         if brief is None:
@@ -143,9 +143,7 @@ def _print_storage(data: dict[str, Any]) -> None:
     if data["quarantined_files"]:
         where = os.path.join(data["path"], "quarantine")
         lines.append(("Quarantined", f"{data['quarantined_files']} file(s) in {where}"))
-    width = max(len(k) for k, _ in lines) + 1
-    for key, value in lines:
-        out(f"{key + ':':<{width}} {value}")
+    out(fields(lines))
 
 
 # --------------------------------------------------------------------------- current
@@ -385,6 +383,27 @@ def doctor(*, fix: bool = False, json: bool = False) -> int:
     return 0
 
 
+# Per kind of problem (or of repair), the lines `doctor` prints; --json lists them all.
+DOCTOR_LINES_PER_KIND = 20
+
+
+def _print_capped(items: list[tuple[str, str]]) -> None:
+    """``(kind, line)`` pairs grouped by kind, the first DOCTOR_LINES_PER_KIND of each
+    printed and the rest counted, so thousands of problems stay readable."""
+    from clinvk.doctor import LABELS
+    from clinvk.output import out
+
+    by_kind: dict[str, list[str]] = {}
+    for kind, line in items:
+        by_kind.setdefault(kind, []).append(line)
+    for kind, lines in by_kind.items():
+        for line in lines[:DOCTOR_LINES_PER_KIND]:
+            out(f"  - {line}")
+        if len(lines) > DOCTOR_LINES_PER_KIND:
+            out(f"  … and {len(lines) - DOCTOR_LINES_PER_KIND:,} more of kind {kind} "
+                f"({LABELS.get(kind, kind)}); --json lists all")
+
+
 def _print_doctor(root: Any, found: Any, fixed: list[dict[str, Any]], remaining: Any,
                   fix: bool) -> None:
     from clinvk.output import out
@@ -393,17 +412,14 @@ def _print_doctor(root: Any, found: Any, fixed: list[dict[str, Any]], remaining:
     if not found.problems:
         out("Healthy: no problems found.")
         return
-    out(f"Found {len(found.problems)} problem(s):")
-    for problem in found.problems:
-        out(f"  - {problem.text()}")
+    out(f"Found {len(found.problems):,} problem(s):")
+    _print_capped([(p.kind, p.text()) for p in found.problems])
     if not fix:
         return
-    out(f"Fixed {len(fixed)}:")
-    for item in fixed:
-        out(f"  - {item['action']}")
+    out(f"Fixed {len(fixed):,}:")
+    _print_capped([(item["kind"], item["action"]) for item in fixed])
     if remaining.problems:
-        out(f"Still {len(remaining.problems)} problem(s):")
-        for problem in remaining.problems:
-            out(f"  - {problem.text()}")
+        out(f"Still {len(remaining.problems):,} problem(s):")
+        _print_capped([(p.kind, p.text()) for p in remaining.problems])
     else:
         out("Healthy now.")

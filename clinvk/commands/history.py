@@ -28,6 +28,8 @@ def print_turns(session: Session) -> None:
             out(turn.response)
         if turn.error:
             out(f"error: {turn.error}")
+        if turn.warning:
+            out(f"warning: {turn.warning}")
         out()
 
 

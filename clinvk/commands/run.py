@@ -7,7 +7,6 @@ clinvk.turn runs it and records it, clinvk.runner owns the process.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -29,8 +28,6 @@ __all__ = ["cancel", "prompt", "resume"]
 
 OutputFormat = Literal["text", "json", "stream-json"]
 Approval = Literal["default", "auto-edit", "full-auto", "plan", "read-only"]
-
-_TAG = re.compile(r"[\w][\w.:/-]{0,63}")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -60,42 +57,74 @@ def read_prompt(value: str | None) -> str:
     return text
 
 
-def check_not_an_option(text: str | None) -> None:
-    """A prompt that looks like a flag must come after `--`, so a typo is not sent as a prompt."""
-    from clinvk.app import current_argv
+def check_not_an_option(text: str | None, after_options: tuple[str, ...]) -> None:
+    """A prompt that looks like a flag must come after `--`, so a typo is not sent as a prompt.
 
-    if text is None or text == "-" or not text.startswith("-"):
-        return
-    args = current_argv()
-    if "--" in args and args.index("--") < len(args) and text in args[args.index("--") + 1:]:
+    ``after_options`` are the tokens the user put after `--` (clinvk.app passes them).
+    """
+    if text is None or text == "-" or not text.startswith("-") or text in after_options:
         return
     raise UsageError(f"unknown option: {text.split()[0]}",
                      hint=f'to send it as the prompt, put -- before it: clinvk prompt -- "{text[:40]}"')
 
 
+def check_text(value: str, what: str,
+               hint: str = "re-encode it as UTF-8; a session records it as text") -> str:
+    """Text that goes into the session record must be valid Unicode (JSON cannot hold
+    the raw bytes of a non-UTF-8 argument)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} is not valid UTF-8 text", hint=hint) from None
+    return value
+
+
 def check_workdir(path: str | None) -> str:
     """An existing directory, absolute and with symlinks resolved (how sessions store it)."""
-    resolved = os.path.realpath(os.path.expanduser(path) if path else os.getcwd())
+    try:
+        resolved = os.path.realpath(os.path.expanduser(path) if path else os.getcwd())
+    except OSError as exc:
+        raise UsageError(f"cannot use the current directory: {exc.strerror or exc}") from None
     if not os.path.isdir(resolved):
         raise UsageError(f"working directory does not exist: {resolved}")
-    return resolved
+    return check_text(resolved, f"the working directory {resolved!r}",
+                      hint="give the directory a UTF-8 name; a session records it as text")
+
+
+def check_timeout(flag: float | None) -> float | None:
+    """--timeout in seconds: a finite number ≥ 0 (0 means no limit), as the config demands."""
+    import math
+
+    if flag is not None and not (math.isfinite(flag) and flag >= 0):
+        raise UsageError(f"--timeout {flag:g} is not valid: expected a number of seconds ≥ 0 "
+                         "(0 means no limit)")
+    return flag
 
 
 def pick_timeout(flag: float | None, backend: BackendConfig, config: Config) -> float | None:
     """--timeout > backends.NAME.timeout > defaults.timeout; 0 means no limit."""
     if flag is not None:
-        if flag < 0:
-            raise UsageError("--timeout must be 0 or more seconds (0 means no limit)")
-        return flag or None
+        return check_timeout(flag) or None
     return backend.timeout or config.defaults.timeout or None
 
 
+def workdir_problem(path: str) -> str | None:
+    """Why a recorded working directory cannot be trusted to run a vendor in, or None:
+    sessions record an absolute, normalized path (see check_workdir)."""
+    if "\0" in path or not os.path.isabs(path):
+        return "not an absolute path"
+    if os.path.normpath(path) != path and not path.startswith("//"):
+        return "not a normalized path (it holds . or .. parts)"
+    return None
+
+
 def check_tags(tags: list[str] | None) -> list[str]:
+    from clinvk.model import TAG_PATTERN, TAG_RULE
+
     result: list[str] = []
     for tag in tags or []:
-        if not _TAG.fullmatch(tag):
-            raise UsageError(f"invalid tag: {tag!r}",
-                             hint="a tag is 1-64 letters, digits, _ . : / - (starting with a letter or digit)")
+        if not TAG_PATTERN.fullmatch(tag):
+            raise UsageError(f"invalid tag: {tag[:80]!r}", hint=TAG_RULE)
         if tag not in result:
             result.append(tag)
     return result
@@ -113,7 +142,7 @@ def latest_resumable(store: SessionStore, *, workdir: str | None = None,
     """The most recently used session that can be resumed: not paused, not running,
     with a vendor conversation id; optionally of one workdir and backend."""
     from clinvk.catalog import Catalog, Filter
-    from clinvk.store import effective_status
+    from clinvk.liveness import effective_status
 
     catalog = Catalog.open(store)
     for row in catalog.rows(Filter(workdir=workdir, backend=backend)).rows:
@@ -132,7 +161,7 @@ def latest_resumable(store: SessionStore, *, workdir: str | None = None,
 
 
 def check_resumable(session: Session) -> None:
-    from clinvk.store import effective_status
+    from clinvk.liveness import effective_status
 
     if effective_status(session.status, session.pid, session.pid_start) == "running":
         # We hold the lock, so this is a runner that lost it; never run two at once.
@@ -145,10 +174,18 @@ def check_resumable(session: Session) -> None:
             f"session {session.id} cannot be resumed: {session.backend} never reported a "
             "conversation id for it (its first turn failed before the conversation started)",
             hint='start a new session: clinvk prompt "…"')
+    problem = workdir_problem(session.workdir)
+    if problem:
+        raise SessionError(
+            f"session {session.id} cannot be resumed: its working directory "
+            f"{session.workdir[:80]!r} is {problem}",
+            hint="the record was altered or imported from an untrusted file; "
+            "start a new session with `clinvk prompt`")
     if not os.path.isdir(session.workdir):
         raise SessionError(
             f"session {session.id} cannot be resumed: its working directory is gone: {session.workdir}",
-            hint=f"{session.backend} keeps conversations per directory; recreate it to resume")
+            hint="recreate that directory to resume: the agent works in the session's own "
+                 "directory")
 
 
 def footer(store: SessionStore) -> Callable[[Session], None]:
@@ -169,10 +206,12 @@ def footer(store: SessionStore) -> Callable[[Session], None]:
 def make_plan(*, name: str, config: Config, request: Request, fmt: OutputFormat,
               timeout: float | None, ephemeral: bool = False) -> TurnPlan:
     from clinvk.backends import get_backend
+    from clinvk.backends.argv import check_owned
     from clinvk.turn import TurnPlan
 
     backend_config = config.backend(name)
     backend: Backend = get_backend(name, backend_config)
+    check_owned(request.extra_args, backend.owned_flags, name)
     if request.model is None and backend_config.model:
         # The configured model is the requested one: recorded and priced as such.
         request.model = backend_config.model
@@ -211,9 +250,9 @@ def _ready(plan: TurnPlan) -> None:
 
 def run_new(store: SessionStore | None, text: str, plan: TurnPlan, *, name: str,
             title: str | None, tags: list[str]) -> int:
+    from clinvk.liveness import process_start_time
     from clinvk.model import Session, make_title, utcnow
     from clinvk.runner import StopSignals
-    from clinvk.store import process_start_time
     from clinvk.turn import execute, new_turn
 
     _ready(plan)
@@ -234,19 +273,32 @@ def run_new(store: SessionStore | None, text: str, plan: TurnPlan, *, name: str,
             return execute(store, session, turn, plan, signals)
 
 
+def settle_dead_runner(store: SessionStore, session: Session) -> None:
+    """A turn left `running` by a clinvk that died: stop its vendor (never two vendors
+    on one conversation) and record the turn as interrupted. The caller holds the lock."""
+    from clinvk.recovery import settle_dead_turn
+
+    if settle_dead_turn(session):
+        store.save(session)
+
+
 def run_existing(store: SessionStore, ident: str, text: str, *, wait: float,
-                 build: Callable[[Session], TurnPlan]) -> int:
-    """Resume session ``ident``: lock it for the whole turn, check it, run, save."""
+                 build: Callable[[Session], TurnPlan], waitable: bool = True) -> int:
+    """Resume session ``ident``: lock it for the whole turn, check it, run, save.
+
+    ``waitable``: whether the command takes --wait (the busy hint offers it only then).
+    """
     from clinvk.errors import NotFoundError
+    from clinvk.liveness import process_start_time
     from clinvk.runner import StopSignals
-    from clinvk.store import process_start_time
     from clinvk.turn import execute, new_turn
 
-    with store.lock(ident, wait=wait):
+    with store.lock(ident, wait=wait, waitable=waitable):
         try:
             session = store.read(ident)
         except NotFoundError as exc:
             raise SessionError(exc.message, hint=exc.hint) from None
+        settle_dead_runner(store, session)
         check_resumable(session)
         plan = build(session)
         _ready(plan)
@@ -293,6 +345,7 @@ def prompt(
                            Parameter(name="--backend-arg", allow_leading_hyphen=True)] = None,
     system_prompt: str | None = None,
     approval: Approval | None = None,
+    after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),
 ) -> int:
     """Send a prompt to a coding-agent CLI and record the conversation as a new session.
 
@@ -339,8 +392,11 @@ def prompt(
     from clinvk.backends import Request
     from clinvk.config import load
 
-    check_not_an_option(prompt)
+    check_not_an_option(prompt, after_options)
     text = read_prompt(prompt)
+    if not ephemeral:
+        check_text(text, "the prompt")
+    check_timeout(timeout)
     config = load().config
     name = backend or config.defaults.backend
     fmt: OutputFormat = output_format or config.defaults.output_format
@@ -349,7 +405,7 @@ def prompt(
     if ephemeral and continue_:
         raise UsageError("--ephemeral cannot be combined with --continue",
                          hint="--continue adds a turn to a stored session")
-    if title is not None and not " ".join(title.split()):
+    if title is not None and not " ".join(check_text(title, "the title").split()):
         raise UsageError("the title is empty")
     limit = pick_timeout(timeout, config.backend(name), config)
     if continue_:
@@ -370,7 +426,7 @@ def prompt(
 
         if dry_run:
             return print_dry_run(build(store.read(found)))
-        return run_existing(store, found, text, wait=0, build=build)
+        return run_existing(store, found, text, wait=0, build=build, waitable=False)
 
     request = Request(prompt=text, workdir=where, model=model, system_prompt=system_prompt,
                       approval=approval,
@@ -398,6 +454,7 @@ def resume(
                            Parameter(name="--backend-arg", allow_leading_hyphen=True)] = None,
     wait: float = 0,
     dry_run: Annotated[bool, Parameter(negative="")] = False,
+    after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),
 ) -> int:
     """Continue a recorded session with a new prompt.
 
@@ -443,8 +500,10 @@ def resume(
     elif ident is None:
         raise UsageError("no session id given",
                          hint='clinvk resume ID "PROMPT", or --last / --here for the latest')
-    if wait < 0:
-        raise UsageError("--wait must be 0 or more seconds")
+    from clinvk.timespec import check_wait
+
+    check_wait(wait)
+    check_timeout(timeout)
     store = open_store()
     if ident is not None:
         full = store.resolve(ident, not_found_exit=4)
@@ -459,8 +518,8 @@ def resume(
         return _resume_interactive(store, full, prompt, model=model,
                                    backend_args=backend_arg or [], config=config, wait=wait,
                                    dry_run=dry_run)
-    check_not_an_option(prompt)
-    text = read_prompt(prompt)
+    check_not_an_option(prompt, after_options)
+    text = check_text(read_prompt(prompt), "the prompt")
     fmt: OutputFormat = output_format or config.defaults.output_format
 
     def build(session: Session) -> TurnPlan:
@@ -484,8 +543,9 @@ def _resume_interactive(store: SessionStore, ident: str, prompt: str | None, *,
     from clinvk.model import utcnow
     from clinvk.runner import check_executable, run_interactive
 
-    with store.lock(ident, wait=wait):
+    with store.lock(ident, wait=wait, waitable=True):
         session = store.read(ident)
+        settle_dead_runner(store, session)
         check_resumable(session)
         request = resume_request(session, prompt or "", model=model, backend_args=backend_args,
                                  config=config)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import msgspec
 from cyclopts import App, Parameter
 
-from clinvk.errors import SessionError, UsageError
+from clinvk.errors import SessionBusyError, SessionError, UsageError
 from clinvk.model import STATUSES
 
 if TYPE_CHECKING:
@@ -23,8 +23,8 @@ app = App(
     name="sessions",
     help="List, inspect, resume-prepare, clean and account for recorded sessions.",
 )
-# Commands that live in their own modules, loaded only when called, except for --help,
-# whose command list shows each one's summary (which needs its docstring).
+# Commands that live in their own modules, loaded only when called (`clinvk … --help`
+# loads them first, for their summaries: see clinvk.app).
 _ELSEWHERE = (
     ("clinvk.commands.history", "history", "history"),
     ("clinvk.commands.stats", "stats", "stats"),
@@ -35,22 +35,8 @@ _ELSEWHERE = (
     ("clinvk.commands.care", "recap", "recap"),
     ("clinvk.commands.care", "doctor", "doctor"),
 )
-
-
-def _register_elsewhere() -> None:
-    import importlib
-
-    from clinvk.app import current_argv
-
-    wants_help = any(a in ("--help", "-h") for a in current_argv())
-    for module, attr, name in _ELSEWHERE:
-        if wants_help:
-            app.command(getattr(importlib.import_module(module), attr), name=name)
-        else:
-            app.command(f"{module}:{attr}", name=name)
-
-
-_register_elsewhere()
+for _module, _attr, _name in _ELSEWHERE:
+    app.command(f"{_module}:{_attr}", name=_name)
 
 RangeName = Literal["today", "yesterday", "7d", "30d", "thismonth", "lastmonth", "all"]
 
@@ -188,10 +174,10 @@ def list_(
     catalog = open_catalog(store)
     page = catalog.rows(flt, offset, limit or None, snippets=not json)
     if json:
-        _write_json(page.rows, page.total, limit, offset)
+        _write_json(settled(store, page.rows), page.total, limit, offset)
         report_skipped(catalog)
         return 0
-    rows = list(page.rows)
+    rows = list(settled(store, page.rows))
     total = page.total
     report_skipped(catalog)
     _print_table(store, rows, search=bool(flt.search))
@@ -208,6 +194,17 @@ def list_(
         err("no sessions" + (" match" if is_filtered(flt) else
                              " yet: start one with `clinvk \"PROMPT\"`"))
     return 0
+
+
+def settled(store: SessionStore, rows: Iterator[SessionRow]) -> Iterator[SessionRow]:
+    """The rows; a turn left `running` by a clinvk that died is settled in its record on
+    the way (clinvk.recovery), which only such rows pay for."""
+    for row in rows:
+        if row.recorded_status == "running" and row.status != "running":
+            from clinvk.recovery import recover
+
+            recover(store, row.id)
+        yield row
 
 
 def _write_json(rows: Iterator[SessionRow], total: int, limit: int, offset: int) -> None:
@@ -236,7 +233,16 @@ def _write_json(rows: Iterator[SessionRow], total: int, limit: int, offset: int)
 def _print_table(store: SessionStore, rows: list[SessionRow], *, search: bool = False) -> None:
     if not rows:
         return
-    from clinvk.output import STATUS_COLORS, one_line, out, relative, table, tokens, use_color
+    from clinvk.output import (
+        STATUS_COLORS,
+        one_line,
+        out,
+        relative,
+        table,
+        terminal_width,
+        tokens,
+        use_color,
+    )
 
     color = use_color()
     now = datetime.now(UTC)
@@ -260,7 +266,10 @@ def _print_table(store: SessionStore, rows: list[SessionRow], *, search: bool = 
             colors[-1].append("")
     if search:
         headers.append("MATCH")
-    out(table(headers, cells, colors=colors, color=color))
+    # On a terminal the last column gets the width that remains (narrow ones lose
+    # TOKENS, then LAST USED, first); piped output keeps every column at full width.
+    out(table(headers, cells, colors=colors, color=color, fit=terminal_width(), shrink=-1,
+              optional=(4, 3)))
 
 
 @app.command
@@ -279,10 +288,15 @@ def show(ident: Annotated[str, Parameter(name="ID")], /, *, json: bool = False,
     turns
         Also show each turn: prompt, answer, tokens, duration, exit code.
     """
-    from clinvk.store import effective_status
+    from clinvk.liveness import effective_status
 
-    session = open_store().load(ident)
+    store = open_store()
+    session = store.load(ident)
     status = effective_status(session.status, session.pid, session.pid_start)
+    if session.status == "running" and status != "running":
+        from clinvk.recovery import recover
+
+        session = recover(store, session.id) or session
     if json:
         import msgspec
 
@@ -292,7 +306,7 @@ def show(ident: Annotated[str, Parameter(name="ID")], /, *, json: bool = False,
         record["status"] = status
         print_json(record)
         return 0
-    from clinvk.output import local_time, money, out, relative, tokens
+    from clinvk.output import fields, local_time, money, out, relative, tokens
 
     usage = session.usage_total()
     known = session.tokens() is not None
@@ -318,9 +332,7 @@ def show(ident: Annotated[str, Parameter(name="ID")], /, *, json: bool = False,
     ]
     if session.parent_id:
         lines.insert(9, ("Parent", session.parent_id))
-    width = max(len(k) for k, _ in lines) + 1
-    for key, value in lines:
-        out(f"{key + ':':<{width}} {value}")
+    out(fields(lines))
     if turns:
         from clinvk.commands.history import print_turns
 
@@ -351,35 +363,45 @@ def delete(*idents: Annotated[str, Parameter(name="ID")], force: bool = False) -
     force
         Also delete a session whose turn is still running.
     """
+    from clinvk.liveness import effective_status
     from clinvk.output import out
-    from clinvk.store import effective_status
 
     if not idents:
         raise UsageError("no session id given", hint="usage: clinvk sessions delete ID [ID...]")
     store = open_store()
     targets = _resolve_all(store, idents)
+    unreadable: dict[str, str] = {}
     for ident in targets:
         try:
             session = store.read(ident)
-        except SessionError:
-            continue  # a corrupt file can still be deleted
+        except SessionError as exc:
+            unreadable[ident] = exc.message  # a corrupt file can still be deleted
+            continue
         if effective_status(session.status, session.pid, session.pid_start) == "running" and not force:
             raise SessionError(f"session {ident} is running (pid {session.pid})",
                                hint=f"`clinvk cancel {ident}` stops it; --force deletes it anyway")
     for ident in targets:
-        if force:
-            store.delete(ident)
-        else:
-            with store.lock(ident):
+        try:
+            with store.lock(ident):  # which drops the lock file once the file is gone
                 store.delete(ident)
-        out(f"Session {ident} deleted.")
+        except SessionBusyError:
+            if not force:
+                raise
+            # Its holder drops the lock file when it lets go (SessionStore.lock).
+            store.delete(ident)
+        if ident in unreadable:
+            out(f"Session {ident} deleted: removed the unreadable file {store.path_for(ident)} "
+                f"({unreadable[ident]}).")
+        else:
+            out(f"Session {ident} deleted.")
     return 0
 
 
 @app.command
 def clean(
     *,
-    older_than: str | None = None,
+    # A negative window (-3d) must reach the duration check, not read as a flag.
+    older_than: Annotated[str | None, Parameter(allow_leading_hyphen=True)] = None,
     status: str | None = None,
     backend: Annotated[str | None, Parameter(name=["--backend", "-b"])] = None,
     dry_run: bool = False,
@@ -469,10 +491,12 @@ def _progress(verb: str) -> Callable[[int, int], None] | None:
     return show
 
 
-def _set_status(ident: str, new: Literal["paused", "completed"]) -> int:
+def _set_status(ident: str, new: Literal["paused", "completed"], wait: float) -> int:
+    from clinvk.liveness import effective_status
     from clinvk.output import out
-    from clinvk.store import effective_status
+    from clinvk.timespec import check_wait
 
+    check_wait(wait)
     store = open_store()
     full = store.resolve(ident)
 
@@ -480,34 +504,49 @@ def _set_status(ident: str, new: Literal["paused", "completed"]) -> int:
         if effective_status(session.status, session.pid, session.pid_start) == "running":
             raise SessionError(f"session {full} is running", hint=f"`clinvk cancel {full}` stops it")
         session.status = new
-        session.pid = session.pid_start = session.pgid = None
+        session.clear_runner()
 
-    store.update(full, change)
+    store.update(full, change, wait=wait, waitable=True)
     out(f"Session {full} {new}.")
     return 0
 
 
 @app.command
-def pause(ident: Annotated[str, Parameter(name="ID")], /) -> int:
+def pause(ident: Annotated[str, Parameter(name="ID")], /, *, wait: float = 0) -> int:
     """Set a session aside: skipped by --last lookups and never cleaned.
 
     Example: clinvk sessions pause 3fk2a9
+
+    Parameters
+    ----------
+    ident
+        The session id or a unique prefix.
+    wait
+        Wait up to this many seconds for a busy session instead of failing at once.
     """
-    return _set_status(ident, "paused")
+    return _set_status(ident, "paused", wait)
 
 
 @app.command
-def complete(ident: Annotated[str, Parameter(name="ID")], /) -> int:
+def complete(ident: Annotated[str, Parameter(name="ID")], /, *, wait: float = 0) -> int:
     """Close a session; resuming it later re-opens it.
 
     Example: clinvk sessions complete 3fk2a9
+
+    Parameters
+    ----------
+    ident
+        The session id or a unique prefix.
+    wait
+        Wait up to this many seconds for a busy session instead of failing at once.
     """
-    return _set_status(ident, "completed")
+    return _set_status(ident, "completed", wait)
 
 
 @app.command
 def tag(ident: Annotated[str, Parameter(name="ID")], /,
-        *changes: Annotated[str, Parameter(name="CHANGES", allow_leading_hyphen=True)]) -> int:
+        *changes: Annotated[str, Parameter(name="CHANGES", allow_leading_hyphen=True)],
+        wait: float = 0) -> int:
     """Add (+tag or tag) and remove (-tag) tags.
 
     Example: clinvk sessions tag 3fk2a9 +review -draft
@@ -518,10 +557,14 @@ def tag(ident: Annotated[str, Parameter(name="ID")], /,
         The session id or a unique prefix.
     changes
         +name adds a tag, -name removes it; a bare name adds it.
+    wait
+        Wait up to this many seconds for a busy session instead of failing at once.
     """
-    import re
-
+    from clinvk.model import TAG_PATTERN, TAG_RULE
     from clinvk.output import out
+    from clinvk.timespec import check_wait
+
+    check_wait(wait)
 
     if not changes:
         raise UsageError("no tag changes given", hint="example: clinvk sessions tag ID +review -draft")
@@ -529,9 +572,9 @@ def tag(ident: Annotated[str, Parameter(name="ID")], /,
     for change in changes:
         add = not change.startswith("-")
         name = change[1:] if change[:1] in "+-" else change
-        if not re.fullmatch(r"[\w][\w.:/-]{0,63}", name):
+        if not TAG_PATTERN.fullmatch(name):
             raise UsageError(f"invalid tag: {change!r}",
-                             hint="a tag is 1-64 letters, digits, _ . : / -; prefix + to add, - to remove")
+                             hint=f"{TAG_RULE}; prefix + to add, - to remove")
         plan.append((add, name))
     store = open_store()
     full = store.resolve(ident)
@@ -543,30 +586,46 @@ def tag(ident: Annotated[str, Parameter(name="ID")], /,
             elif not add and name in session.tags:
                 session.tags.remove(name)
 
-    session = store.update(full, apply)
+    session = store.update(full, apply, wait=wait, waitable=True)
     out(f"Session {full} tags: {', '.join(session.tags) or '(none)'}")
     return 0
 
 
 @app.command
-def rename(ident: Annotated[str, Parameter(name="ID")], title: str, /) -> int:
+def rename(ident: Annotated[str, Parameter(name="ID")], title: str, /, *,
+           wait: float = 0) -> int:
     """Change a session's title.
 
     Example: clinvk sessions rename 3fk2a9 "parser refactor"
-    """
-    from clinvk.output import out
 
-    clean_title = " ".join(title.split())
+    Parameters
+    ----------
+    ident
+        The session id or a unique prefix.
+    title
+        The new title.
+    wait
+        Wait up to this many seconds for a busy session instead of failing at once.
+    """
+    from clinvk.commands.run import check_text
+    from clinvk.model import title_problem
+    from clinvk.output import out
+    from clinvk.timespec import check_wait
+
+    check_wait(wait)
+
+    clean_title = " ".join(check_text(title, "the title").split())
     if not clean_title:
         raise UsageError("the title is empty")
-    if len(clean_title) > 200:
-        raise UsageError("the title is longer than 200 characters")
+    problem = title_problem(clean_title)
+    if problem:
+        raise UsageError(problem)
     store = open_store()
     full = store.resolve(ident)
 
     def apply(session: Session) -> None:
         session.title = clean_title
 
-    store.update(full, apply)
+    store.update(full, apply, wait=wait, waitable=True)
     out(f"Session {full} renamed to {clean_title!r}.")
     return 0

@@ -186,7 +186,7 @@ def cost_text(t: Totals) -> str:
 
 
 def print_text(report: Report, range_: str | None) -> None:
-    from clinvk.output import money, out, table, tokens
+    from clinvk.output import fields, money, out, table, terminal_width, tokens
 
     t = report.totals
     statuses = " · ".join(f"{k} {v:,}" for k, v in t.by_status.items() if v)
@@ -207,9 +207,7 @@ def print_text(report: Report, range_: str | None) -> None:
     if cost is not None and t.priced_sessions:
         per = money(cost / t.priced_sessions)
         lines.append(("Per session", f"{per} (over {t.priced_sessions:,} priced sessions)"))
-    width = max(len(k) for k, _ in lines) + 1
-    for key, value in lines:
-        out(f"{key + ':':<{width}} {value}")
+    out(fields(lines))
     if not report.by:
         return
     rows = []
@@ -222,4 +220,15 @@ def print_text(report: Report, range_: str | None) -> None:
         ])
     out()
     out(table([report.by.upper(), "SESSIONS", "TURNS", "DURATION", "INPUT", "OUTPUT",
-               "CACHE READ", "CACHE WRITE", "REASONING", "COST", "UNPRICED"], rows))
+               "CACHE READ", "CACHE WRITE", "REASONING", "COST", "UNPRICED"], rows,
+              fit=terminal_width(), shrink=0, optional=_droppable(rows)))
+
+
+# Columns a narrow terminal loses first (the totals above still name every figure).
+_DROP_ORDER = (7, 8, 6, 3, 2, 5, 10)
+
+
+def _droppable(rows: list[list[str]]) -> list[int]:
+    """The optional columns of the --by table, the ones that say nothing first."""
+    empty = [i for i in _DROP_ORDER if all(row[i] in ("0", "-") for row in rows)]
+    return empty + [i for i in _DROP_ORDER if i not in empty]

@@ -395,5 +395,38 @@ def _validate(raws: list[tuple[str, bytes]], name: str) -> list[Session]:
         if session.parent_id is not None and not ids.is_valid_id(session.parent_id):
             raise ClinvkError(f"{name}: {where} has an invalid parent id "
                               f"{session.parent_id[:40]!r}")
+        problem = _hostile(session)
+        if problem:
+            raise ClinvkError(f"{name}: {where} (session {session.id}) {problem}; "
+                              "nothing was imported")
+        _settle_runtime(session)
         sessions.append(session)
     return sessions
+
+
+def _hostile(session: Session) -> str | None:
+    """What makes a record unsafe to store, by the rules the command line enforces."""
+    from clinvk.commands.run import check_tags, workdir_problem
+    from clinvk.model import title_problem
+
+    problem = workdir_problem(session.workdir)
+    if problem:
+        return f"has a working directory {session.workdir[:80]!r} that is {problem}"
+    try:
+        tags = check_tags(session.tags)
+    except UsageError as exc:
+        return f"has an {exc.message}"
+    if tags != session.tags:
+        return "repeats a tag"
+    problem = title_problem(session.title)
+    if problem:
+        return f"cannot be imported: {problem}"
+    return None
+
+
+def _settle_runtime(session: Session) -> None:
+    """A file never says which process runs a session on this machine: runtime fields
+    are dropped, and a record caught `running` is stored as interrupted."""
+    if session.status == "running":
+        session.interrupt("it was running when exported; imported as interrupted")
+    session.pid = session.pid_start = session.pgid = None

@@ -203,7 +203,7 @@ def test_delete_many_keeps_busy_sessions(store: SessionStore) -> None:
 
 
 def test_running_with_dead_pid_is_error(store: SessionStore) -> None:
-    from clinvk.store import effective_status
+    from clinvk.liveness import effective_status
 
     assert effective_status("running", 2**22 + 12345, None) == "error"
     assert effective_status("running", os.getpid(), None) == "running"

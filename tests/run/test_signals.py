@@ -141,11 +141,16 @@ def test_cancel_of_a_session_that_is_not_running_is_exit_4(fake: Fakes, workdir:
 def test_cancel_never_signals_a_reused_pid(fake: Fakes, workdir: Path, run,
                                            store: SessionStore) -> None:
     sid = run("prompt", "-o", "json", "hi").json()["id"]
-    # A record claiming the test process itself runs it, but with another start time.
+    # A record claiming the test process itself runs it (and its group is the vendor's),
+    # but with other start times: both pids were reused.
     store.update(sid, lambda s: (setattr(s, "status", "running"), setattr(s, "pid", os.getpid()),
-                                 setattr(s, "pid_start", 1.0)))
+                                 setattr(s, "pid_start", 1.0), setattr(s, "pgid", os.getpgid(0)),
+                                 setattr(s, "pgid_start", 1.0)))
     r = run("cancel", sid)
-    assert r.code == 4  # shown as not running, and nothing was signalled (we are alive)
+    # Nothing was signalled (we are alive); the dead runner's turn is settled instead.
+    assert r.code == 0 and "was gone" in r.out
+    s = store.read(sid)
+    assert (s.status, s.reason, s.pid, s.pgid) == ("error", "interrupted", None, None)
 
 
 def test_a_second_resume_of_a_busy_session_exits_4_at_once(fake: Fakes, workdir: Path, run,

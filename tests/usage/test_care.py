@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from clinvk.commands.care import disk_usage
+from clinvk.liveness import process_start_time
 from clinvk.model import utcnow
-from clinvk.store import SessionStore, process_start_time
+from clinvk.store import SessionStore
 from tests.usage.conftest import DEAD_PID, T, at, make
 
 

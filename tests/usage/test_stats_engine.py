@@ -15,8 +15,9 @@ import pytest
 
 from clinvk import stats
 from clinvk.catalog import Catalog, Filter
+from clinvk.liveness import effective_status
 from clinvk.periods import LocalCalendar, split_runs
-from clinvk.store import SessionStore, effective_status
+from clinvk.store import SessionStore
 from tests.usage.conftest import DEAD_PID, T, at, make
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from clinvk.store import SessionStore
+from tests.conftest import run_clinvk
 from tests.usage.conftest import DEAD_PID, T, at, make
 
 
@@ -32,6 +33,14 @@ def show(run, ident: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
     ran = run("sessions", "show", ident, "--json")
     assert ran.code == 0, ran.err
     return json.loads(ran.out)
+
+
+def as_imported(shown: dict) -> dict:  # type: ignore[type-arg]
+    """`sessions show --json` of a record as import stores it: a `running` one (shown as
+    error once its process is gone) is interrupted, without the exporter's pid."""
+    if shown["pid"] is None:
+        return shown
+    return {**shown, "status": "error", "reason": "interrupted", "pid": None, "pid_start": None}
 
 
 def session_files(store: SessionStore) -> list[Path]:
@@ -82,19 +91,28 @@ def test_output_file_and_message(run, two, tmp_path) -> None:  # type: ignore[no
 
 
 def test_round_trip_into_a_fresh_store_is_identical(run, two, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    before = {i: show(run, i) for i in two}
     export = tmp_path / "all.json"
     assert run("sessions", "export", "--all", "-o", str(export)).code == 0
+    exported = {s["id"]: s for s in json.loads(export.read_text())["sessions"]}
+    # A record exported while `running` names a process of the machine it came from.
+    assert exported[two[1]]["pid"] == DEAD_PID and exported[two[1]]["status"] == "running"
+    before = show(run, two[0])
+    old = SessionStore(Path(os.environ["CLINVK_HOME"]))
     fresh = tmp_path / "fresh-home"
     monkeypatch.setenv("CLINVK_HOME", str(fresh))
     ran = run("sessions", "import", str(export), "--keep-ids")
     assert ran.code == 0, ran.err
     assert sorted(ran.out.split()) == sorted(two)
-    after = {i: show(run, i) for i in two}
-    assert after == before
-    # And the files themselves are byte for byte the same.
-    old = SessionStore(Path(os.environ["CLINVK_HOME"]))
-    assert old.read(two[0]) == SessionStore(fresh).read(two[0])
+    assert show(run, two[0]) == before
+    # The running one arrives interrupted, without runtime fields; all else is identical.
+    imported = SessionStore(fresh).read(two[1])
+    assert (imported.status, imported.reason, imported.pid, imported.pid_start) == \
+        ("error", "interrupted", None, None)
+    original = exported[two[1]]
+    assert [t.prompt for t in imported.turns] == [t["prompt"] for t in original["turns"]]
+    assert imported.title == original["title"] and imported.workdir == original["workdir"]
+    # And the records themselves are the same.
+    assert old.root != fresh and old.read(two[0]) == SessionStore(fresh).read(two[0])
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
@@ -115,7 +133,7 @@ def test_import_gives_new_ids_and_keeps_everything_else(run, two, store, tmp_pat
             # A parent imported along with it points at the parent's new id.
             assert copy["parent_id"] == mapping[original["parent_id"]]
             copy["parent_id"] = original["parent_id"]
-        assert copy == original
+        assert copy == as_imported(original)
     assert len(session_files(store)) == 4
 
 
@@ -246,3 +264,61 @@ def test_import_exit_codes_as_a_process(cli, two, tmp_path) -> None:  # type: ig
     assert cli.run("sessions", "export", "--all", "-o", str(good)).code == 0
     clash = cli.run("sessions", "import", str(good), "--keep-ids")
     assert clash.code == 1 and "already in the store" in clash.err
+
+
+def hostile_export(tmp_path: Path, run, ident: str, change) -> Path:  # type: ignore[no-untyped-def]
+    ran = run("sessions", "export", ident)
+    doc = json.loads(ran.out)
+    change(doc["sessions"][0])
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda r: r.update(workdir="../../../etc"), "not an absolute path"),
+    (lambda r: r.update(workdir="/home/me/../../etc"), "not a normalized path"),
+    (lambda r: r.update(tags=["ok", "bad tag; rm -rf"]), "invalid tag"),
+    (lambda r: r.update(tags=["x" * 65]), "invalid tag"),
+    (lambda r: r.update(title="t" * 201), "longer than 200"),
+    (lambda r: r.update(title="one\ntwo"), "line break"),
+    (lambda r: r["turns"][0]["usage"].update(input_tokens=10**20), "<= 9007199254740992"),
+    (lambda r: r["turns"][0].update(cost_usd=-1.0), ">= 0"),
+    (lambda r: r["turns"][0].update(duration_s=-3.5), ">= 0"),
+    (lambda r: r.update(pid=0), ">= 1"),
+])
+def test_hostile_record_is_refused_and_nothing_written(run, two, store, tmp_path, change,  # type: ignore[no-untyped-def]
+                                                       words) -> None:
+    path = hostile_export(tmp_path, run, two[0], change)
+    files = session_files(store)
+    ran = run_clinvk("sessions", "import", str(path))
+    assert ran.code == 1, ran.err
+    assert ran.err.startswith("clinvk: error: ") and words in ran.err, ran.err
+    assert "nothing was imported" in ran.err or "not a valid session record" in ran.err
+    assert "Traceback" not in ran.err and ran.out == ""
+    assert session_files(store) == files
+
+
+def test_imported_running_record_gets_no_pid_and_is_interrupted(run, two, store,  # type: ignore[no-untyped-def]
+                                                                 tmp_path) -> None:
+    live = os.getpid()  # a live process of this machine that clinvk did not record
+
+    def running(record: dict) -> None:  # type: ignore[type-arg]
+        record.update(status="running", pid=live, pgid=live, pid_start=1.0)
+        record["turns"][-1].update(status="running", error=None)
+
+    path = hostile_export(tmp_path, run, two[0], running)
+    ran = run_clinvk("sessions", "import", str(path), "--json")
+    assert ran.code == 0, ran.err
+    new = json.loads(ran.out)["imported"][0]["id"]
+    record = json.loads(store.path_for(new).read_text())
+    assert record["status"] == "error" and record["reason"] == "interrupted"
+    assert record["pid"] is None and record["pgid"] is None and record["pid_start"] is None
+    assert record["turns"][-1]["status"] == "interrupted"
+    assert "imported as interrupted" in record["turns"][-1]["error"]
+    # So cancel has no process to act on, and delete is not blocked by one.
+    cancel = run_clinvk("cancel", new)
+    assert cancel.code == 4 and "not running" in cancel.err
+    deleted = run_clinvk("sessions", "delete", new)  # no --force needed: nothing runs it
+    assert deleted.code == 0, deleted.err
+    assert not store.exists(new)

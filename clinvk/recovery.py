@@ -1,0 +1,120 @@
+"""A turn whose clinvk died: stop the vendor it left behind and record the turn as over.
+
+Two things cover a clinvk that is killed outright (``kill -9``, the OOM killer) and so
+cannot stop its vendor itself:
+
+- while a turn runs, a tiny watchdog process (``watch`` below, started by the runner)
+  waits for clinvk to go away and then stops the vendor's process group;
+- any later clinvk that meets a record still saying ``running`` although the clinvk
+  running it is gone (``recover``) stops the recorded group if it is still there and
+  marks the turn ``interrupted`` in the record itself, under the session's lock.
+
+Neither ever signals a process that is not the recorded vendor: the group is checked
+against its leader's recorded start time first (clinvk.liveness). This module imports
+only the standard library and clinvk.liveness at the top, so the watchdog starts fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from clinvk.liveness import group_members_left, group_safe_to_signal, runner_dead, running
+
+if TYPE_CHECKING:
+    from clinvk.model import Session
+    from clinvk.store import SessionStore
+
+# How long an orphaned vendor gets to wind down after SIGINT (claude and gemini save
+# their transcript on it) before its group is killed. The watchdog has time; a later
+# clinvk (e.g. `sessions list`) should not keep its user waiting long.
+WATCHDOG_GRACE = 3.0
+RECOVER_GRACE = 1.0
+
+DIED_MESSAGE = "its clinvk process died before the turn ended"
+
+
+def stop_group(pgid: int | None, leader_start: float | None, grace: float) -> bool:
+    """SIGINT the vendor's group, SIGKILL what is left after ``grace``; False if it
+    was already gone or cannot be verified as the recorded one (then nothing is sent)."""
+    if pgid is None or not group_safe_to_signal(pgid, leader_start):
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGINT)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        # Cheap check first: the leader still there with its start time.
+        if not running(pgid, leader_start) and not group_members_left(pgid):
+            return True
+        time.sleep(0.05)
+    if group_safe_to_signal(pgid, leader_start):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    return True
+
+
+def watch(argv: list[str]) -> int:
+    """The watchdog: ``argv`` is [pgid, leader start time].
+
+    Its stdin is a pipe whose only writer is the clinvk running the turn. That clinvk
+    writes one byte when the turn is over (it then stops the group itself); end of file
+    without it means clinvk died, and the vendor must not outlive it.
+    """
+    pgid, start = int(argv[0]), float(argv[1])
+    try:
+        done = os.read(0, 1)
+    except OSError:
+        done = b""
+    if done:
+        return 0
+    stop_group(pgid, start, WATCHDOG_GRACE)
+    return 0
+
+
+def watchdog_argv(pgid: int, leader_start: float) -> list[str]:
+    """The command that runs ``watch`` in a fresh interpreter (isolated, no site)."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from clinvk.recovery import watch; sys.exit(watch(sys.argv[2:]))")
+    return [sys.executable, "-I", "-S", "-c", code, package_parent, str(pgid), repr(leader_start)]
+
+
+def settle_dead_turn(session: Session, note: str | None = None) -> bool:
+    """If the record's runner is gone: stop its vendor, mark the turn interrupted.
+
+    The caller holds the session's lock and saves the record. False: nothing to do.
+    ``note`` is added to the turn's error (e.g. which command noticed).
+    """
+    if not runner_dead(session.status, session.pid, session.pid_start):
+        return False
+    from clinvk.model import utcnow
+
+    stop_group(session.pgid, session.pgid_start, RECOVER_GRACE)
+    session.interrupt(f"{DIED_MESSAGE} ({note})" if note else DIED_MESSAGE)
+    session.last_used_at = utcnow()
+    return True
+
+
+def recover(store: SessionStore, ident: str) -> Session | None:
+    """Settle a dead runner's turn in the record of ``ident``; the record if it did.
+
+    The session's lock is only tried, never waited for: if someone holds it, that
+    someone is alive and the record is theirs to write.
+    """
+    from clinvk.errors import ClinvkError
+
+    try:
+        with store.lock(ident):
+            session = store.read(ident)
+            if not settle_dead_turn(session):
+                return None
+            store.save(session)
+            return session
+    except ClinvkError:
+        return None  # busy, deleted or unreadable meanwhile: not ours to settle
+    except OSError:
+        return None  # a read-only store: the record stays shown as error

@@ -1,0 +1,179 @@
+"""Signals other than Ctrl-C, a clinvk killed outright, and the turn it leaves behind.
+
+clinvk runs as a real process here, over a fake vendor that sleeps (and starts a child
+in its group, to prove that whole groups are stopped).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clinvk.liveness import process_start_time
+from clinvk.store import SessionStore
+from tests.run.conftest import (
+    Fakes,
+    group_gone,
+    process_gone,
+    run_proc,
+    spawn,
+    wait_for,
+)
+from tests.run.test_signals import running_session
+
+
+def _watchdog_pids(pgid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"clinvk.recovery" in part for part in cmdline) and str(pgid).encode() in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def _started_vendor(fake: Fakes, store: SessionStore):  # type: ignore[no-untyped-def]
+    session = running_session(store)
+    vendor = wait_for(lambda: next((v for v in fake.starts() if v["pgid"] == session.pgid), None),
+                      what="the vendor to start")
+    return session, vendor
+
+
+@pytest.mark.parametrize(("signum", "name"), [(signal.SIGHUP, "SIGHUP"),
+                                              (signal.SIGTERM, "SIGTERM"),
+                                              (signal.SIGQUIT, "SIGQUIT")])
+def test_hangup_term_and_quit_stop_the_vendor_and_exit_128_plus_the_signal(
+        signum: int, name: str, fake: Fakes, workdir: Path, store: SessionStore) -> None:
+    fake.set(sleep_before=60, child=1)
+    proc = spawn("prompt", "long job")
+    session, vendor = _started_vendor(fake, store)
+    proc.send_signal(signum)
+    _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + signum, err
+    assert f"interrupted ({name}" in err
+    assert wait_for(lambda: group_gone(vendor["pgid"]), timeout=5, what="the group to die")
+    s = store.read(session.id)
+    assert (s.status, s.reason, s.turns[0].status) == ("error", "interrupted", "interrupted")
+    assert s.turns[0].error is not None and name in s.turns[0].error
+    assert (s.pid, s.pgid, s.pgid_start) == (None, None, None)
+
+
+def test_kill_9_of_clinvk_stops_its_vendor_group(fake: Fakes, workdir: Path,
+                                                 store: SessionStore) -> None:
+    fake.set(sleep_before=60, child=1)
+    proc = spawn("prompt", "long job")
+    session, vendor = _started_vendor(fake, store)
+    # The turn records the vendor leader's start time, to verify the group later.
+    assert session.pgid_start == process_start_time(vendor["pid"])
+    proc.kill()
+    proc.wait(timeout=10)
+    # The watchdog notices clinvk is gone: SIGINT to the group, SIGKILL after a grace.
+    assert wait_for(lambda: group_gone(vendor["pgid"]), timeout=10, what="the group to die")
+    assert process_gone(vendor["child_pid"])
+    assert wait_for(lambda: not _watchdog_pids(vendor["pgid"]), timeout=5,
+                    what="the watchdog to exit")
+    # Nobody saved the turn; the next clinvk that lists the sessions settles it.
+    assert store.read(session.id).status == "running"
+    listed = run_proc("sessions", "list")
+    assert listed.code == 0 and "error" in listed.out
+    s = store.read(session.id)
+    assert (s.status, s.reason, s.turns[0].status) == ("error", "interrupted", "interrupted")
+    assert s.pid is None and s.pgid is None
+    assert "died before the turn ended" in (s.turns[0].error or "")
+
+
+def test_a_normal_turn_leaves_no_watchdog_behind(fake: Fakes, workdir: Path,
+                                                 store: SessionStore) -> None:
+    fake.set(sleep_before=0.5)
+    proc = spawn("prompt", "hi")
+    _session, vendor = _started_vendor(fake, store)
+    assert wait_for(lambda: _watchdog_pids(vendor["pgid"]), what="the watchdog to start")
+    proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert not _watchdog_pids(vendor["pgid"])
+
+
+def _orphan(fake: Fakes, store: SessionStore, *args: str):  # type: ignore[no-untyped-def]
+    """A turn whose clinvk AND watchdog were killed: the vendor is left running."""
+    fake.set(sleep_before=60, child=1, ignore="INT")
+    proc = spawn(*args)
+    session, vendor = _started_vendor(fake, store)
+    watchdogs = wait_for(lambda: _watchdog_pids(vendor["pgid"]), what="the watchdog")
+    for pid in watchdogs:
+        os.kill(pid, signal.SIGKILL)
+    proc.kill()
+    proc.wait(timeout=10)
+    time.sleep(0.3)
+    assert not group_gone(vendor["pgid"])  # the orphan is still there, ppid 1
+    fake.clear("sleep_before", "child", "ignore")
+    return session, vendor
+
+
+def test_cancel_of_a_turn_whose_clinvk_died_stops_the_orphaned_vendor(
+        fake: Fakes, workdir: Path, store: SessionStore) -> None:
+    session, vendor = _orphan(fake, store, "prompt", "long job")
+    r = run_proc("cancel", session.id)
+    assert r.code == 0, r.err
+    assert "was gone" in r.out and "interrupted" in r.out
+    assert group_gone(vendor["pgid"])  # it ignored SIGINT: killed after the grace
+    s = store.read(session.id)
+    assert (s.status, s.reason, s.turns[0].status) == ("error", "interrupted", "interrupted")
+    assert run_proc("cancel", session.id).code == 4  # now it really is not running
+
+
+def test_resume_never_runs_a_second_vendor_beside_an_orphan(
+        fake: Fakes, workdir: Path, run, store: SessionStore) -> None:  # type: ignore[no-untyped-def]
+    sid = run("prompt", "-b", "codex", "-o", "json", "hi").json()["id"]
+    _session, vendor = _orphan(fake, store, "resume", sid, "long job")
+    r = run_proc("resume", sid, "again")
+    assert r.code == 0, r.err
+    assert group_gone(vendor["pgid"])
+    s = store.read(sid)
+    assert [t.status for t in s.turns] == ["ok", "interrupted", "ok"]
+    assert s.status == "active" and s.pid is None
+
+
+def test_a_reused_vendor_pgid_is_never_signalled(fake: Fakes, workdir: Path, run,
+                                                 store: SessionStore) -> None:  # type: ignore[no-untyped-def]
+    sid = run("prompt", "-o", "json", "hi").json()["id"]
+    # Some other program now leads a group with the recorded pgid (a reused pid).
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                             start_new_session=True)
+    try:
+        real_start = process_start_time(other.pid)
+        assert real_start is not None
+        store.update(sid, lambda s: (setattr(s, "status", "running"), setattr(s, "pid", 2**22 + 7),
+                                     setattr(s, "pid_start", 5.0), setattr(s, "pgid", other.pid),
+                                     setattr(s, "pgid_start", real_start - 1)))
+        listed = run_proc("sessions", "list", "--json")
+        assert listed.code == 0
+        time.sleep(0.2)
+        assert other.poll() is None  # untouched
+        s = store.read(sid)
+        assert (s.status, s.reason, s.pgid) == ("error", "interrupted", None)
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_dead_runner_is_not_settled_while_someone_alive_holds_the_lock(
+        fake: Fakes, workdir: Path, run, store: SessionStore) -> None:  # type: ignore[no-untyped-def]
+    sid = run("prompt", "-o", "json", "hi").json()["id"]
+    store.update(sid, lambda s: (setattr(s, "status", "running"), setattr(s, "pid", 2**22 + 7),
+                                 setattr(s, "pid_start", 5.0)))
+    with store.lock(sid):
+        listed = run_proc("sessions", "list")
+        assert listed.code == 0 and "error" in listed.out  # shown as error...
+        assert store.read(sid).status == "running"  # ...but left for the lock holder
+    assert run_proc("sessions", "show", sid).code == 0
+    assert store.read(sid).status == "error"
