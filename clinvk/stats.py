@@ -112,14 +112,6 @@ class Totals:
             self.first = min(self.first, first)
             self.last = max(self.last, last)
 
-    def add_block(self, status: str, sessions: int, priced: int, sums: Sums) -> None:
-        """Add ``sessions`` distinct sessions of one status (``priced`` of them with a
-        priced turn) and their turn sums: a row of the catalog's GROUP BY."""
-        self.sessions += sessions
-        self.by_status[status] = self.by_status.get(status, 0) + sessions
-        self.priced_sessions += priced
-        self.add(sums)
-
     def absorb(self, other: Totals) -> None:
         """Add another Totals of other sessions: its sessions and its turn sums."""
         self.sessions += other.sessions

@@ -35,6 +35,7 @@ from clinvk.catalog.queries import Filter, Mismatch, SessionRow, Storage
 if TYPE_CHECKING:
     import sqlite3
 
+    from clinvk.catalog.queries import Dead
     from clinvk.catalog.refresh import Files
     from clinvk.model import Session
     from clinvk.stats import Report
@@ -44,6 +45,8 @@ __all__ = ["Catalog", "Filter", "Mismatch", "Page", "SessionRow", "Skipped", "St
 
 # How long a writer waits for a busy catalog before leaving it stale.
 WRITER_BUSY_MS = 2_000
+# How long a reader keeps waiting for a busy catalog before it counts as broken.
+BUSY_WAIT_S = 30.0
 
 
 def catalog_path(root: Path) -> Path:
@@ -101,7 +104,7 @@ class Catalog:
         self.conn = conn
         self.in_memory = False
         self.skipped: list[Skipped] = []
-        self._dead: set[str] | None = None
+        self._dead: Dead | None = None
 
     # ------------------------------------------------------------ opening
     @classmethod
@@ -110,17 +113,22 @@ class Catalog:
         if not files.sessions_dir.is_dir():
             return cls(files, None)  # no session yet: nothing to ask SQLite
         catalog = cls(files, None)
-        catalog._guarded(catalog._open_file)
+        catalog._guarded(catalog._open_file, again=False)
         return catalog
 
     def _open_file(self) -> None:
         from clinvk.catalog import refresh, schema
 
-        conn = schema.connect(self.path)
-        try:
-            schema.check_version(conn)
-        except schema.Unusable:
-            conn.close()
+        # Never touch a catalog that another process is building: wait for it.
+        with self._build_lock(shared=True):
+            conn = schema.connect(self.path)
+            try:
+                schema.check_version(conn)
+                usable = True
+            except schema.Unusable:
+                conn.close()
+                usable = False
+        if not usable:
             conn = self._build_locked()
         self.conn = conn
         try:
@@ -156,11 +164,10 @@ class Catalog:
                            "rebuilding it from the session files")
             schema.remove(self.path)
             self._drop_legacy_index()
-            conn = schema.connect(self.path)
-            conn.execute("PRAGMA synchronous = OFF")
+            conn = schema.connect(self.path, building=True)
             schema.create(conn)
             refresh.build(conn, self.files, _Progress("building the session catalog"))
-            conn.execute("PRAGMA synchronous = NORMAL")
+            schema.finish_build(conn)
             return conn
 
     @staticmethod
@@ -172,21 +179,28 @@ class Catalog:
             return True
 
     @contextlib.contextmanager
-    def _build_lock(self) -> Iterator[None]:
+    def _build_lock(self, *, shared: bool = False) -> Iterator[None]:
+        """The lock a build holds (exclusive); readers take it shared while they open the
+        file, so that they wait for a build in progress instead of meddling with it."""
         import fcntl
         import os
 
-        from clinvk.atomic import mkdir_private
-
-        locks = self.files.root / "locks"
-        mkdir_private(locks)
-        fd = os.open(locks / "catalog.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        try:
+            fd = build_lock_fd(self.files.root, create=not shared)
+        except OSError:
+            if not shared:
+                raise
+            fd = None  # no locks dir, e.g. a read-only store: nobody builds there
+        if fd is None:
+            yield
+            return
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, kind | fcntl.LOCK_NB)
             except BlockingIOError:
                 self._note("waiting for another clinvk process to build the session catalog")
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                fcntl.flock(fd, kind)
             yield
         finally:
             os.close(fd)
@@ -199,19 +213,28 @@ class Catalog:
         if legacy.is_dir() and not legacy.is_symlink():
             shutil.rmtree(legacy, ignore_errors=True)
 
-    def _guarded(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _guarded(self, fn: Any, *args: Any, again: bool = True) -> Any:
         """Run fn; on an SQLite failure rebuild the catalog once, then fall back to an
-        in-memory catalog read from the files (each step with one warning)."""
+        in-memory catalog read from the files (each step with one warning), and run fn
+        again on what it got (unless not ``again``: fn was the opening itself)."""
         import sqlite3
 
         from clinvk.catalog import schema
 
-        try:
-            return fn(*args, **kwargs)
-        except (sqlite3.Error, schema.Unusable) as exc:
-            if self.in_memory:
-                raise self._failed(exc) from None
-            first = exc
+        deadline = time.monotonic() + BUSY_WAIT_S
+        while True:
+            try:
+                return fn(*args)
+            except (sqlite3.Error, schema.Unusable, OSError) as exc:
+                if _is_busy(exc) and time.monotonic() < deadline:
+                    # Another process holds the catalog for a while (a long import, say):
+                    # wait, it is not broken.
+                    time.sleep(0.1)
+                    continue
+                if self.in_memory:
+                    raise self._failed(exc) from None
+                first = exc
+                break
         try:
             if self.conn is not None:
                 self.conn.close()
@@ -219,13 +242,13 @@ class Catalog:
             self.conn = self._build_locked(reason=str(first))
             self._dead = None
             self._load_skipped()
-            return fn(*args, **kwargs)
+            return fn(*args) if again else None
         except (sqlite3.Error, OSError, schema.Unusable) as exc:
             self._warn(f"cannot rebuild the session catalog ({exc}); reading the session "
                        "files directly, which is slow")
         try:
             self._open_memory()
-            return fn(*args, **kwargs)
+            return fn(*args) if again else None
         except sqlite3.Error as exc:
             raise self._failed(exc) from None
 
@@ -259,7 +282,7 @@ class Catalog:
         self.skipped = [Skipped(self.files.root / path, reason) for path, reason in
                         self.conn.execute("SELECT path, reason FROM bad ORDER BY path")]
 
-    def _dead_running(self) -> set[str]:
+    def _dead_running(self) -> Dead:
         from clinvk.catalog.queries import dead_running
 
         if self._dead is None:
@@ -360,6 +383,43 @@ class Catalog:
             self.conn = None
 
 
+def build_lock_fd(root: Path, *, create: bool) -> int | None:
+    """An open descriptor of the build lock file (None if it does not exist and
+    ``create`` is False)."""
+    import os
+
+    from clinvk.atomic import mkdir_private
+
+    locks = root / "locks"
+    if create:
+        mkdir_private(locks)
+    try:
+        return os.open(locks / "catalog.lock", os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
+    except FileNotFoundError:
+        if create:
+            raise
+        return None
+
+
+def _being_built(root: Path) -> bool:
+    import fcntl
+    import os
+
+    try:
+        fd = build_lock_fd(root, create=False)
+    except OSError:
+        return False
+    if fd is None:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def inspect(path: Path) -> str | None:
     """Why the catalog file cannot be used as it is, or None (`sessions doctor`)."""
     import sqlite3
@@ -390,8 +450,8 @@ def record(root: Path, changes: list[tuple[str, Session | None, Path]]) -> None:
     from clinvk.catalog import refresh, schema
 
     path = catalog_path(root)
-    if not changes or not path.exists():
-        return
+    if not changes or not path.exists() or _being_built(root):
+        return  # the next reader (or the build) takes the change from the file
     try:
         conn = schema.connect(path, busy_ms=WRITER_BUSY_MS)
     except sqlite3.Error:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from clinvk.catalog.queries import Filter, status_sql, where
+from clinvk.catalog.queries import Dead, Filter, filtered, status_sql, where
 from clinvk.catalog.schema import SUM_COLUMNS
 from clinvk.model import STATUSES
-from clinvk.periods import LocalCalendar, session_key, split
+from clinvk.periods import LocalCalendar, split
 from clinvk.stats import COMPUTED_TURNS, NO_TAG, REPORTED_TURNS, Report, Totals, TurnFact, sum_turns
 
 _INF = float("inf")
@@ -63,60 +63,94 @@ def _whole_sql(start: float | None, end: float | None) -> tuple[str, list[Any]]:
         return "", []
     lo = -_INF if start is None else start
     hi = _INF if end is None else end
-    return ((" AND (CASE WHEN s.n > 0 THEN s.first >= ? AND s.last < ? "
-            "ELSE s.last_used >= ? AND s.last_used < ? END)"), [lo, hi, lo, hi])
+    # A turn starts before its session's last use: last_used >= lo narrows by an index.
+    return ((" AND s.last_used >= ? AND (CASE WHEN s.n > 0 THEN s.first >= ? AND s.last < ? "
+             "ELSE s.last_used < ? END)"), [lo, lo, hi, hi])
 
 
 def aggregate(conn: sqlite3.Connection, by: str | None, start: float | None, end: float | None,
-              flt: Filter, dead: set[str]) -> Report:
+              flt: Filter, dead: Dead) -> Report:
     report = Report(by, start, end)
-    status, status_params = status_sql(dead)
     cond, params = where(flt, dead)
     whole, whole_params = _whole_sql(start, end)
     cond = (cond or " WHERE 1") + whole
     params = [*params, *whole_params]
-    # The totals, one row per shown status.
-    for row in conn.execute(
-            f"SELECT {status}, count(*), {_priced('s')}, {_sum_sql('s')} FROM sessions s"
-            f"{cond} GROUP BY 1", [*status_params, *params]):
-        report.totals.add_block(row[0], row[1], row[2], _sums(row[3:]))
-    if by is not None:
-        _groups(conn, report, by, status, status_params, cond, params)
+    if by in ("backend", "workdir"):
+        # Each session is in exactly one group: the totals are the groups added up.
+        _groups(conn, report, by, dead, cond, params, everything=False)
+        for group in report.groups.values():
+            report.totals.absorb(group)
+    else:
+        head, args = _head(dead, "s")
+        row = conn.execute(f"SELECT {head} FROM sessions s{cond}", [*args, *params]).fetchone()
+        _add_row(report.totals, row)
+        if by is not None:
+            everything = not filtered(flt) and start is None and end is None
+            _groups(conn, report, by, dead, cond, params, everything, start is not None)
     if start is not None or end is not None:
         _straddlers(conn, report, flt, dead, start, end)
     return report
 
 
-def _groups(conn: sqlite3.Connection, report: Report, by: str, status: str,
-            status_params: list[Any], cond: str, params: list[Any]) -> None:
+def _head(dead: Dead, alias: str, sums: str | None = None) -> tuple[str, list[Any]]:
+    """The aggregate columns of a group: sessions, sessions per shown status (of rows
+    ``alias``), priced sessions, then the turn sums (SUM_COLUMNS, of rows ``sums``,
+    default ``alias``) — and the parameters they take."""
+    status, status_params = status_sql(dead, alias)
     counts = ", ".join(f"coalesce(sum({status} = '{s}'), 0)" for s in STATUSES)
+    sums = sums or alias
     # The shown status is used once per status column.
-    status_args = status_params * len(STATUSES)
+    return (f"count(*), {counts}, {_priced(sums)}, {_sum_sql(sums)}",
+            status_params * len(STATUSES))
+
+
+def _add_row(group: Totals, row: tuple[Any, ...]) -> None:
+    """Add a row of _head's columns to a group."""
+    group.sessions += row[0]
+    for s, n in zip(STATUSES, row[1:1 + len(STATUSES)]):
+        group.by_status[s] += n
+    rest = row[1 + len(STATUSES):]
+    group.priced_sessions += rest[0]
+    group.add(_sums(rest[1:]))
+
+
+def _groups(conn: sqlite3.Connection, report: Report, by: str, dead: Dead, cond: str,
+            params: list[Any], everything: bool, ranged: bool = False) -> None:
+    """The groups of the sessions that ``cond`` selects (``everything``: all of them;
+    ``ranged``: a time range is part of ``cond``)."""
+    by_turn = by in ("model", "day", "week", "month")
+    head, args = _head(dead, "g" if by_turn and everything else "s", "g" if by_turn else "s")
+    queries: list[tuple[str, list[Any]]] = []
     if by in ("backend", "workdir"):
-        sql = (f"SELECT s.{by}, count(*), {counts}, {_priced('s')}, {_sum_sql('s')} "
-               f"FROM sessions s{cond} GROUP BY 1")
+        sql = f"SELECT s.{by}, {head} FROM sessions s{cond} GROUP BY 1"
+        queries.append((sql, [*args, *params]))
     elif by == "tag":
-        sql = (f"SELECT coalesce(t.tag, '{NO_TAG}'), count(*), {counts}, {_priced('s')}, "
-               f"{_sum_sql('s')} FROM sessions s LEFT JOIN tags t ON t.sid = s.sid{cond} "
-               "GROUP BY 1")
+        # Each session's (distinct) tags from its own row: no index lookup per session.
+        sql = f"SELECT j.value, {head} FROM sessions s, json_each(s.tags) j{cond} GROUP BY 1"
+        queries.append((sql, [*args, *params]))
+        sql = f"SELECT '{NO_TAG}', {head} FROM sessions s{cond} AND s.tags = '[]'"
+        queries.append((sql, [*args, *params]))
     else:
         if by in ("day", "week", "month"):
             _ensure_time_zone(conn)
-        sql = (f"SELECT g.key, count(*), {counts}, {_priced('g')}, {_sum_sql('g')} "
-               f"FROM splits g JOIN sessions s ON s.sid = g.sid{cond} AND g.kind = ? "
-               "GROUP BY 1")
-        params = [*params, by]
-    for row in conn.execute(sql, [*status_args, *params]):
-        key, sessions = row[0], row[1]
-        group = report.groups.get(key)
-        if group is None:
-            group = report.groups[key] = Totals(key)
-        group.sessions += sessions
-        for s, n in zip(STATUSES, row[2:2 + len(STATUSES)]):
-            group.by_status[s] += n
-        rest = row[2 + len(STATUSES):]
-        group.priced_sessions += rest[0]
-        group.add(_sums(rest[1:]))
+        if everything:
+            # In (kind, key) order: one pass, no sort, no join.
+            sql = f"SELECT g.key, {head} FROM splits g WHERE g.kind = ? GROUP BY 1"
+            queries.append((sql, [*args, by]))
+        else:
+            # With a range, the sessions come first, by their index of last use (a turn
+            # starts before its session's last use), then their splits.
+            join = "sessions s CROSS JOIN splits g" if ranged else "splits g JOIN sessions s"
+            sql = f"SELECT g.key, {head} FROM {join} ON s.sid = g.sid{cond} AND g.kind = ?"
+            queries.append((sql + " GROUP BY 1", [*args, *params, by]))
+    for sql, sql_args in queries:
+        for row in conn.execute(sql, sql_args):
+            if not row[1]:
+                continue
+            group = report.groups.get(row[0])
+            if group is None:
+                group = report.groups[row[0]] = Totals(row[0])
+            _add_row(group, row[1:])
 
 
 def _ensure_time_zone(conn: sqlite3.Connection) -> None:
@@ -126,18 +160,18 @@ def _ensure_time_zone(conn: sqlite3.Connection) -> None:
         refresh.resplit(conn)
 
 
-def _straddlers(conn: sqlite3.Connection, report: Report, flt: Filter, dead: set[str],
+def _straddlers(conn: sqlite3.Connection, report: Report, flt: Filter, dead: Dead,
                 start: float | None, end: float | None) -> None:
     """Add the sessions with turns both inside and outside the range, turn by turn."""
     lo = -_INF if start is None else start
     hi = _INF if end is None else end
     cond, params = where(flt, dead)
-    cond = (cond or " WHERE 1") + (" AND s.n > 0 AND s.first < ? AND s.last >= ? "
-                                   "AND NOT (s.first >= ? AND s.last < ?)")
+    cond = (cond or " WHERE 1") + (" AND s.last_used >= ? AND s.n > 0 AND s.first < ? "
+                                   "AND s.last >= ? AND NOT (s.first >= ? AND s.last < ?)")
     status, status_params = status_sql(dead)
     sessions = {r[0]: r[1:] for r in conn.execute(
-        f"SELECT s.sid, s.id, {status}, s.backend, s.workdir, s.tags, s.model, s.last_used "
-        f"FROM sessions s{cond}", [*status_params, *params, hi, lo, lo, hi])}
+        f"SELECT s.sid, s.id, {status}, s.backend, s.workdir, s.tags FROM sessions s{cond}",
+        [*status_params, *params, lo, hi, lo, lo, hi])}
     if not sessions:
         return
     import msgspec
@@ -154,7 +188,7 @@ def _straddlers(conn: sqlite3.Connection, report: Report, flt: Filter, dead: set
     calendar = LocalCalendar(by) if by in ("day", "week", "month") else None
     extra = Report(by, start, end)
     for sid, in_range in facts.items():
-        ident, status_, backend, workdir, tags, model, last_used = sessions[sid]
+        ident, status_, backend, workdir, tags = sessions[sid]
         sums = sum_turns(in_range)
         priced = bool(sums[REPORTED_TURNS] or sums[COMPUTED_TURNS])
         extra.totals.add_session(ident, status_, priced)
@@ -169,9 +203,7 @@ def _straddlers(conn: sqlite3.Connection, report: Report, flt: Filter, dead: set
                 group.add_session(ident, status_, priced)
                 group.add(sums)
             continue
-        parts = split(in_range, calendar) if in_range else [
-            (session_key(model, last_used, calendar), in_range)]
-        for key, part in parts:
+        for key, part in split(in_range, calendar):
             part_sums = sum_turns(part)
             group = _group(extra, key)
             group.add_session(ident, status_, bool(part_sums[REPORTED_TURNS]

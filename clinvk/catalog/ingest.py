@@ -32,8 +32,8 @@ _SESSION_COLUMNS = ("sid", "id", "backend", "status", "created", "last_used", "m
 _INSERT_SESSION = (f"INSERT OR REPLACE INTO sessions({', '.join(_SESSION_COLUMNS)}) "
                    f"VALUES ({', '.join('?' * len(_SESSION_COLUMNS))})")
 _INSERT_TURN = "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-INSERT_SPLIT = (f"INSERT INTO splits(kind, key, sid, {', '.join(SUM_COLUMNS)}) "
-                 f"VALUES ({', '.join('?' * (3 + len(SUM_COLUMNS)))})")
+INSERT_SPLIT = (f"INSERT INTO splits(kind, key, sid, status, {', '.join(SUM_COLUMNS)}) "
+                 f"VALUES ({', '.join('?' * (4 + len(SUM_COLUMNS)))})")
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,13 @@ def fit(value: Any) -> Any:
     return value
 
 
+def fit_sums(sums: tuple[Any, ...]) -> tuple[Any, ...]:
+    """fit() for the token sums of a Sums tuple (the only members that can grow so)."""
+    if max(sums[3:8]) <= _INT64:
+        return sums
+    return tuple(map(fit, sums))
+
+
 def tz_fingerprint() -> str:
     """The local time zone as far as it decides day, week and month keys."""
     return "|".join(map(str, (os.environ.get("TZ"), time.tzname, time.timezone, time.altzone,
@@ -88,18 +95,23 @@ def turn_facts(session: Session) -> list[TurnFact]:
     return facts
 
 
-def split_rows(sid: int, model: str | None, last_used: float, facts: list[TurnFact],
-               cals: dict[str, LocalCalendar], *, by_model: bool = True
+def split_rows(sid: int, status: str, model: str | None, last_used: float,
+               facts: list[TurnFact], cals: dict[str, LocalCalendar], *,
+               by_model: bool = True, whole: tuple[Any, ...] | None = None
                ) -> list[tuple[Any, ...]]:
-    """The splits rows of one session: its turn sums per model, day, week and month."""
+    """The splits rows of one session: its turn sums per model, day, week and month
+    (``whole``: the sums of all its turns, when known)."""
     rows: list[tuple[Any, ...]] = []
     kinds: list[tuple[str, LocalCalendar | None]] = [("model", None)] if by_model else []
     for kind, calendar in [*kinds, *cals.items()]:
         if not facts:
-            rows.append((kind, session_key(model, last_used, calendar), sid, *sum_turns([])))
+            rows.append((kind, session_key(model, last_used, calendar), sid, status,
+                         *sum_turns([])))
             continue
         for key, part in split(facts, calendar):
-            rows.append((kind, key, sid, *map(fit, sum_turns(part))))
+            # Most sessions fall in one day, week, month or model: their sums are the whole's.
+            sums = whole if part is facts and whole is not None else fit_sums(sum_turns(part))
+            rows.append((kind, key, sid, status, *sums))
     return rows
 
 
@@ -126,20 +138,21 @@ class Batch:
         import msgspec
 
         facts = turn_facts(session)
-        sums = sum_turns(facts)
+        sums = fit_sums(sum_turns(facts))
+        tags = list(dict.fromkeys(session.tags))
         last_used = session.last_used_at.timestamp()
         self.sessions.append((
             sid, session.id, session.backend, session.status, session.created_at.timestamp(),
-            last_used, session.model, msgspec.json.encode(session.tags).decode(), session.title,
+            last_used, session.model, msgspec.json.encode(tags).decode(), session.title,
             session.workdir, fit(session.tokens()), session.pid, session.pid_start,
-            session.cost(), ident.size, ident.mtime_ns, ident.inode, ident.disk,
-            *map(fit, sums)))
+            session.cost(), ident.size, ident.mtime_ns, ident.inode, ident.disk, *sums))
         for pos, (f, t) in enumerate(zip(facts, session.turns)):
             u = f.usage or (None, None, None, None, None)
             self.turns.append((sid, pos, f.started, f.duration, f.model, t.status, *u, f.cost,
                                f.cost_source))
-        self.tags.extend((tag, sid) for tag in dict.fromkeys(session.tags))
-        self.splits.extend(split_rows(sid, session.model, last_used, facts, self.cals))
+        self.tags.extend((tag, sid) for tag in tags)
+        self.splits.extend(split_rows(sid, session.status, session.model, last_used, facts,
+                                      self.cals, whole=sums))
         self.texts.append((sid, session.title, body_of(session)))
 
     def write(self, conn: sqlite3.Connection, *, terms: bool) -> None:
@@ -176,16 +189,16 @@ def put(conn: sqlite3.Connection, sessions: list[tuple[Session, Identity]],
         cals: dict[str, LocalCalendar] | None = None) -> None:
     """Replace (or add) these sessions' rows, in the caller's transaction."""
     batch = Batch(cals=cals or calendars())
-    next_sid = None
     latest = {session.id: (session, ident) for session, ident in sessions}
+    if not latest:
+        return
+    # Before any row goes: a sid freed below is never handed to another session here.
+    next_sid = int(conn.execute("SELECT coalesce(max(sid), 0) FROM sessions").fetchone()[0]) + 1
     for session, ident in latest.values():
         sid = sid_of(conn, session.id)
         if sid is not None:
             forget(conn, sid)
         else:
-            if next_sid is None:
-                next_sid = int(conn.execute("SELECT coalesce(max(sid), 0) FROM sessions")
-                               .fetchone()[0]) + 1
             sid, next_sid = next_sid, next_sid + 1
         conn.execute("DELETE FROM bad WHERE path = ?", (relative_path(session.id),))
         batch.add(sid, session, ident)

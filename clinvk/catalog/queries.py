@@ -2,7 +2,7 @@
 
 A session's shown status is its recorded one, except that a ``running`` record whose
 clinvk process is gone counts as ``error``: the few running rows are checked once per
-query (``dead_running``) and the answer joins the SQL as a JSON list of ids.
+query (``dead_running``) and the answer joins the SQL as a JSON list of their sids.
 
 Search keeps the meaning it always had — case-insensitive text anywhere in a title,
 prompt or answer, also inside a word — and uses FTS5 to narrow the candidates first:
@@ -68,32 +68,43 @@ ROW_COLUMNS = ("s.id, s.backend, s.status, s.created, s.last_used, s.model, s.ta
                "s.workdir, s.tokens, s.n, s.pid, s.pid_start, s.cost, s.disk")
 _tags = msgspec.json.Decoder(list[str])
 
+# The rows whose runner is gone: id → sid.
+Dead = dict[str, int]
 
-def make_row(r: tuple[Any, ...], dead: set[str]) -> SessionRow:
+
+def make_row(r: tuple[Any, ...], dead: Dead) -> SessionRow:
     status = "error" if r[2] == "running" and r[0] in dead else r[2]
     tokens = r[9] if r[9] is None or isinstance(r[9], int) else int(r[9])  # see ingest.fit
     return SessionRow(r[0], r[1], status, r[2], r[3], r[4], r[5], _tags.decode(r[6]), r[7],
                       r[8], tokens, r[10], r[11], r[12], r[13], r[14])
 
 
-def dead_running(conn: sqlite3.Connection) -> set[str]:
-    """Ids of the rows that say running although their clinvk process is gone."""
+def dead_running(conn: sqlite3.Connection) -> Dead:
+    """The rows that say running although their clinvk process is gone."""
     from clinvk.liveness import effective_status
 
-    return {ident for ident, pid, start in conn.execute(
-        "SELECT id, pid, pid_start FROM sessions WHERE status = 'running'")
+    return {ident: sid for sid, ident, pid, start in conn.execute(
+        "SELECT sid, id, pid, pid_start FROM sessions WHERE status = 'running'")
         if effective_status("running", pid, start) != "running"}
 
 
-def status_sql(dead: set[str]) -> tuple[str, list[Any]]:
-    """The shown status of ``sessions s`` as an SQL expression."""
+def status_sql(dead: Dead, alias: str = "s") -> tuple[str, list[Any]]:
+    """The shown status of the rows of ``alias`` (sessions, or splits) as SQL."""
     if not dead:
-        return "s.status", []
-    return (("CASE WHEN s.status = 'running' AND s.id IN (SELECT value FROM json_each(?)) "
-            "THEN 'error' ELSE s.status END"), [msgspec.json.encode(sorted(dead)).decode()])
+        return f"{alias}.status", []
+    return ((f"CASE WHEN {alias}.status = 'running' AND {alias}.sid IN "
+            f"(SELECT value FROM json_each(?)) THEN 'error' ELSE {alias}.status END"),
+            [msgspec.json.encode(sorted(dead.values())).decode()])
 
 
-def where(flt: Filter, dead: set[str], *, hits: bool = False) -> tuple[str, list[Any]]:
+def filtered(flt: Filter) -> bool:
+    """Whether the filter keeps out any session."""
+    return any(x is not None and x != [] for x in (
+        flt.backend, flt.status, flt.tags or None, flt.search, flt.workdir, flt.start,
+        flt.end, flt.older_than))
+
+
+def where(flt: Filter, dead: Dead, *, hits: bool = False) -> tuple[str, list[Any]]:
     """The WHERE clause (over ``sessions s``) for a filter."""
     clauses: list[str] = []
     params: list[Any] = []
@@ -119,12 +130,12 @@ def where(flt: Filter, dead: set[str], *, hits: bool = False) -> tuple[str, list
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def count(conn: sqlite3.Connection, flt: Filter, dead: set[str], *, hits: bool = False) -> int:
+def count(conn: sqlite3.Connection, flt: Filter, dead: Dead, *, hits: bool = False) -> int:
     sql, params = where(flt, dead, hits=hits)
     return int(conn.execute(f"SELECT count(*) FROM sessions s{sql}", params).fetchone()[0])
 
 
-def rows(conn: sqlite3.Connection, flt: Filter, dead: set[str], offset: int,
+def rows(conn: sqlite3.Connection, flt: Filter, dead: Dead, offset: int,
          limit: int | None, *, hits: bool = False) -> Iterator[SessionRow]:
     """The filtered rows, newest last use first, from ``offset``, at most ``limit``."""
     sql, params = where(flt, dead, hits=hits)
@@ -233,25 +244,28 @@ class Storage:
     cleanable: int  # sessions `clean` would remove at the cutoff
 
 
-def storage(conn: sqlite3.Connection, dead: set[str], cutoff: float | None) -> Storage:
+def storage(conn: sqlite3.Connection, dead: Dead, cutoff: float | None) -> Storage:
     expr, params = status_sql(dead)
-    count_, turns, disk = conn.execute(
-        "SELECT count(*), coalesce(sum(n), 0), coalesce(sum(disk), 0) FROM sessions").fetchone()
-    by_status = dict(conn.execute(f"SELECT {expr}, count(*) FROM sessions s GROUP BY 1", params)
-                     .fetchall())
-    by_backend = dict(conn.execute("SELECT backend, count(*) FROM sessions GROUP BY 1").fetchall())
-    oldest = conn.execute(f"SELECT {ROW_COLUMNS} FROM sessions s ORDER BY s.created, s.id "
-                          "LIMIT 1").fetchone()
+    found = Storage(0, 0, 0, {}, {}, None, None, 0)
+    # One pass over the sessions, grouped by shown status and backend.
+    for status, backend, count_, turns, disk, old in conn.execute(
+            f"SELECT {expr}, s.backend, count(*), coalesce(sum(s.n), 0), "
+            "coalesce(sum(s.disk), 0), coalesce(sum(s.last_used < ?), 0) FROM sessions s "
+            "GROUP BY 1, 2", [*params, -1.0 if cutoff is None else cutoff]):
+        found.sessions += count_
+        found.turns += turns
+        found.disk += disk
+        found.by_status[status] = found.by_status.get(status, 0) + count_
+        found.by_backend[backend] = found.by_backend.get(backend, 0) + count_
+        if status not in ("running", "paused"):
+            found.cleanable += old
+    oldest = conn.execute(f"SELECT {ROW_COLUMNS}, min(s.created) FROM sessions s").fetchone()
     newest = conn.execute(f"SELECT {ROW_COLUMNS} FROM sessions s "
                           "ORDER BY s.last_used DESC, s.id LIMIT 1").fetchone()
-    cleanable = 0
-    if cutoff is not None:
-        cleanable = int(conn.execute(
-            f"SELECT count(*) FROM sessions s WHERE s.last_used < ? AND {expr} "
-            "NOT IN ('running', 'paused')", [cutoff, *params]).fetchone()[0])
-    return Storage(count_, turns, disk, by_status, by_backend,
-                   None if oldest is None else make_row(oldest, dead),
-                   None if newest is None else make_row(newest, dead), cleanable)
+    if found.sessions:
+        found.oldest = make_row(oldest, dead)
+        found.newest = make_row(newest, dead)
+    return found
 
 
 # --------------------------------------------------------------------------- check

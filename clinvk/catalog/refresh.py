@@ -68,7 +68,8 @@ class _Scan:
 
     def __init__(self) -> None:
         self.puts: list[tuple[Session, ingest.Identity, Path]] = []
-        self.drops: list[int] = []
+        # Rows to drop: (id, its path, the identity its file had: None when gone).
+        self.drops: list[tuple[str, Path, tuple[int, int, int] | None]] = []
         self.bad: list[tuple[Any, ...]] = []
         self.bad_drops: list[str] = []
         self.shards: dict[str, int | None] = {}
@@ -117,10 +118,10 @@ def _scan_shard(conn: sqlite3.Connection, files: Files, shard: str, scan: _Scan)
             scan.puts.append((session, ingest.Identity.of(st), path))
             continue
         if known is not None:
-            scan.drops.append(known[0])
+            scan.drops.append((ident, path, key))
         if reason is not None:
             scan.bad.append((rel, shard, *key, reason))
-    scan.drops.extend(r[0] for r in rows.values())
+    scan.drops.extend((ident, directory / f"{ident}.json", None) for ident in rows)
     scan.bad_drops.extend(bad)
 
 
@@ -156,8 +157,17 @@ def _apply(conn: sqlite3.Connection, scan: _Scan) -> None:
                 scan.shards[session.id[:2]] = None
                 continue
             puts.append((session, ident))
-        for sid in scan.drops:
-            ingest.forget(conn, sid)
+        for gone, gone_path, key in scan.drops:
+            try:
+                st = os.stat(gone_path)
+                there: tuple[int, int, int] | None = (st.st_size, st.st_mtime_ns, st.st_ino)
+            except FileNotFoundError:
+                there = None
+            sid = ingest.sid_of(conn, gone)
+            if there != key:
+                scan.shards[gone[:2]] = None  # written again meanwhile: look next time
+            elif sid is not None:
+                ingest.forget(conn, sid)
         ingest.put(conn, puts)
         conn.executemany("DELETE FROM bad WHERE path = ?", ((p,) for p in scan.bad_drops))
         conn.executemany("INSERT OR REPLACE INTO bad VALUES (?, ?, ?, ?, ?, ?)", scan.bad)
@@ -204,7 +214,15 @@ def put_written(conn: sqlite3.Connection, changes: list[tuple[str, Session | Non
 
 
 def build(conn: sqlite3.Connection, files: Files, progress: Progress | None = None) -> None:
-    """Fill an empty catalog from every session file."""
+    """Fill an empty catalog from every session file.
+
+    Two threads on two cores: this one reads the files and makes their rows (Python),
+    a writer thread inserts them (SQLite, which lets go of the GIL while it works, FTS5
+    tokenizing above all).
+    """
+    import queue
+    import threading
+
     actual = shard_mtimes(files.sessions_dir)
     listing: list[tuple[str, list[str]]] = []
     total = 0
@@ -215,34 +233,59 @@ def build(conn: sqlite3.Connection, files: Files, progress: Progress | None = No
             names = []
         listing.append((shard, names))
         total += len(names)
+    batches: queue.Queue[ingest.Batch | None] = queue.Queue(maxsize=2)
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        while (batch := batches.get()) is not None:
+            if failed:
+                continue  # drain, so that the reader never blocks
+            try:
+                batch.write(conn, terms=False)
+            except BaseException as exc:  # noqa: BLE001 - raised again by the reader
+                failed.append(exc)
+
+    writer = threading.Thread(target=write, name="clinvk-catalog-build", daemon=True)
     batch = ingest.Batch()
     bad: list[tuple[Any, ...]] = []
     sid = done = 0
     conn.execute("BEGIN")
-    for shard, names in listing:
-        for name in names:
-            done += 1
-            ident = ids.file_id(name, shard)
-            if ident is None:
-                continue
-            path = files.sessions_dir / shard / name
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            session, reason = _read(files, path)
-            if session is not None and session.id == ident:
-                sid += 1
-                batch.add(sid, session, ingest.Identity.of(st))
-            elif reason is not None:
-                bad.append((ingest.relative_path(ident), shard, st.st_size, st.st_mtime_ns,
-                            st.st_ino, reason))
-            if len(batch) >= BUILD_BATCH:
-                batch.write(conn, terms=False)
-                batch = ingest.Batch(cals=batch.cals)
-                if progress is not None:
-                    progress(done, total)
-    batch.write(conn, terms=False)
+    # FTS5 gathers terms in memory up to this size before writing a segment (1 MB by
+    # default): fewer, bigger segments to merge.
+    conn.execute("INSERT INTO texts(texts, rank) VALUES ('hashsize', ?)", (32 << 20,))
+    writer.start()
+    try:
+        for shard, names in listing:
+            for name in names:
+                done += 1
+                ident = ids.file_id(name, shard)
+                if ident is None:
+                    continue
+                path = files.sessions_dir / shard / name
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                session, reason = _read(files, path)
+                if session is not None and session.id == ident:
+                    sid += 1
+                    batch.add(sid, session, ingest.Identity.of(st))
+                elif reason is not None:
+                    bad.append((ingest.relative_path(ident), shard, st.st_size, st.st_mtime_ns,
+                                st.st_ino, reason))
+                if len(batch) >= BUILD_BATCH:
+                    batches.put(batch)
+                    batch = ingest.Batch(cals=batch.cals)
+                    if failed:
+                        raise failed[0]
+                    if progress is not None:
+                        progress(done, total)
+        batches.put(batch)
+    finally:
+        batches.put(None)
+        writer.join()
+    if failed:
+        raise failed[0]
     conn.executemany("INSERT OR REPLACE INTO bad VALUES (?, ?, ?, ?, ?, ?)", bad)
     conn.executemany("INSERT INTO shards(name, mtime_ns) VALUES (?, ?)",
                      ((s, _settled(m)) for s, m in actual.items()))
@@ -272,9 +315,10 @@ def resplit(conn: sqlite3.Connection) -> None:
             facts.setdefault(r[0], []).append(TurnFact(r[1], r[2], r[3], r[4], usage, r[10],
                                                        r[11]))
         rows: list[tuple[Any, ...]] = []
-        for sid, model, last_used in conn.execute("SELECT sid, model, last_used FROM sessions"):
-            rows.extend(ingest.split_rows(sid, model, last_used, facts.get(sid, []), cals,
-                                          by_model=False))
+        for sid, status, model, last_used in conn.execute(
+                "SELECT sid, status, model, last_used FROM sessions"):
+            rows.extend(ingest.split_rows(sid, status, model, last_used, facts.get(sid, []),
+                                          cals, by_model=False))
         conn.executemany(ingest.INSERT_SPLIT, rows)
         schema.set_meta(conn, "tz", ingest.tz_fingerprint())
         conn.execute("COMMIT")

@@ -24,6 +24,7 @@ The tables (``sid`` is the rowid of ``sessions``):
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -50,7 +51,7 @@ CREATE TABLE sessions(
     size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
     disk INTEGER NOT NULL,
     {_SUMS});
-CREATE INDEX sessions_last_used ON sessions(last_used DESC);
+CREATE INDEX sessions_last_used ON sessions(last_used DESC, id);
 CREATE INDEX sessions_running ON sessions(status) WHERE status = 'running';
 CREATE TABLE turns(
     sid INTEGER NOT NULL, pos INTEGER NOT NULL, started REAL NOT NULL, duration REAL,
@@ -62,6 +63,7 @@ CREATE TABLE tags(tag TEXT NOT NULL, sid INTEGER NOT NULL, PRIMARY KEY(tag, sid)
 CREATE INDEX tags_sid ON tags(sid);
 CREATE TABLE splits(
     kind TEXT NOT NULL, key TEXT NOT NULL, sid INTEGER NOT NULL,
+    status TEXT NOT NULL,  -- the session's, so that stats over all sessions need no join
     {_SUMS},
     PRIMARY KEY(kind, key, sid)) WITHOUT ROWID;
 CREATE INDEX splits_sid ON splits(sid);
@@ -75,12 +77,22 @@ CREATE INDEX bad_shard ON bad(shard);
 """
 
 
+# Every table and index the DDL makes: a catalog without one of them is broken.
+_NAMES = frozenset(re.findall(r"CREATE (?:VIRTUAL )?(?:TABLE|INDEX) (\w+)", DDL))
+
+
 class Unusable(Exception):
     """The file is not a catalog this code can trust (wrong schema, unfinished build)."""
 
 
-def connect(path: Path | str, *, busy_ms: int = 10_000) -> sqlite3.Connection:
-    """A connection in WAL mode; the file (and its -wal, -shm) private to the user."""
+def connect(path: Path | str, *, busy_ms: int = 10_000, building: bool = False
+            ) -> sqlite3.Connection:
+    """A connection in WAL mode; the file (and its -wal, -shm) private to the user.
+
+    ``building``: a fresh file being filled under the build lock, with no journal at all
+    (a build that dies midway leaves a file without ``complete``, which is never
+    trusted); ``finish_build`` turns it into a WAL database.
+    """
     if path != ":memory:":
         # The catalog holds every prompt and answer: never readable by others.
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -88,14 +100,28 @@ def connect(path: Path | str, *, busy_ms: int = 10_000) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=busy_ms / 1000, isolation_level=None,
                            check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-    if path != ":memory:":
+    if building:
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MB while building
+    elif path != ":memory:":
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if mode != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         # WAL with synchronous=NORMAL: a crash may lose the last commits, never the file;
         # a lost commit is only a stale catalog, which the freshness check repairs.
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Room for every session row, so a full listing reads each page once; it is
+        # only taken as pages are read.
+        conn.execute("PRAGMA cache_size = -32768")
     return conn
+
+
+def finish_build(conn: sqlite3.Connection) -> None:
+    """A built catalog file made durable and switched to WAL, as connect() leaves one."""
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA cache_size = -32768")
 
 
 def check_version(conn: sqlite3.Connection) -> None:
@@ -103,6 +129,10 @@ def check_version(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version != SCHEMA_VERSION:
         raise Unusable(f"schema {version}, expected {SCHEMA_VERSION}")
+    have = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    missing = sorted(_NAMES - have)
+    if missing:
+        raise Unusable(f"missing {', '.join(missing)}")
     row = conn.execute("SELECT value FROM meta WHERE key = 'complete'").fetchone()
     if row is None or row[0] != "1":
         raise Unusable("an unfinished build")

@@ -82,12 +82,6 @@ def make_filter(*, backend: str | None = None, status: str | None = None,
                   older_than=older_than.timestamp() if older_than else None)
 
 
-def is_filtered(flt: Filter) -> bool:
-    return any(x is not None and x != [] for x in (
-        flt.backend, flt.status, flt.tags or None, flt.search, flt.workdir, flt.start,
-        flt.end, flt.older_than))
-
-
 class ListItem(msgspec.Struct):
     """One session as `sessions list --json` prints it (docs/json-output.md)."""
 
@@ -189,9 +183,10 @@ def list_(
         err(f"Showing {offset + 1 if rows else 0}-{shown_to} of {total} sessions "
             f"(-n 0 shows all{more}).")
     elif not rows:
+        from clinvk.catalog.queries import filtered
         from clinvk.output import err
 
-        err("no sessions" + (" match" if is_filtered(flt) else
+        err("no sessions" + (" match" if filtered(flt) else
                              " yet: start one with `clinvk \"PROMPT\"`"))
     return 0
 

@@ -38,8 +38,32 @@ def _env() -> dict[str, str]:
     return env
 
 
+READER = """
+import os, subprocess, sys
+failures = 0
+runs = 0
+while not os.path.exists(sys.argv[1]):
+    for args in (["sessions", "list", "--json", "-n", "0"], ["sessions", "stats", "--json"]):
+        ran = subprocess.run([sys.executable, "-m", "clinvk", *args], capture_output=True,
+                             text=True, stdin=subprocess.DEVNULL)
+        runs += 1
+        if ran.returncode != 0 or ran.stderr:
+            failures += 1
+            sys.stderr.write(f"{args}: exit {ran.returncode}: {ran.stderr}")
+print(runs, failures)
+"""
+
+
 @pytest.mark.slow
-def test_sixteen_processes_creating_twenty_sessions_each(store: SessionStore) -> None:
+def test_sixteen_processes_creating_twenty_sessions_each(store: SessionStore, tmp_path: Path) -> None:
+    """While 16 writers create 320 sessions, 4 readers loop list and stats: no reader
+    ever fails or sees a catalog error, and in the end catalog and files agree."""
+    add_session(store, title="seed")  # so that the catalog exists and writers feed it
+    assert run_clinvk("sessions", "list").code == 0
+    done = tmp_path / "done"
+    readers = [subprocess.Popen([sys.executable, "-c", READER, str(done)], env=_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(4)]
     procs = [
         subprocess.Popen([sys.executable, "-c", CREATOR, "20", f"p{n}"], env=_env(),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -52,16 +76,22 @@ def test_sixteen_processes_creating_twenty_sessions_each(store: SessionStore) ->
         p.stdin.write("go\n")
         p.stdin.flush()
     for p in procs:
-        assert p.wait(timeout=120) == 0
+        assert p.wait(timeout=180) == 0
+    done.write_text("")
+    for r in readers:
+        out, err = r.communicate(timeout=180)
+        runs, failures = map(int, out.split())
+        assert runs >= 2 and failures == 0, err
+        assert "locked" not in err
     files = sorted(store.sessions_dir.glob("*/*.json"))
-    assert len(files) == 320
+    assert len(files) == 321
     titles = set()
     for f in files:
         titles.add(store.read_file(f).title)  # none corrupt
-    assert titles == {f"p{n}-{i}" for n in range(16) for i in range(20)}
+    assert titles == {f"p{n}-{i}" for n in range(16) for i in range(20)} | {"seed"}
     ran = run_clinvk("sessions", "list", "--json", "-n", "0")
     data = json.loads(ran.out)
-    assert ran.code == 0 and data["total"] == 320 and ran.err == ""
+    assert ran.code == 0 and data["total"] == 321 and ran.err == ""
     assert {i["id"] for i in data["items"]} == {f.stem for f in files}
     doctor = run_clinvk("sessions", "doctor")  # the catalog agrees with the files
     assert doctor.code == 0 and "Healthy" in doctor.out, doctor.out + doctor.err

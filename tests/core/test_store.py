@@ -279,3 +279,15 @@ def test_an_import_batch_puts_its_sessions_in_the_catalog_together(store: Sessio
     assert sorted(catalog_titles(store)) == ["a", "b0", "b1", "b2"]
     store.delete_many([s.id for s in made])
     assert catalog_titles(store) == ["a"]
+
+
+def test_replacing_the_newest_row_and_adding_one_in_one_go(store: SessionStore) -> None:
+    """The last row's id freed by its replacement is never given to a new session too."""
+    add_session(store, title="first")
+    Catalog.open(store).close()
+    with store.batch():
+        newest = add_session(store, title="second")
+    with store.batch():  # one catalog transaction: the newest replaced, one more added
+        store.update(newest.id, lambda s: setattr(s, "title", "second, renamed"))
+        add_session(store, title="third")
+    assert sorted(catalog_titles(store)) == ["first", "second, renamed", "third"]
