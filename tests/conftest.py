@@ -97,6 +97,20 @@ def add_session(
     return store.create(session)  # type: ignore[attr-defined]
 
 
+def iter_sessions(store: object) -> Iterator[tuple[Path, object, str | None]]:
+    """Every session file of a store with its record, or None and why it cannot be read."""
+    from clinvk.errors import ClinvkError, NotFoundError
+
+    sessions_dir = store.sessions_dir  # type: ignore[attr-defined]
+    for path in sorted(sessions_dir.glob("*/*.json")):
+        try:
+            yield path, store.read_file(path), None  # type: ignore[attr-defined]
+        except NotFoundError:
+            continue
+        except ClinvkError as exc:
+            yield path, None, exc.message
+
+
 @pytest.fixture
 def store(clinvk_home: Path):
     from clinvk.store import SessionStore

@@ -2,9 +2,9 @@
 
 The session files are the truth; ``<store>/catalog.db`` is what clinvk knows about them,
 kept so that listing, searching and adding up 100,000 sessions never means reading
-100,000 files. Commands ask it (``rows``, ``count``, ``aggregate``, ``storage``,
-``check``) and never look at the files to double-check an answer: ``open`` brings it up
-to date first (clinvk.catalog.refresh).
+100,000 files. Commands ask it (``rows``, ``aggregate``, ``storage``, ``check``) and
+never look at the files to double-check an answer: ``open`` brings it up to date first
+(clinvk.catalog.refresh).
 
 Deleting ``catalog.db`` is always safe: the next command builds it again, with a
 progress line on stderr when that takes more than a second. A catalog that cannot be
@@ -328,9 +328,6 @@ class Catalog:
             yield from rows
         except sqlite3.Error as exc:
             raise self._failed(exc) from None
-
-    def count(self, flt: Filter | None = None) -> int:
-        return self.rows(flt, limit=0).total
 
     def aggregate(self, by: str | None, start: float | None, end: float | None,
                   flt: Filter | None = None) -> Report:

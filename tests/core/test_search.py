@@ -14,7 +14,7 @@ import pytest
 from clinvk.catalog import Catalog, Filter, catalog_path
 from clinvk.model import Turn, utcnow
 from clinvk.store import SessionStore
-from tests.conftest import add_session
+from tests.conftest import add_session, iter_sessions
 
 
 def hits(store: SessionStore, needle: str) -> set[str]:
@@ -25,7 +25,7 @@ def scanned(store: SessionStore, needle: str) -> set[str]:
     """The answer by reading every file."""
     found = set()
     wanted = needle.lower()
-    for _path, s, _why in store.iter_sessions():
+    for _path, s, _why in iter_sessions(store):
         assert s is not None
         texts = [s.title, *(x for t in s.turns for x in (t.prompt, t.response))]
         if any(wanted in text.lower() for text in texts):

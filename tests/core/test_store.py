@@ -114,7 +114,7 @@ def test_catalog_tracks_creates_updates_and_deletes(store: SessionStore) -> None
     store.delete(b.id)
     catalog = Catalog.open(store)
     assert [s.title for s in catalog.rows().rows] == ["one renamed"]
-    assert catalog.count() == 1
+    assert catalog.rows(limit=0).total == 1
 
 
 def test_catalog_rebuilt_when_missing(store: SessionStore) -> None:
@@ -216,16 +216,6 @@ def test_session_paths_are_only_built_from_valid_ids(store: SessionStore) -> Non
     for bad in ("../../etc/passwd", "/etc/passwd", "a/b", "", "x" * 4000, "abcd\x00efg", "ABCDEFGH"):
         with pytest.raises(ClinvkError):
             store.path_for(bad)
-
-
-def test_iter_sessions_reports_bad_files(store: SessionStore) -> None:
-    add_session(store)
-    shard = store.sessions_dir / "qq"
-    shard.mkdir()
-    (shard / "qqaaaaaa.json").write_text("garbage")
-    results = list(store.iter_sessions())
-    assert sum(1 for _, s, _ in results if s is not None) == 1
-    assert [p.name for p, s, why in results if s is None] == ["qqaaaaaa.json"]
 
 
 def test_session_struct_defaults_are_sane() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from clinvk.store import SessionStore
+from tests.conftest import iter_sessions
 from tests.run.conftest import Fakes, run_proc
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor"
@@ -103,7 +104,7 @@ def test_many_absurd_turns_never_brick_the_store(absurd: Fakes, workdir: Path, t
     assert ran.code == 0, ran.err
     # Then many writes, each put into the catalog.
     store = SessionStore(clinvk_home)
-    ident = next(path.stem for path, _s, _why in store.iter_sessions())
+    ident = next(path.stem for path, _s, _why in iter_sessions(store))
     for n in range(300):
         store.update(ident, lambda s, n=n: setattr(s, "title", f"title {n}"))
     for args in (["sessions", "list"], ["sessions", "stats"], ["sessions", "storage"],

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from clinvk.store import SessionStore
+from tests.conftest import iter_sessions
 from tests.run.conftest import Fakes
 
 SAMPLE_TEXT = {
@@ -27,7 +28,7 @@ RESULT_KEYS = {"id", "backend", "backend_session_id", "model", "turn", "text", "
 
 
 def only_session(store: SessionStore):
-    found = [s for _, s, _ in store.iter_sessions()]
+    found = [s for _, s, _ in iter_sessions(store)]
     assert len(found) == 1, found
     return found[0]
 
@@ -162,7 +163,7 @@ def test_empty_prompt_is_an_error(fake: Fakes, workdir: Path, run, store: Sessio
     assert r.code == 1 and "prompt is empty" in r.err
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
     assert run("prompt").code == 1
-    assert fake.starts() == [] and list(store.iter_sessions()) == []
+    assert fake.starts() == [] and list(iter_sessions(store)) == []
 
 
 def test_dry_run_prints_argv_cwd_and_env_names_only(fake: Fakes, workdir: Path, run,
@@ -175,7 +176,7 @@ def test_dry_run_prints_argv_cwd_and_env_names_only(fake: Fakes, workdir: Path, 
     assert f"cwd:     {workdir}" in r.out
     assert "ANTHROPIC_API_KEY" in r.out and "sk-secret-value" not in r.out + r.err
     assert "stdin:   the prompt (6 bytes)" in r.out and "timeout: 42s" in r.out
-    assert fake.starts() == [] and list(store.iter_sessions()) == []
+    assert fake.starts() == [] and list(iter_sessions(store)) == []
     data = run("prompt", "--dry-run", "-o", "json", "--timeout", "0", "say hi").json()
     assert data["argv"][0] == "claude" and data["env"] == ["ANTHROPIC_API_KEY"]
     assert data["timeout"] is None and data["cwd"] == str(workdir)
@@ -185,7 +186,7 @@ def test_ephemeral_stores_nothing(fake: Fakes, workdir: Path, run, store: Sessio
     r = run("prompt", "--ephemeral", "-o", "json", "say hi")
     assert r.code == 0, r.err
     assert r.json()["id"] is None and r.json()["text"] == SAMPLE_TEXT["claude"]
-    assert list(store.iter_sessions()) == []
+    assert list(iter_sessions(store)) == []
     assert fake.starts()
 
 
@@ -194,7 +195,7 @@ def test_new_session_is_the_default_and_continue_picks_this_workdir_and_backend(
         monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("prompt", "-b", "codex", "one").code == 0
     assert run("prompt", "-b", "codex", "two").code == 0
-    assert len(list(store.iter_sessions())) == 2  # never an implicit continue
+    assert len(list(iter_sessions(store))) == 2  # never an implicit continue
     latest = json.loads(run("sessions", "list", "--json").out)["items"][0]["id"]
     other = tmp_path / "other"
     other.mkdir()
@@ -202,7 +203,7 @@ def test_new_session_is_the_default_and_continue_picks_this_workdir_and_backend(
     assert run("prompt", "-b", "gemini", "other backend").code == 0
     r = run("prompt", "-b", "codex", "-c", "three")
     assert r.code == 0, r.err
-    assert len(list(store.iter_sessions())) == 4
+    assert len(list(iter_sessions(store))) == 4
     assert [t.prompt for t in store.read(latest).turns] == ["two", "three"]
     assert fake.last()["argv"][:3] == ["exec", "resume", "--json"]
     assert fake.last()["cwd"] == str(workdir)
@@ -243,7 +244,7 @@ def test_missing_vendor_cli_is_exit_1_with_install_command(fake: Fakes, workdir:
     r = run("prompt", "-b", "codex", "hi")
     assert r.code == 1
     assert "codex CLI not found" in r.err and "npm install -g @openai/codex" in r.err
-    assert list(store.iter_sessions()) == []
+    assert list(iter_sessions(store)) == []
 
 
 def test_vendor_failure_is_exit_1_with_its_message_and_stays_resumable(

@@ -12,6 +12,7 @@ import pytest
 
 from clinvk.store import SessionStore
 from tests import fakes
+from tests.conftest import iter_sessions
 from tests.run.conftest import (
     Fakes,
     group_gone,
@@ -23,7 +24,7 @@ from tests.run.conftest import (
 
 
 def only_session(store: SessionStore):
-    found = [s for _, s, _ in store.iter_sessions()]
+    found = [s for _, s, _ in iter_sessions(store)]
     assert len(found) == 1, found
     return found[0]
 
@@ -31,7 +32,7 @@ def only_session(store: SessionStore):
 def running_session(store: SessionStore):
     """Wait until the turn is recorded as running with its vendor's process group."""
     def check():
-        found = [s for _, s, _ in store.iter_sessions()]
+        found = [s for _, s, _ in iter_sessions(store)]
         return found[0] if found and found[0].status == "running" and found[0].pgid else None
 
     return wait_for(check, what="a running session with a pgid")

@@ -18,6 +18,7 @@ from clinvk.catalog import Catalog, Filter
 from clinvk.liveness import effective_status
 from clinvk.periods import LocalCalendar, split_runs
 from clinvk.store import SessionStore
+from tests.conftest import iter_sessions
 from tests.usage.conftest import DEAD_PID, T, at, make
 
 
@@ -57,7 +58,7 @@ def reference(store: SessionStore, by: str | None, start: float | None, end: flo
     def group(key: str) -> stats.Totals:
         return groups.setdefault(key, stats.Totals(key))
 
-    for _path, session, _why in store.iter_sessions():
+    for _path, session, _why in iter_sessions(store):
         assert session is not None
         if backend is not None and session.backend != backend:
             continue
