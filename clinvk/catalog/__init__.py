@@ -110,7 +110,7 @@ class Catalog:
     @classmethod
     def open(cls, files: Files) -> Catalog:
         """The store's catalog, built or refreshed from the files as needed."""
-        if not files.sessions_dir.is_dir():
+        if not _has_shards(files.sessions_dir):
             return cls(files, None)  # no session yet: nothing to ask SQLite
         catalog = cls(files, None)
         catalog._guarded(catalog._open_file, again=False)
@@ -378,6 +378,17 @@ class Catalog:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+def _has_shards(sessions_dir: Path) -> bool:
+    """Whether any shard directory (where session files live) exists."""
+    import os
+
+    try:
+        with os.scandir(sessions_dir) as entries:
+            return any(len(e.name) == 2 and e.is_dir(follow_symlinks=False) for e in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def build_lock_fd(root: Path, *, create: bool) -> int | None:

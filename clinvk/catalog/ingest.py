@@ -159,6 +159,8 @@ class Batch:
         """Insert the gathered rows (the sessions' old rows are already gone); ``terms``
         also adds their words to ``terms`` (a full build takes them from FTS5 at the end)."""
         conn.executemany(_INSERT_SESSION, self.sessions)
+        conn.execute("UPDATE meta SET value = value + ? WHERE key = 'count'",
+                     (len(self.sessions),))
         conn.executemany(_INSERT_TURN, self.turns)
         conn.executemany("INSERT OR IGNORE INTO tags(tag, sid) VALUES (?, ?)", self.tags)
         conn.executemany(INSERT_SPLIT, self.splits)
@@ -174,7 +176,9 @@ class Batch:
 
 def forget(conn: sqlite3.Connection, sid: int) -> None:
     """Remove every row of one session."""
-    for table in ("sessions", "turns", "splits"):
+    gone = conn.execute("DELETE FROM sessions WHERE sid = ?", (sid,)).rowcount
+    conn.execute("UPDATE meta SET value = value - ? WHERE key = 'count'", (gone,))
+    for table in ("turns", "splits"):
         conn.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
     conn.execute("DELETE FROM tags WHERE sid = ?", (sid,))
     conn.execute("DELETE FROM texts WHERE rowid = ?", (sid,))

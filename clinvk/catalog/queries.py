@@ -131,6 +131,10 @@ def where(flt: Filter, dead: Dead, *, hits: bool = False) -> tuple[str, list[Any
 
 
 def count(conn: sqlite3.Connection, flt: Filter, dead: Dead, *, hits: bool = False) -> int:
+    if not hits and not filtered(flt):
+        row = conn.execute("SELECT value FROM meta WHERE key = 'count'").fetchone()
+        if row is not None:
+            return int(row[0])
     sql, params = where(flt, dead, hits=hits)
     return int(conn.execute(f"SELECT count(*) FROM sessions s{sql}", params).fetchone()[0])
 

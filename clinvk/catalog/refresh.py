@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from clinvk import ids
-from clinvk.catalog import ingest, schema
+from clinvk.catalog import schema
 from clinvk.errors import ClinvkError, NotFoundError
 
 if TYPE_CHECKING:
+    from clinvk.catalog import ingest
     from clinvk.model import Session
 
 # A directory mtime this close to now may yet hide a write made in the same tick.
@@ -86,6 +87,8 @@ def _read(files: Files, path: Path) -> tuple[Session | None, str | None]:
 
 
 def _scan_shard(conn: sqlite3.Connection, files: Files, shard: str, scan: _Scan) -> None:
+    from clinvk.catalog import ingest
+
     rows = {r[0]: r[1:] for r in conn.execute(
         "SELECT id, sid, size, mtime_ns, inode FROM sessions WHERE id >= ? AND id < ?",
         (shard, shard + "~"))}
@@ -144,6 +147,8 @@ def refresh(conn: sqlite3.Connection, files: Files) -> bool:
 
 
 def _apply(conn: sqlite3.Connection, scan: _Scan) -> None:
+    from clinvk.catalog import ingest
+
     conn.execute("BEGIN IMMEDIATE")
     try:
         puts = []
@@ -189,6 +194,8 @@ def put_written(conn: sqlite3.Connection, changes: list[tuple[str, Session | Non
                 ) -> None:
     """What a writer just did (session saved, or None: deleted), applied only where the
     file is still what the writer left."""
+    from clinvk.catalog import ingest
+
     conn.execute("BEGIN IMMEDIATE")
     try:
         schema.check_version(conn)
@@ -222,6 +229,8 @@ def build(conn: sqlite3.Connection, files: Files, progress: Progress | None = No
     """
     import queue
     import threading
+
+    from clinvk.catalog import ingest
 
     actual = shard_mtimes(files.sessions_dir)
     listing: list[tuple[str, list[str]]] = []
@@ -302,6 +311,7 @@ def build(conn: sqlite3.Connection, files: Files, progress: Progress | None = No
 def resplit(conn: sqlite3.Connection) -> None:
     """Recompute the day, week and month splits in this time zone (they were made in
     another one)."""
+    from clinvk.catalog import ingest
     from clinvk.stats import TurnFact
 
     cals = ingest.calendars()

@@ -18,7 +18,9 @@ The tables (``sid`` is the rowid of ``sessions``):
   every distinct word in it, so a search for part of a word finds the words holding it;
 * ``shards``: each shard directory's mtime when the catalog last matched it;
 * ``bad``: files that could not be read as sessions, with why (reported until fixed);
-* ``meta``: ``complete`` once a full build finished, ``tz`` (see splits).
+* ``meta``: ``complete`` once a full build finished, ``tz`` (see splits), ``count``
+  (of sessions rows, kept by every insert and delete, so an unfiltered list needs no
+  count of 100,000 rows).
 """
 
 from __future__ import annotations
@@ -140,7 +142,8 @@ def check_version(conn: sqlite3.Connection) -> None:
 
 def create(conn: sqlite3.Connection) -> None:
     """The tables of an empty catalog (in a fresh file)."""
-    conn.executescript("BEGIN;" + DDL + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+    conn.executescript("BEGIN;" + DDL + "INSERT INTO meta VALUES ('count', 0);"
+                       f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
 
 
 def remove(path: Path) -> None:

@@ -281,3 +281,27 @@ def test_replacing_the_newest_row_and_adding_one_in_one_go(store: SessionStore) 
         store.update(newest.id, lambda s: setattr(s, "title", "second, renamed"))
         add_session(store, title="third")
     assert sorted(catalog_titles(store)) == ["first", "second, renamed", "third"]
+
+
+def test_the_kept_session_count_follows_every_change(store: SessionStore) -> None:
+    import sqlite3
+
+    def counts() -> tuple[int, int]:
+        conn = sqlite3.connect(catalog_path(store.root))
+        try:
+            kept = int(conn.execute("SELECT value FROM meta WHERE key = 'count'").fetchone()[0])
+            return kept, conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        finally:
+            conn.close()
+
+    made = [add_session(store, title=f"c{i}") for i in range(4)]
+    catalog = Catalog.open(store)
+    assert catalog.rows(limit=0).total == 4 and counts() == (4, 4)
+    store.update(made[0].id, lambda s: setattr(s, "title", "renamed"))
+    store.delete(made[1].id)
+    os.unlink(store.path_for(made[2].id))  # behind clinvk's back
+    with store.batch():
+        add_session(store, title="c4")
+        add_session(store, title="c5")
+    assert Catalog.open(SessionStore(store.root)).rows(limit=0).total == 4
+    assert counts() == (4, 4)
