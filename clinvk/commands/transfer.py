@@ -408,7 +408,7 @@ def _validate(raws: list[tuple[str, bytes]], name: str) -> list[Session]:
 
 def _hostile(session: Session) -> str | None:
     """What makes a record unsafe to store, by the rules the command line enforces."""
-    from clinvk.commands.run import check_tags, workdir_problem
+    from clinvk.commands.checks import check_tags, workdir_problem
     from clinvk.model import title_problem
 
     problem = workdir_problem(session.workdir)
