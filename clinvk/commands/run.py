@@ -103,7 +103,7 @@ def print_dry_run(plan: TurnPlan) -> int:
 
 
 def _ready(plan: TurnPlan) -> None:
-    from clinvk.runner import check_executable
+    from clinvk.programs import check_executable
 
     check_executable(plan.invocation, name=plan.backend.name, install_hint=plan.backend.install_hint)
 
@@ -400,7 +400,7 @@ def _resume_interactive(store: SessionStore, ident: str, prompt: str | None, *,
                         wait: float, dry_run: bool) -> int:
     from clinvk.backends import get_backend
     from clinvk.model import utcnow
-    from clinvk.runner import check_executable, run_interactive
+    from clinvk.programs import check_executable, run_interactive
 
     with store.lock(ident, wait=wait, waitable=True):
         session = store.read(ident)

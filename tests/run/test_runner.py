@@ -12,7 +12,8 @@ import pytest
 
 from clinvk.backends import Invocation
 from clinvk.errors import BackendError
-from clinvk.runner import StopSignals, VendorProcess, capture, check_executable
+from clinvk.programs import capture, check_executable
+from clinvk.runner import StopSignals, VendorProcess
 from tests.run.conftest import group_gone, process_gone, wait_for
 
 
