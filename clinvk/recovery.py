@@ -122,9 +122,12 @@ class Watchdog:
         self._fd = write_end
 
     def release(self) -> None:
-        """Tell the watchdog the turn is over (clinvk stops the group itself)."""
-        import subprocess
+        """The turn is over (clinvk stops the group itself): end the watchdog.
 
+        It is killed rather than told and waited for: after a quick turn it may still be
+        starting its interpreter, and the turn must not wait for that. Killing it is
+        safe: it holds nothing and, with the turn over, has nothing left to do.
+        """
         fd, self._fd = self._fd, None
         if fd is not None:
             with contextlib.suppress(OSError):
@@ -132,8 +135,9 @@ class Watchdog:
             os.close(fd)
         process, self._process = self._process, None
         if process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=2)
+            with contextlib.suppress(OSError):
+                process.kill()
+            process.wait()
 
 
 def settle_dead_turn(session: Session, note: str | None = None) -> bool:
