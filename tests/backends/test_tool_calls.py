@@ -268,3 +268,49 @@ def test_gemini_odd_tool_events_never_raise() -> None:
     assert [(c.name, c.kind, c.summary) for c in calls(events)] == [("unknown", "other", "")]
     assert [r.status for r in results(events)] == ["unknown"]
     assert result.status == "ok"
+
+
+# ----------------------------------------------------- the captures of the real CLIs
+# tests/fixtures/vendor/tools/<cli>-<case>.jsonl (scripts/capture_tool_turns.py): per
+# case, each call as (name, kind, summary, status, exit_code, paths relative to the project).
+CAPTURED = {
+    "claude-read": [("Read", "read", "notes.txt", "ok", None, ["notes.txt"])],
+    "claude-shell-fail": [("Bash", "shell", "ls {p}/missing-dir", "error", 2, [])],
+    "claude-shell-denied": [("Bash", "shell", "touch {p}/new.txt", "denied", None, [])],
+    "claude-write-denied": [("Write", "write", "new.txt", "denied", None, ["new.txt"])],
+    "claude-edit": [("Read", "read", "notes.txt", "ok", None, ["notes.txt"]),
+                    ("Edit", "edit", "notes.txt", "ok", None, ["notes.txt"]),
+                    ("Write", "write", "new.txt", "ok", None, ["new.txt"])],
+    "codex-read": [("command_execution", "shell", "cat {p}/notes.txt", "ok", 0, [])],
+    "codex-shell-fail": [("command_execution", "shell", "ls {p}/missing-dir", "error", 2, [])],
+    "codex-edit": [("file_change", "edit", "add new.txt, update notes.txt", "ok", None,
+                    ["new.txt", "notes.txt"])],
+    "codex-edit-denied": [],  # codex says nothing of the rejected patch on stdout
+    "gemini-read": [("read_file", "read", "notes.txt", "ok", None, ["notes.txt"])],
+    # gemini reports a failing command as a success and gives no exit code.
+    "gemini-shell-fail": [("run_shell_command", "shell", "ls {p}/missing-dir", "ok", None, [])],
+    "gemini-edit": [("replace", "edit", "notes.txt", "ok", None, ["notes.txt"]),
+                    ("write_file", "write", "new.txt", "ok", None, ["new.txt"])],
+    "gemini-write-denied": [("write_file", "write", "new.txt", "error", None, ["new.txt"])],
+}
+PARSERS = {"claude": ClaudeParser, "codex": CodexParser, "gemini": GeminiParser}
+
+
+@pytest.mark.parametrize("case", sorted(CAPTURED))
+def test_captured_tool_turns(case: str) -> None:
+    cli = case.split("-")[0]
+    project = f"{TMP}/proj-{cli}"
+    events, result = run(PARSERS[cli](request(workdir=project)), sample(f"{case}.jsonl"))
+    got = []
+    ended = {r.id: r for r in results(events)}
+    for call in calls(events):
+        done = ended[call.id]  # every call the stream reports gets its result
+        paths = sorted({*call.paths, *done.paths})
+        got.append((call.name, call.kind, call.summary, done.status, done.exit_code,
+                    [p.removeprefix(project + "/") for p in paths]))
+        assert call.input and isinstance(call.input, dict)
+    want = [(n, k, s.format(p=project), st, code, paths)
+            for n, k, s, st, code, paths in CAPTURED[case]]
+    assert got == want
+    assert result.status == "ok" and result.text == f"MOCK final answer: {case}"
+    assert "chatter" not in result.text

@@ -128,10 +128,6 @@ def check_call(got: dict[str, Any], want: Call, project: Path) -> None:
     assert isinstance(got["input"], (dict, str)) and got["input"], got
 
 
-# Until turns record their tool calls the record has no `tool_calls` and this fails where
-# it reads them. strict: once they are recorded, the unexpected pass fails the run until
-# this marker is removed.
-@pytest.mark.xfail(raises=KeyError, strict=True, reason="the turn's tool_calls are not recorded yet")
 @pytest.mark.parametrize("key", sorted(EXPECT))
 def test_tool_turn(key: str, cli: Any, vendor_env: dict[str, str], mock_api: MockAPI,
                    tmp_path: Path) -> None:
