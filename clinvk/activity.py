@@ -128,3 +128,10 @@ def outcome(call: ToolCall) -> str:
     if call.status in ("error", "denied", "cancelled"):
         return f" ({call.status})"
     return ""
+
+
+def took(seconds: float | None) -> str:
+    """A call's duration for a person: ``0.03s``, ``1.2s``, ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    return f"{seconds:.2f}s" if seconds < 1 else f"{seconds:.1f}s"

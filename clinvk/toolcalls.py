@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from clinvk.model import Turn
 
 # Bounds of what a tool call holds (docs/sessions.md#tool-calls); import checks them.
 INPUT_MAX = 8 * 1024  # bytes of the arguments as JSON
@@ -218,3 +221,36 @@ def summary(kind: str, args: Any, workdir: str) -> str:
     if path:
         return one_line(shown_path(path, workdir))
     return one_line(first_string(args, *_TEXT_KEYS))
+
+
+def record_problem(turn: Turn) -> str | None:
+    """What in a turn's tool calls breaks the bounds clinvk records them within (a
+    hostile or hand-made import), or None."""
+    if len(turn.tool_calls) > CALLS_MAX:
+        return f"tool calls number {len(turn.tool_calls)}, more than {CALLS_MAX}"
+    for n, call in enumerate(turn.tool_calls, 1):
+        where = f"tool call {n}"
+        if not call.id or len(call.id) > NAME_MAX or not call.name or len(call.name) > NAME_MAX:
+            return f"{where} has an id or name that is empty or over {NAME_MAX} characters"
+        if len(call.summary) > SUMMARY_MAX or not call.summary.isprintable():
+            return f"{where} has a summary over {SUMMARY_MAX} characters or not on one line"
+        if len(_encode(call.input)) > INPUT_MAX + MARKER_ROOM:
+            return f"{where} has input over {INPUT_MAX} bytes"
+        preview = call.output_preview
+        if preview is not None and len(preview.encode("utf-8", "surrogatepass")) > \
+                PREVIEW_MAX + MARKER_ROOM:
+            return f"{where} has an output preview over {PREVIEW_MAX} bytes"
+        problem = _paths_problem(call.paths)
+        if problem:
+            return f"{where} {problem}"
+    problem = _paths_problem(turn.files_changed, limit=CALLS_MAX * PATHS_MAX)
+    return f"files_changed {problem}" if problem else None
+
+
+def _paths_problem(paths: list[str], limit: int = PATHS_MAX) -> str | None:
+    if len(paths) > limit:
+        return f"names {len(paths)} paths, more than {limit}"
+    for path in paths:
+        if not path.startswith("/") or len(path) > PATH_MAX or "\0" in path:
+            return f"names a path that is not absolute or over {PATH_MAX} characters"
+    return None
