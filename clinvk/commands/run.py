@@ -64,7 +64,7 @@ def footer(store: SessionStore) -> Callable[[Session], None]:
 
 # --------------------------------------------------------------------------- planning
 def make_plan(*, name: str, config: Config, request: Request, fmt: OutputFormat,
-              timeout: float | None, ephemeral: bool = False) -> TurnPlan:
+              timeout: float | None, ephemeral: bool = False, quiet: bool = False) -> TurnPlan:
     from clinvk.backends import get_backend
     from clinvk.backends.argv import check_owned
     from clinvk.turn import TurnPlan
@@ -78,7 +78,7 @@ def make_plan(*, name: str, config: Config, request: Request, fmt: OutputFormat,
     invocation = backend.invocation(request, backend_config)
     return TurnPlan(backend=backend, backend_config=backend_config, request=request,
                     invocation=invocation, fmt=fmt, timeout=timeout, pricing=config.pricing,
-                    ephemeral=ephemeral)
+                    ephemeral=ephemeral, quiet=quiet)
 
 
 def print_dry_run(plan: TurnPlan) -> int:
@@ -126,7 +126,7 @@ def run_new(store: SessionStore | None, text: str, plan: TurnPlan, *, name: str,
     with StopSignals() as signals:
         if store is None:
             return execute(None, session, turn, plan, signals)
-        if plan.fmt == "text":
+        if plan.fmt == "text" and not plan.quiet:
             plan.footer = footer(store)
         store.create(session)
         with store.lock(session.id):
@@ -162,7 +162,7 @@ def run_existing(store: SessionStore, ident: str, text: str, *, wait: float,
         check_resumable(session)
         plan = build(session)
         _ready(plan)
-        if plan.fmt == "text":
+        if plan.fmt == "text" and not plan.quiet:
             plan.footer = footer(store)
         with StopSignals() as signals:
             pid = os.getpid()
@@ -205,6 +205,7 @@ def prompt(
                            Parameter(name="--backend-arg", allow_leading_hyphen=True)] = None,
     system_prompt: str | None = None,
     approval: Approval | None = None,
+    quiet: Annotated[bool, Parameter(negative="")] = False,
     after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),
 ) -> int:
     """Send a prompt to a coding-agent CLI and record the conversation as a new session.
@@ -248,6 +249,8 @@ def prompt(
         Extra system instructions, where the vendor supports them.
     approval
         What the agent may do unasked: default, auto-edit, full-auto, plan, read-only.
+    quiet
+        Text mode: no tool-call lines and no session line on stderr (errors still show).
     """
     from clinvk.backends import Request
     from clinvk.config import load
@@ -281,7 +284,7 @@ def prompt(
             request = resume_request(session, text, model=model, backend_args=backend_arg or [],
                                      config=config)
             return make_plan(name=session.backend, config=config, request=request, fmt=fmt,
-                             timeout=limit)
+                             timeout=limit, quiet=quiet)
 
         if dry_run:
             return print_dry_run(build(store.read(found)))
@@ -291,7 +294,7 @@ def prompt(
                       approval=approval,
                       extra_args=[*config.backend(name).args, *(backend_arg or [])])
     plan = make_plan(name=name, config=config, request=request, fmt=fmt, timeout=limit,
-                     ephemeral=ephemeral)
+                     ephemeral=ephemeral, quiet=quiet)
     if dry_run:
         return print_dry_run(plan)
     return run_new(None if ephemeral else open_store(), text, plan, name=name,
@@ -313,6 +316,7 @@ def resume(
                            Parameter(name="--backend-arg", allow_leading_hyphen=True)] = None,
     wait: float = 0,
     dry_run: Annotated[bool, Parameter(negative="")] = False,
+    quiet: Annotated[bool, Parameter(negative="")] = False,
     after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),
 ) -> int:
     """Continue a recorded session with a new prompt.
@@ -347,6 +351,8 @@ def resume(
         Wait up to this many seconds for a busy session instead of failing at once.
     dry_run
         Print the vendor command and run nothing.
+    quiet
+        Text mode: no tool-call lines and no session line on stderr (errors still show).
     """
     from clinvk.config import load
 
@@ -386,7 +392,7 @@ def resume(
                                  config=config)
         limit = pick_timeout(timeout, config.backend(session.backend), config)
         return make_plan(name=session.backend, config=config, request=request, fmt=fmt,
-                         timeout=limit)
+                         timeout=limit, quiet=quiet)
 
     if dry_run:
         session = store.read(full)
