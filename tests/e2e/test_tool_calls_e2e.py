@@ -171,6 +171,26 @@ def test_tool_turn(key: str, cli: Any, vendor_env: dict[str, str], mock_api: Moc
         assert text not in turn["response"]
         assert text in json.dumps({k: v for k, v in turn.items() if k != "prompt"}), turn
 
+    # sessions history --tools: the same calls, as JSON and as one table row per call.
+    ran = cli.run("sessions", "history", result["id"], "--tools", "--json", env=vendor_env,
+                  cwd=project)
+    assert ran.code == 0, explain(ran)
+    listed = json.loads(ran.out)["tool_calls"]
+    assert [item.pop("turn") for item in listed] == [1] * len(calls)
+    assert listed == calls
+    ran = cli.run("sessions", "history", result["id"], "--tools", env=vendor_env, cwd=project)
+    assert ran.code == 0, explain(ran)
+    lines = ran.out.splitlines()
+    if calls:
+        assert lines[0].split() == ["TIME", "TURN", "TOOL", "SUMMARY", "STATUS", "DURATION"]
+        assert len(lines) == 1 + len(calls), ran.out
+        for line, call in zip(lines[1:], calls, strict=True):
+            assert f" {call['name']} " in line and f" {call['status']}" in line, line
+    else:
+        assert (lines, ran.err) == ([], "no tool calls in this session\n"), explain(ran)
+    # Shown with `pytest -s`: what a person sees for this turn.
+    print(f"\n$ clinvk sessions history {result['id']} --tools  # {key}\n{ran.out}{ran.err}")
+
     # The stream: tool_call then tool_result per call, ids and fields as recorded.
     stream_calls = [e for e in events if e["type"] == "tool_call"]
     stream_results = [e for e in events if e["type"] == "tool_result"]
