@@ -29,7 +29,7 @@ COMMAND_SPECS = (
     ("clinvk.commands.run:resume", "resume",
      ("Continue a recorded session with another prompt.\n\n"
      "Example: clinvk resume 3fk2a9 \"now add tests\"")),
-    ("clinvk.commands.run:cancel", "cancel", "Stop a running turn.\n\nExample: clinvk cancel 3fk2a9"),
+    ("clinvk.commands.cancel:cancel", "cancel", "Stop a running turn.\n\nExample: clinvk cancel 3fk2a9"),
     ("clinvk.commands.backends:backends", "backends",
      ("Show each backend: installed or not, path, version, default model.\n\n"
      "Example: clinvk backends --json")),

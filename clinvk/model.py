@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Bounds of every number in the record, in one place: the store's decoder, import and
 # the turn's own check of what a vendor reported all enforce them, so no record can
@@ -39,6 +39,11 @@ STATUSES: tuple[str, ...] = ("active", "completed", "error", "paused", "running"
 
 TurnStatus = Literal["running", "ok", "error", "timeout", "cancelled", "interrupted"]
 CostSource = Literal["reported", "computed", "unpriced"]
+ToolKind = Literal["read", "edit", "write", "shell", "search", "web", "mcp", "agent", "other"]
+TOOL_KINDS: tuple[str, ...] = ("read", "edit", "write", "shell", "search", "web", "mcp", "agent",
+                               "other")
+ToolStatus = Literal["ok", "error", "denied", "cancelled", "unknown"]
+TOOL_STATUSES: tuple[str, ...] = ("ok", "error", "denied", "cancelled", "unknown")
 
 
 class Usage(msgspec.Struct, omit_defaults=False):
@@ -79,6 +84,29 @@ class Usage(msgspec.Struct, omit_defaults=False):
         )
 
 
+class ToolCall(msgspec.Struct, kw_only=True):
+    """One tool call of a turn, normalized across vendors (docs/sessions.md#tool-calls).
+
+    Sizes are bounded where the call is recorded (clinvk.toolcalls): ``input`` is kept
+    whole up to 8 KB of JSON, ``output_preview`` holds the first 2 KB of the result.
+    """
+
+    id: str
+    # The vendor's own name (Read, read_file), or codex's item type (command_execution).
+    name: str
+    kind: ToolKind = "other"
+    # One line: the path, the command, the pattern.
+    summary: str = ""
+    input: Any = None
+    started_at: datetime | None = None
+    duration_s: Seconds | None = None
+    status: ToolStatus = "unknown"
+    exit_code: ExitCode | None = None
+    output_preview: str | None = None
+    # Absolute paths of the files the call read or changed.
+    paths: list[str] = msgspec.field(default_factory=list)
+
+
 class Turn(msgspec.Struct):
     index: Count
     prompt: str
@@ -103,6 +131,12 @@ class Turn(msgspec.Struct):
     # What clinvk left out of this turn and why, e.g. a usage figure the vendor
     # reported out of range (docs/sessions.md#bounds).
     warning: str | None = None
+    # What the agent did before answering, in order (schema version 2).
+    tool_calls: list[ToolCall] = msgspec.field(default_factory=list)
+    # Absolute paths the turn's edit/write calls changed, each once, in order.
+    files_changed: list[str] = msgspec.field(default_factory=list)
+    # The assistant's texts that came before a tool call: never part of `response`.
+    chatter: list[str] = msgspec.field(default_factory=list)
 
 
 class Session(msgspec.Struct):
@@ -111,7 +145,9 @@ class Session(msgspec.Struct):
     workdir: str
     created_at: datetime
     last_used_at: datetime
-    version: Version = SCHEMA_VERSION
+    # A record without a version predates the field: version 1. SessionStore.save
+    # always writes SCHEMA_VERSION.
+    version: Version = 1
     title: str = ""
     backend_session_id: str | None = None
     model: str | None = None

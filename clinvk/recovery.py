@@ -3,8 +3,9 @@
 Two things cover a clinvk that is killed outright (``kill -9``, the OOM killer) and so
 cannot stop its vendor itself:
 
-- while a turn runs, a tiny watchdog process (``watch`` below, started by the runner)
-  waits for clinvk to go away and then stops the vendor's process group;
+- while a turn runs, a tiny watchdog process (``watch`` below, started by the runner
+  through ``Watchdog``) waits for clinvk to go away and then stops the vendor's
+  process group;
 - any later clinvk that meets a record still saying ``running`` although the clinvk
   running it is gone (``recover``) stops the recorded group if it is still there and
   marks the turn ``interrupted`` in the record itself, under the session's lock.
@@ -26,6 +27,8 @@ from typing import TYPE_CHECKING
 from clinvk.liveness import group_members_left, group_safe_to_signal, runner_dead, running
 
 if TYPE_CHECKING:
+    import subprocess
+
     from clinvk.model import Session
     from clinvk.store import SessionStore
 
@@ -81,6 +84,60 @@ def watchdog_argv(pgid: int, leader_start: float) -> list[str]:
     code = ("import sys; sys.path.insert(0, sys.argv[1]); "
             "from clinvk.recovery import watch; sys.exit(watch(sys.argv[2:]))")
     return [sys.executable, "-I", "-S", "-c", code, package_parent, str(pgid), repr(leader_start)]
+
+
+class Watchdog:
+    """clinvk's end of the watchdog (``watch``) for one vendor process group.
+
+    A separate small process blocks reading a pipe only clinvk writes to, and stops the
+    vendor's group when that pipe reaches end of file without clinvk having said the
+    turn is over. Why not the kernel's parent-death signal (prctl PR_SET_PDEATHSIG)? It
+    can only be set in the child between fork and exec, i.e. with subprocess's
+    ``preexec_fn``, which is unsafe while other threads run (clinvk saves on worker
+    threads) and rules out the fast spawn path; and it reaches only the vendor itself,
+    not the tool processes it started, while the watchdog stops the whole group. It
+    costs one short-lived interpreter per turn, started without waiting for it.
+    """
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._fd: int | None = None
+
+    def start(self, pgid: int, leader_start: float) -> None:
+        """Start watching the group; best effort (a later clinvk still settles the turn)."""
+        import subprocess
+
+        read_end, write_end = os.pipe()  # not inheritable: only clinvk holds write_end
+        try:
+            self._process = subprocess.Popen(
+                watchdog_argv(pgid, leader_start), stdin=read_end,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                # Its own session: the terminal's hangup or Ctrl-C never reaches it.
+                start_new_session=True)
+        except OSError:
+            os.close(write_end)
+            return
+        finally:
+            os.close(read_end)
+        self._fd = write_end
+
+    def release(self) -> None:
+        """The turn is over (clinvk stops the group itself): end the watchdog.
+
+        It is killed rather than told and waited for: after a quick turn it may still be
+        starting its interpreter, and the turn must not wait for that. Killing it is
+        safe: it holds nothing and, with the turn over, has nothing left to do.
+        """
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(fd, b"d")
+            os.close(fd)
+        process, self._process = self._process, None
+        if process is not None:
+            with contextlib.suppress(OSError):
+                process.kill()
+            process.wait()
 
 
 def settle_dead_turn(session: Session, note: str | None = None) -> bool:

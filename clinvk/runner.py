@@ -1,4 +1,6 @@
-"""The one place clinvk spawns a process.
+"""A turn's vendor process: spawn it, stream its stdout, and stop it on a timeout, a
+Ctrl-C, a hangup or a cancel (StopSignals). Vendor programs run outside a turn (the
+install check, `resume --interactive`, `--version`) are clinvk.programs'.
 
 A vendor CLI runs in its own session and process group (``start_new_session``) so that
 clinvk, not the terminal, decides when it stops: a Ctrl-C is forwarded to the whole
@@ -6,15 +8,7 @@ group, a timeout or a cancel kills the whole group, and nothing the vendor start
 (tool subprocesses, MCP servers) outlives a stopped turn.
 
 Against a clinvk that is killed outright (kill -9) and so cannot stop anything, a
-watchdog (clinvk.recovery.watch) is started next to each vendor: a separate small
-process that blocks reading a pipe only clinvk writes to, and stops the vendor's group
-when that pipe reaches end of file without clinvk having said the turn is over. Why
-not the kernel's parent-death signal (prctl PR_SET_PDEATHSIG)? It can only be set in
-the child between fork and exec, i.e. with subprocess's ``preexec_fn``, which is unsafe
-while other threads run (clinvk saves on worker threads) and rules out the fast spawn
-path; and it reaches only the vendor itself, not the tool processes it started, while
-the watchdog stops the whole group. It costs one short-lived interpreter per turn,
-started without waiting for it.
+watchdog (clinvk.recovery.Watchdog) is started next to each vendor.
 
 Stdout is read straight off the pipe with a selector and handed out line by line the
 moment a newline arrives: no buffering layer sits between the vendor's write and
@@ -39,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from clinvk.errors import BackendError
 from clinvk.liveness import process_start_time
+from clinvk.recovery import Watchdog
 
 if TYPE_CHECKING:
     from clinvk.backends import Invocation
@@ -153,8 +148,7 @@ class VendorProcess:
         self._stderr = bytearray()
         self._threads: list[threading.Thread] = []
         self._exit_code: int | None = None
-        self._watchdog: subprocess.Popen[bytes] | None = None
-        self._watchdog_fd: int | None = None
+        self._watchdog = Watchdog()
 
     # ------------------------------------------------------------------ start
     def start(self) -> VendorProcess:
@@ -190,7 +184,9 @@ class VendorProcess:
         # start_new_session makes the child the leader of a new group with its own pid.
         self.pgid = proc.pid
         self.pgid_start = process_start_time(proc.pid)
-        self._start_watchdog()
+        if self.pgid_start is not None:
+            # Without the leader's start time the group cannot be verified: no watchdog.
+            self._watchdog.start(self.pgid, self.pgid_start)
         if self.timeout is not None:
             self._deadline = self._started + self.timeout
         assert proc.stderr is not None
@@ -202,38 +198,6 @@ class VendorProcess:
             # A Ctrl-C that landed between the handler going in and Popen returning.
             self.signals.attach(self)
         return self
-
-    def _start_watchdog(self) -> None:
-        """Start the watchdog that stops the group if clinvk dies (see the module doc)."""
-        if self.pgid is None or self.pgid_start is None:
-            return  # nothing to verify the group by: a watchdog could not act safely
-        from clinvk.recovery import watchdog_argv
-
-        read_end, write_end = os.pipe()  # not inheritable: only clinvk holds write_end
-        try:
-            self._watchdog = subprocess.Popen(
-                watchdog_argv(self.pgid, self.pgid_start), stdin=read_end,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                # Its own session: the terminal's hangup or Ctrl-C never reaches it.
-                start_new_session=True)
-        except OSError:
-            os.close(write_end)
-            return  # best effort: a later clinvk still settles the turn (clinvk.recovery)
-        finally:
-            os.close(read_end)
-        self._watchdog_fd = write_end
-
-    def _release_watchdog(self) -> None:
-        """Tell the watchdog the turn is over (clinvk stops the group itself)."""
-        fd, self._watchdog_fd = self._watchdog_fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.write(fd, b"d")
-            os.close(fd)
-        watchdog, self._watchdog = self._watchdog, None
-        if watchdog is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                watchdog.wait(timeout=2)
 
     def _spawn_thread(self, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True,
@@ -374,7 +338,7 @@ class VendorProcess:
         if self.stop_reason is not None:
             # Whatever the vendor left running in its group goes with it.
             self._signal_group(signal.SIGKILL)
-        self._release_watchdog()
+        self._watchdog.release()
         self._exit_code = proc.wait()
         self._close_stdout()
         for thread in self._threads:
@@ -406,105 +370,13 @@ class VendorProcess:
             return
         # Left early (an exception in the caller): nothing of the vendor may survive us.
         self._signal_group(signal.SIGKILL)
-        self._release_watchdog()
+        self._watchdog.release()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._exit_code = proc.wait(timeout=5)
         self._close_stdout()
-
-
-def _which(program: str, path: str) -> str | None:
-    """shutil.which for POSIX, without importing shutil."""
-    def runnable(p: str) -> bool:
-        return os.path.isfile(p) and os.access(p, os.X_OK)
-
-    if os.sep in program:
-        return program if runnable(program) else None
-    for directory in path.split(os.pathsep):
-        candidate = os.path.join(directory or os.curdir, program)
-        if runnable(candidate):
-            return candidate
-    return None
-
-
-def check_executable(invocation: Invocation, *, name: str, install_hint: str) -> str:
-    """The path the vendor's argv[0] resolves to, or BackendError with the install command.
-
-    Checked before a session is created, so a missing CLI leaves no record behind.
-    """
-    program = invocation.argv[0]
-    path = invocation.env.get("PATH", os.environ.get("PATH", os.defpath))
-    found = _which(program, path)
-    if found is None:
-        if os.sep in program:
-            raise BackendError(f"{name} CLI not found: {program!r} does not exist or is not executable",
-                               hint=f"install it: {install_hint}" if install_hint else None)
-        raise BackendError(f"{name} CLI not found: {program!r} is not on PATH",
-                           hint=f"install it: {install_hint}" if install_hint else None)
-    return found
 
 
 def _decode(raw: bytes | bytearray) -> str:
     if raw.endswith(b"\r"):
         raw = raw[:-1]
     return bytes(raw).decode("utf-8", "replace")
-
-
-def run_interactive(invocation: Invocation, *, name: str, install_hint: str) -> int:
-    """Hand the terminal to the vendor (inherited stdio) and return its exit code."""
-    if not os.path.isdir(invocation.cwd):
-        raise BackendError(f"working directory does not exist: {invocation.cwd}")
-    env = dict(os.environ)
-    env.update(invocation.env)
-    try:
-        # Same process group as clinvk: the vendor must be in the terminal's foreground.
-        proc = subprocess.Popen(invocation.argv, cwd=invocation.cwd, env=env)
-    except FileNotFoundError:
-        raise BackendError(
-            f"{name} CLI not found: {invocation.argv[0]!r} is not on PATH",
-            hint=f"install it: {install_hint}" if install_hint else None,
-        ) from None
-    except OSError as exc:
-        raise BackendError(f"cannot run {invocation.argv[0]!r}: {exc.strerror or exc}") from None
-    # Ctrl-C belongs to the vendor now (the terminal sends it to both of us); clinvk
-    # ignores it like a shell does for its foreground job. Set after the spawn: an
-    # ignored disposition would be inherited across exec.
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        while True:
-            try:
-                return proc.wait()
-            except KeyboardInterrupt:  # pragma: no cover - only without the handler
-                continue
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-
-
-@dataclass
-class Captured:
-    exit_code: int | None  # None: timed out (and killed)
-    stdout: str
-    stderr: str
-
-
-def capture(argv: list[str], *, timeout: float = 10.0, env: dict[str, str] | None = None) -> Captured:
-    """Run a short command (e.g. ``--version``) to completion; raise OSError if it cannot start.
-
-    ``env`` is added to the inherited environment.
-    """
-    full_env = None
-    if env:
-        full_env = dict(os.environ)
-        full_env.update(env)
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True, env=full_env)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        return Captured(None, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
-    return Captured(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))

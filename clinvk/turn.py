@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from clinvk.activity import Activity
 from clinvk.backends import (
     ErrorEvent,
     SessionStarted,
     TextDelta,
+    ToolCallEvent,
+    ToolResultEvent,
     TurnResult,
     UsageEvent,
 )
+from clinvk.emitter import Emitter, OutputFormat
 from clinvk.errors import (
     BackendError,
     ClinvkError,
@@ -41,90 +44,7 @@ if TYPE_CHECKING:
     from clinvk.runner import Outcome, StopSignals
     from clinvk.store import SessionStore
 
-OutputFormat = Literal["text", "json", "stream-json"]
-
 _encoder = msgspec.json.Encoder()
-
-
-# --------------------------------------------------------------------------- output
-class Emitter:
-    """Writes the turn to stdout in the chosen format, flushing every piece at once.
-
-    The stream-json schema is the same for every backend (docs/json-output.md):
-    exactly one ``session`` event first, then ``text`` / ``usage`` / ``error`` events
-    as they happen, then one ``result``.
-    """
-
-    def __init__(self, fmt: OutputFormat) -> None:
-        self.fmt = fmt
-        self.streamed: list[str] = []
-        self.session_sent = False
-        self.closed = False  # the reader went away (`clinvk … | head`)
-
-    def _write(self, text: str) -> None:
-        if self.closed:
-            return
-        try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        except OSError:
-            # The reader went away (a closed pipe, or EIO from a terminal that hung up):
-            # the turn still runs to the end and is saved; there is just no one to tell.
-            self.closed = True
-            _silence_stdout()
-
-    def _event(self, obj: dict[str, Any]) -> None:
-        self._write(_encoder.encode(obj).decode() + "\n")
-
-    def session(self, info: dict[str, Any]) -> None:
-        if self.session_sent:
-            return
-        self.session_sent = True
-        if self.fmt == "stream-json":
-            self._event({"type": "session", **info})
-
-    def text(self, delta: str) -> None:
-        if not delta:
-            return
-        self.streamed.append(delta)
-        if self.fmt == "text":
-            self._write(delta)
-        elif self.fmt == "stream-json":
-            self._event({"type": "text", "text": delta})
-
-    def usage(self, usage: Usage, cost_usd: float | None) -> None:
-        if self.fmt == "stream-json":
-            self._event({"type": "usage", "usage": msgspec.to_builtins(usage), "cost_usd": cost_usd})
-
-    def error(self, message: str) -> None:
-        if self.fmt == "stream-json":
-            self._event({"type": "error", "message": message})
-
-    def result(self, obj: dict[str, Any]) -> None:
-        final = obj.get("text") or ""
-        if self.fmt == "text":
-            # A backend that gave no deltas (or a json-only one) still shows its answer.
-            if not self.streamed and final:
-                self._write(final)
-                self.streamed.append(final)
-            if self.streamed and not self.streamed[-1].endswith("\n"):
-                self._write("\n")
-        elif self.fmt == "stream-json":
-            if not self.streamed and final:
-                self._event({"type": "text", "text": final})
-            self._event({"type": "result", **obj})
-        else:
-            self._write(msgspec.json.format(_encoder.encode(obj), indent=2).decode() + "\n")
-
-
-def _silence_stdout() -> None:
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 # --------------------------------------------------------------------------- saving
@@ -194,6 +114,8 @@ class TurnPlan:
     timeout: float | None
     pricing: dict[str, PriceConfig] = field(default_factory=dict)
     ephemeral: bool = False
+    # No tool-call lines and no session footer on stderr (text mode).
+    quiet: bool = False
     # Called with the session once the turn is over (e.g. to print the resume hint).
     footer: Callable[[Session], None] | None = None
 
@@ -214,7 +136,8 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
     """
     from clinvk.runner import Outcome, VendorProcess
 
-    emitter = Emitter(plan.fmt)
+    emitter = Emitter(plan.fmt, quiet=plan.quiet)
+    activity = Activity(turn)
     recorder = Recorder(None if plan.ephemeral else store, session)
     parser = plan.backend.parser(plan.request)
     outcome: Outcome | None = None
@@ -239,13 +162,16 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
                 recorder.checkpoint()
                 for line in proc.lines():
                     for event in parser.feed(line):
-                        _on_event(event, emitter, session, turn, recorder, session_info)
+                        _on_event(event, emitter, session, turn, recorder, session_info,
+                                  activity)
                 outcome = proc.wait()
         result = parser.finish(outcome.exit_code if outcome.exit_code is not None else -1,
                                outcome.stderr)
     except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised below
         failure = exc
-    error = _settle(session, turn, plan, outcome, result, failure, emitter, signals.signum)
+    error = _settle(session, turn, plan, outcome, result, failure, activity, signals.signum)
+    for call in activity.settle(turn.status):
+        emitter.tool_result(call)  # every tool_call event gets its tool_result
     try:
         recorder.final()
     finally:
@@ -263,7 +189,8 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
 
 
 def _on_event(event: object, emitter: Emitter, session: Session, turn: Turn,
-              recorder: Recorder, session_info: Callable[[], dict[str, Any]]) -> None:
+              recorder: Recorder, session_info: Callable[[], dict[str, Any]],
+              activity: Activity) -> None:
     if isinstance(event, SessionStarted):
         turn.backend_session_id = event.backend_session_id
         # A resume may come back under a new id (claude --fork-session): the new one
@@ -277,7 +204,16 @@ def _on_event(event: object, emitter: Emitter, session: Session, turn: Turn,
         return
     emitter.session(session_info())
     if isinstance(event, TextDelta):
+        activity.text(event.text)
         emitter.text(event.text)
+    elif isinstance(event, ToolCallEvent):
+        call = activity.call(event)
+        if call is not None:
+            emitter.tool_call(call)
+    elif isinstance(event, ToolResultEvent):
+        call = activity.result(event)
+        if call is not None:
+            emitter.tool_result(call)
     elif isinstance(event, UsageEvent):
         # Out-of-range figures are dropped here as they are at the end of the turn.
         if not out_of_bounds(event.usage, Usage):
@@ -289,7 +225,7 @@ def _on_event(event: object, emitter: Emitter, session: Session, turn: Turn,
 
 def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | None,
             result: TurnResult | None, failure: BaseException | None,
-            emitter: Emitter, signum: int | None = None) -> ClinvkError | None:
+            activity: Activity, signum: int | None = None) -> ClinvkError | None:
     """Fill in the turn and session from what happened; the error to raise, if any."""
     now = utcnow()
     session.last_used_at = now
@@ -303,7 +239,9 @@ def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | Non
         warnings.append(f"its duration ({turn.duration_s}s) was out of range and is not recorded")
         turn.duration_s = None
     if result is not None:
-        turn.response = result.text or "".join(emitter.streamed)
+        # Never the chatter before a tool call: the vendor's answer, else the text after
+        # the last call.
+        turn.response = result.text or activity.answer()
         if result.backend_session_id:
             turn.backend_session_id = result.backend_session_id
             session.backend_session_id = result.backend_session_id
@@ -318,7 +256,9 @@ def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | Non
             cost, source, price_source = None, "unpriced", None
         turn.cost_usd, turn.cost_source, turn.price_source = cost, source, price_source
     else:
-        turn.response = "".join(emitter.streamed)
+        turn.response = activity.answer()
+    if activity.warning():
+        warnings.append(activity.warning() or "")
     turn.warning = "; ".join(warnings) or None
     if turn.warning:
         from clinvk.output import warn
@@ -451,4 +391,6 @@ def result_object(session: Session, turn: Turn, ephemeral: bool) -> dict[str, An
         "status": turn.status,
         "error": turn.error,
         "warning": turn.warning,
+        "tool_calls": msgspec.to_builtins(turn.tool_calls),
+        "files_changed": turn.files_changed,
     }

@@ -10,10 +10,19 @@ A resumed turn therefore only says ``#2`` when the CLI really re-sent the
 earlier history. Usage numbers are fixed (input 123, output 45, cache read 67,
 cache write 8) so token accounting can be checked exactly.
 
+Tests can also script tool calls: the next model request that declares the
+tool gets a tool call (plus optional chatter text) instead of text; the request
+that brings the tool results back gets the final text. The log records the
+tools each request declared, the tool calls the mock answered and the tool
+results it received.
+
 Control endpoints (used by tests, never by the CLIs):
 
     POST /_mock/fail     {"status": 400, "message": "...", "count": 1, "provider": "any", "match": ""}
     POST /_mock/delay    {"seconds": 30, "count": 1, "provider": "any", "match": ""}
+    POST /_mock/tool     {"provider": "anthropic", "calls": [{"name": "Read", "input": {...}}],
+                          "text": "chatter", "final": "answer after the results", "count": 1,
+                          "match": "", "undeclared": false}
     POST /_mock/reset    forget rules and the request log, wake delayed requests
     GET  /_mock/requests [?provider=P][&bodies=1]  JSON list of model requests seen
 
@@ -37,20 +46,20 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+# The reply builders live next to this file; a test may load it by path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mockreply
+from mockreply import INPUT_TOKENS, Reply, ToolCall, split_text
+
 HOST = "127.0.0.1"
 PROVIDERS = ("anthropic", "openai", "gemini")
-
-# Fixed usage so tests can check the numbers each CLI reports.
-INPUT_TOKENS = 123
-OUTPUT_TOKENS = 45
-CACHE_READ_TOKENS = 67
-CACHE_WRITE_TOKENS = 8
 
 GEMINI_PATH = re.compile(r"^/v1(?:beta|alpha|)/models/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)$")
 
@@ -149,6 +158,119 @@ def gemini_turns(body: dict[str, Any]) -> tuple[int, str]:
             ]
         )
     return _turns(per_message)
+
+
+# --------------------------------------------------------------------------
+# Tools: what a request declares, and the tool results it carries back
+# --------------------------------------------------------------------------
+
+
+def declared_tools(provider: str, body: dict[str, Any]) -> dict[str, str]:
+    """Tool name -> its type ("function", or OpenAI's "custom" freeform tools)."""
+    tools = body.get("tools")
+    out: dict[str, str] = {}
+    for tool in tools if isinstance(tools, list) else []:
+        if not isinstance(tool, dict):
+            continue
+        if provider == "gemini":
+            for decl in tool.get("functionDeclarations") or []:
+                if isinstance(decl, dict) and isinstance(decl.get("name"), str):
+                    out[decl["name"]] = "function"
+        elif isinstance(tool.get("name"), str):
+            out[tool["name"]] = str(tool.get("type") or "function")
+    return out
+
+
+def _text_of(value: Any) -> str:
+    """A tool result's content as text: a string, or the text of its content blocks."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(str(b.get("text", "")) for b in value if isinstance(b, dict) and "text" in b)
+    return json.dumps(value)
+
+
+def tool_results(provider: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool results this request sends back: those after the model's last message.
+
+    Each: ``id`` (the call id the client used), ``name`` (from the call, when the
+    request still shows it), ``output`` (text) and ``is_error`` (None when the API
+    has no such flag). A later real user prompt means there are none.
+    """
+    names: dict[str, str] = {}
+    results: list[dict[str, Any]] = []
+
+    def result(call_id: Any, name: Any, output: str, is_error: bool | None) -> None:
+        call_id = call_id if isinstance(call_id, str) else None
+        if not isinstance(name, str):
+            name = names.get(call_id or "")
+        results.append({"id": call_id, "name": name, "output": output, "is_error": is_error})
+
+    if provider == "anthropic":
+        for msg in body.get("messages") or []:
+            if not isinstance(msg, dict) or not isinstance(msg.get("content"), (list, str)):
+                continue
+            blocks = (
+                [b for b in msg["content"] if isinstance(b, dict)]
+                if isinstance(msg["content"], list)
+                else [{"type": "text", "text": msg["content"]}]
+            )
+            if msg.get("role") == "assistant":
+                results.clear()
+                for b in blocks:
+                    if b.get("type") == "tool_use" and isinstance(b.get("id"), str):
+                        names[b["id"]] = b.get("name")
+            elif msg.get("role") == "user":
+                found = [b for b in blocks if b.get("type") == "tool_result"]
+                if not found and anthropic_turns({"messages": [msg]})[0]:
+                    results.clear()
+                for b in found:
+                    result(
+                        b.get("tool_use_id"),
+                        None,
+                        _text_of(b.get("content")),
+                        bool(b.get("is_error")),
+                    )
+    elif provider == "openai":
+        items = body.get("input")
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                continue
+            kind = item.get("type", "message")
+            if kind in ("function_call", "custom_tool_call"):
+                results.clear()
+                names[str(item.get("call_id"))] = item.get("name")
+            elif kind in ("function_call_output", "custom_tool_call_output"):
+                result(item.get("call_id"), None, _text_of(item.get("output")), None)
+            elif kind == "message" and (
+                item.get("role") == "assistant" or openai_turns({"input": [item]})[0]
+            ):
+                # The model spoke, or a real prompt followed: earlier results are old.
+                results.clear()
+    else:
+        for content in body.get("contents") or []:
+            if not isinstance(content, dict):
+                continue
+            parts = [p for p in content.get("parts") or [] if isinstance(p, dict)]
+            if content.get("role") == "model":
+                results.clear()
+                continue
+            found = [
+                p["functionResponse"] for p in parts if isinstance(p.get("functionResponse"), dict)
+            ]
+            if not found and gemini_turns({"contents": [content]})[0]:
+                results.clear()
+            for fr in found:
+                response = fr.get("response")
+                is_error = isinstance(response, dict) and "error" in response
+                if isinstance(response, dict) and isinstance(response.get("output"), str):
+                    output = response["output"]
+                elif is_error and isinstance(response, dict):
+                    output = _text_of(response["error"])
+                else:
+                    output = json.dumps(response)
+                result(fr.get("id"), fr.get("name"), output, is_error)
+    return results
 
 
 def reply_deltas(provider: str, turns: int, last_text: str) -> list[str]:
@@ -277,11 +399,30 @@ class Rule:
         return self.count > 0 and self.provider in ("any", provider) and self.match in path
 
 
+@dataclass
+class ToolRule(Rule):
+    """Answer with tool calls: ``calls`` is a list of {"name", "input"}."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    text: str = ""  # chatter sent before the calls
+    final: str | None = None  # the text that answers the tool results
+    undeclared: bool = False  # also when the request does not declare the tools
+
+    def fits(self, provider: str, path: str, declared: dict[str, str]) -> bool:
+        if not self.applies(provider, path):
+            return False
+        return self.undeclared or all(c["name"] in declared for c in self.calls)
+
+
 class MockState:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.failures: list[Rule] = []
         self.delays: list[Rule] = []
+        self.tools: list[ToolRule] = []
+        # Final texts of the tool rules used, per provider, for the requests that
+        # bring the tool results back (oldest first).
+        self.finals: dict[str, deque[str]] = {}
         self.requests: list[dict[str, Any]] = []
         # Raw request bodies and headers, kept apart from the log entries so
         # the default /_mock/requests answer stays small (claude sends ~50 KB).
@@ -308,6 +449,26 @@ class MockState:
                     return rule
         return None
 
+    def add_tool_rule(self, rule: ToolRule) -> None:
+        with self.lock:
+            self.tools.append(rule)
+
+    def take_tool_rule(self, provider: str, path: str, declared: dict[str, str]) -> ToolRule | None:
+        """The first tool rule that fits this request (rules are used in order)."""
+        with self.lock:
+            for rule in self.tools:
+                if rule.fits(provider, path, declared):
+                    rule.count -= 1
+                    if rule.final is not None:
+                        self.finals.setdefault(provider, deque()).append(rule.final)
+                    return rule
+        return None
+
+    def take_final(self, provider: str) -> str | None:
+        with self.lock:
+            queue = self.finals.get(provider)
+            return queue.popleft() if queue else None
+
     def record(self, entry: dict[str, Any], body: Any, headers: dict[str, str]) -> None:
         with self.lock:
             self.requests.append(entry)
@@ -330,6 +491,8 @@ class MockState:
         with self.lock:
             self.failures.clear()
             self.delays.clear()
+            self.tools.clear()
+            self.finals.clear()
             self.requests.clear()
             self.bodies.clear()
             old, self.wake = self.wake, threading.Event()
@@ -350,6 +513,32 @@ def log(line: str) -> None:
 
 class BadRequest(Exception):
     pass
+
+
+def tool_rule(provider: str, count: int, match: str, body: dict[str, Any]) -> ToolRule:
+    """A checked ToolRule from a /_mock/tool body ("name" + "input" is one call)."""
+    calls = body.get("calls")
+    if calls is None and "name" in body:
+        calls = [{"name": body["name"], "input": body.get("input", {})}]
+    if not isinstance(calls, list) or not calls:
+        raise BadRequest('give "calls": [{"name": ..., "input": ...}, ...] or "name" and "input"')
+    checked = []
+    for call in calls:
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str) or not call["name"]:
+            raise BadRequest("every call needs a non-empty string name")
+        checked.append({"name": call["name"], "input": call.get("input", {})})
+    text = body.get("text", "")
+    final = body.get("final")
+    undeclared = body.get("undeclared", False)
+    if not isinstance(text, str):
+        raise BadRequest("text must be a string")
+    if final is not None and not isinstance(final, str):
+        raise BadRequest("final must be a string")
+    if not isinstance(undeclared, bool):
+        raise BadRequest("undeclared must be true or false")
+    return ToolRule(
+        provider, count, match, calls=checked, text=text, final=final, undeclared=undeclared
+    )
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -489,7 +678,7 @@ class Handler(BaseHTTPRequestHandler):
             STATE.reset()
             self._send_json(200, {"ok": True})
             return
-        if path not in ("/_mock/fail", "/_mock/delay"):
+        if path not in ("/_mock/fail", "/_mock/delay", "/_mock/tool"):
             self._send_json(404, {"error": {"message": f"unknown control endpoint {path}"}})
             return
         provider = body.get("provider", "any")
@@ -501,7 +690,9 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest("count must be an integer >= 1")
         if not isinstance(match, str):
             raise BadRequest("match must be a string")
-        if path == "/_mock/fail":
+        if path == "/_mock/tool":
+            STATE.add_tool_rule(tool_rule(provider, count, match, body))
+        elif path == "/_mock/fail":
             status = body.get("status", 500)
             if not isinstance(status, int) or not 400 <= status <= 599:
                 raise BadRequest("status must be an integer 400..599")
@@ -568,6 +759,11 @@ class Handler(BaseHTTPRequestHandler):
             "client": self.client_address[0],
             "time": time.time(),
             "status": None,
+            # Tool names the request declares, the tool results it brings back,
+            # and the tool calls the mock answered with (set below).
+            "tools": sorted(declared := declared_tools(provider, body)),
+            "tool_results": (results := tool_results(provider, body)),
+            "tool_calls": [],
         }
         STATE.record(entry, body, {k.lower(): v for k, v in self.headers.items()})
         summary = f"[{provider} {model} turns={turns} {last_text[:40]!r}]"
@@ -597,8 +793,9 @@ class Handler(BaseHTTPRequestHandler):
                     {"request-id": "req_mock", "x-request-id": "req_mock"},
                 )
             else:
-                deltas = reply_deltas(provider, turns, last_text)
-                getattr(self, f"_reply_{provider}")(model, stream, deltas, body)
+                reply = self._reply(provider, path, body, declared, results, turns, last_text)
+                entry["tool_calls"] = [c.logged() for c in reply.calls]
+                getattr(self, f"_send_{provider}")(model, stream, reply)
         except (BrokenPipeError, ConnectionResetError):
             # The client gave up (e.g. a timeout test killed it): nothing to do.
             self._status = "client-gone"
@@ -606,182 +803,75 @@ class Handler(BaseHTTPRequestHandler):
         entry["status"] = self._status
         self._log_request(summary)
 
-    # ---- Anthropic Messages --------------------------------------------
+    def _reply(
+        self,
+        provider: str,
+        path: str,
+        body: dict[str, Any],
+        declared: dict[str, str],
+        results: list[dict[str, Any]],
+        turns: int,
+        last_text: str,
+    ) -> Reply:
+        """What to answer: a schema-shaped object, scripted tool calls, or text."""
+        config = body.get("generationConfig") if provider == "gemini" else None
+        if isinstance(config, dict):
+            schema = config.get("responseJsonSchema") or config.get("responseSchema")
+            if schema is not None:
+                # gemini's router (and other helpers) want a schema-shaped object.
+                return Reply(deltas=[json.dumps(example_for_schema(schema))])
+        rule = STATE.take_tool_rule(provider, self.path, declared)
+        if rule is not None:
+            seq = STATE.next_seq()
+            prefix = {"anthropic": "toolu_mock", "openai": "call_mock"}.get(provider)
+            calls = [
+                ToolCall(
+                    id=f"{prefix}_{seq:04d}_{i}" if prefix else None,
+                    name=c["name"],
+                    input=c["input"],
+                    custom=declared.get(c["name"]) == "custom",
+                )
+                for i, c in enumerate(rule.calls)
+            ]
+            return Reply(deltas=split_text(rule.text), calls=calls)
+        if results:
+            final = STATE.take_final(provider)
+            if final is None:
+                final = f"MOCK {provider} reply #{turns} after tools: {last_text}"
+            return Reply(deltas=split_text(final))
+        return Reply(deltas=reply_deltas(provider, turns, last_text))
 
-    def _reply_anthropic(
-        self, model: str, stream: bool, deltas: list[str], body: dict[str, Any]
-    ) -> None:
-        seq = STATE.next_seq()
-        msg_id = f"msg_{seq:04d}_{uuid.uuid4().hex[:8]}"
-        text = "".join(deltas)
-        usage = {
-            "input_tokens": INPUT_TOKENS,
-            "cache_creation_input_tokens": CACHE_WRITE_TOKENS,
-            "cache_read_input_tokens": CACHE_READ_TOKENS,
-        }
+    # ---- sending a reply, in each API's framing ---------------------------
+
+    def _send_anthropic(self, model: str, stream: bool, reply: Reply) -> None:
+        msg_id = f"msg_{STATE.next_seq():04d}_{uuid.uuid4().hex[:8]}"
         headers = {"request-id": f"req_{msg_id}"}
         if not stream:
-            message = {
-                "id": msg_id,
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
-                "stop_sequence": None,
-                "usage": {**usage, "output_tokens": OUTPUT_TOKENS},
-            }
-            self._send_json(200, message, headers)
+            self._send_json(200, mockreply.anthropic_message(model, msg_id, reply), headers)
             return
         self._start_stream(headers)
-        self._sse(
-            "message_start",
-            {
-                "type": "message_start",
-                "message": {
-                    "id": msg_id,
-                    "type": "message",
-                    "role": "assistant",
-                    "model": model,
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": {**usage, "output_tokens": 1},
-                },
-            },
-        )
-        self._sse(
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
-        )
-        self._sse("ping", {"type": "ping"})
-        for delta in deltas:
-            self._sse(
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": delta},
-                },
-            )
-        self._sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-        self._sse(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": OUTPUT_TOKENS},
-            },
-        )
-        self._sse("message_stop", {"type": "message_stop"})
+        for event, data in mockreply.anthropic_events(model, msg_id, reply):
+            self._sse(event, data)
         self._end_stream()
 
-    # ---- OpenAI Responses ----------------------------------------------
-
-    def _reply_openai(
-        self, model: str, stream: bool, deltas: list[str], body: dict[str, Any]
-    ) -> None:
+    def _send_openai(self, model: str, stream: bool, reply: Reply) -> None:
         seq = STATE.next_seq()
         resp_id = f"resp_mock_{seq:04d}_{uuid.uuid4().hex[:8]}"
-        item_id = f"msg_mock_{seq:04d}"
-        text = "".join(deltas)
-        usage = {
-            "input_tokens": INPUT_TOKENS,
-            # codex 0.169 also reads cache_write_tokens (reported as
-            # cache_write_input_tokens); other clients ignore it.
-            "input_tokens_details": {
-                "cached_tokens": CACHE_READ_TOKENS,
-                "cache_write_tokens": CACHE_WRITE_TOKENS,
-            },
-            "output_tokens": OUTPUT_TOKENS,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": INPUT_TOKENS + OUTPUT_TOKENS,
-        }
-        part = {"type": "output_text", "text": text, "annotations": []}
-        item = {
-            "id": item_id,
-            "type": "message",
-            "status": "completed",
-            "role": "assistant",
-            "content": [part],
-        }
-        response = {
-            "id": resp_id,
-            "object": "response",
-            "created_at": int(time.time()),
-            "status": "completed",
-            "model": model,
-            "output": [item],
-            "usage": usage,
-        }
+        headers = {"x-request-id": f"req_{resp_id}"}
         if not stream:
-            self._send_json(200, response, {"x-request-id": f"req_{resp_id}"})
+            self._send_json(200, mockreply.openai_response(model, resp_id, seq, reply), headers)
             return
-        self._start_stream({"x-request-id": f"req_{resp_id}"})
-        counter = iter(range(1_000_000))
-
-        def sse(event: str, data: dict[str, Any]) -> None:
-            self._sse(event, {"type": event, "sequence_number": next(counter), **data})
-
-        pending = {**response, "status": "in_progress", "output": [], "usage": None}
-        sse("response.created", {"response": pending})
-        sse("response.in_progress", {"response": pending})
-        sse(
-            "response.output_item.added",
-            {"output_index": 0, "item": {**item, "status": "in_progress", "content": []}},
-        )
-        where = {"item_id": item_id, "output_index": 0, "content_index": 0}
-        sse("response.content_part.added", {**where, "part": {**part, "text": ""}})
-        for delta in deltas:
-            sse("response.output_text.delta", {**where, "delta": delta, "logprobs": []})
-        sse("response.output_text.done", {**where, "text": text, "logprobs": []})
-        sse("response.content_part.done", {**where, "part": part})
-        sse("response.output_item.done", {"output_index": 0, "item": item})
-        sse("response.completed", {"response": response})
+        self._start_stream(headers)
+        for event, data in mockreply.openai_events(model, resp_id, seq, reply):
+            self._sse(event, data)
         self._end_stream()
 
-    # ---- Gemini ----------------------------------------------------------
-
-    def _reply_gemini(
-        self, model: str, stream: bool, deltas: list[str], body: dict[str, Any]
-    ) -> None:
-        usage = {
-            "promptTokenCount": INPUT_TOKENS,
-            "candidatesTokenCount": OUTPUT_TOKENS,
-            "cachedContentTokenCount": CACHE_READ_TOKENS,
-            "thoughtsTokenCount": 0,
-            "totalTokenCount": INPUT_TOKENS + OUTPUT_TOKENS,
-        }
+    def _send_gemini(self, model: str, stream: bool, reply: Reply) -> None:
         response_id = f"mock-{STATE.next_seq():04d}"
-        config = body.get("generationConfig") or {}
-        schema = config.get("responseJsonSchema") or config.get("responseSchema")
-        if schema is not None:
-            # The CLI's router (and other helpers) want a schema-shaped object.
-            deltas = [json.dumps(example_for_schema(schema))]
-
-        def chunk(texts: Iterable[str], last: bool) -> dict[str, Any]:
-            candidate: dict[str, Any] = {
-                "content": {"role": "model", "parts": [{"text": t} for t in texts]},
-                "index": 0,
-            }
-            out: dict[str, Any] = {
-                "candidates": [candidate],
-                "modelVersion": model,
-                "responseId": response_id,
-            }
-            if last:
-                candidate["finishReason"] = "STOP"
-                out["usageMetadata"] = usage
-            return out
-
         if not stream:
-            self._send_json(200, chunk(["".join(deltas)], last=True))
+            self._send_json(200, mockreply.gemini_response(model, response_id, reply))
             return
-        chunks = [chunk([d], last=i == len(deltas) - 1) for i, d in enumerate(deltas)]
+        chunks = mockreply.gemini_chunks(model, response_id, reply)
         if "alt=sse" not in self.path:
             self._send_json(200, chunks)
             return

@@ -8,11 +8,12 @@ exit code and stderr into a :class:`TurnResult`. ``clinvk.runner`` does the spaw
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
-from clinvk.model import CostSource, Usage
+from clinvk.model import CostSource, ToolKind, ToolStatus, Usage
 
 if TYPE_CHECKING:
     from clinvk.config import BackendConfig
@@ -72,7 +73,35 @@ class ResultEvent(msgspec.Struct, tag="result", tag_field="type"):
     error: str | None = None
 
 
-Event = SessionStarted | TextDelta | UsageEvent | ErrorEvent | ResultEvent
+class ToolCallEvent(msgspec.Struct, tag="tool_call", tag_field="type", kw_only=True):
+    """The agent called a tool (its arguments already cut to size: clinvk.toolcalls)."""
+
+    id: str
+    name: str
+    kind: ToolKind = "other"
+    summary: str = ""
+    input: Any = None
+    paths: list[str] = msgspec.field(default_factory=list)
+    # The vendor's own time for the call, where it gives one.
+    at: datetime | None = None
+
+
+class ToolResultEvent(msgspec.Struct, tag="tool_result", tag_field="type", kw_only=True):
+    """A tool call ended (``output`` is already the preview: clinvk.toolcalls.clip)."""
+
+    id: str
+    status: ToolStatus = "ok"
+    exit_code: int | None = None
+    output: str | None = None
+    # Paths only the result names (codex reports a file_change once it is done).
+    paths: list[str] = msgspec.field(default_factory=list)
+    at: datetime | None = None
+    # False when the vendor reported the call only once it was over: no duration.
+    timed: bool = True
+
+
+Event = (SessionStarted | TextDelta | UsageEvent | ErrorEvent | ResultEvent | ToolCallEvent
+         | ToolResultEvent)
 
 
 class TurnResult(msgspec.Struct, kw_only=True):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from clinvk import toolcalls
 from clinvk.backends import (
     ErrorEvent,
     Event,
@@ -19,14 +20,23 @@ from clinvk.backends import (
     Request,
     SessionStarted,
     TextDelta,
+    ToolCallEvent,
+    ToolResultEvent,
     TurnResult,
     UsageEvent,
 )
 from clinvk.backends import argv as argv_rules
+from clinvk.backends.claude_tools import (
+    call_status,
+    interpreted,
+    meta_by_id,
+    result_file,
+    tool_kind,
+)
 from clinvk.backends.diagnostics import exit_message, one_line, stderr_message
-from clinvk.backends.jsonlines import decode
+from clinvk.backends.jsonlines import decode, timestamp
 from clinvk.errors import UsageError
-from clinvk.model import Usage
+from clinvk.model import ToolKind, Usage
 
 if TYPE_CHECKING:
     from clinvk.config import BackendConfig
@@ -136,6 +146,17 @@ class _Assistant(msgspec.Struct, tag="assistant", tag_field="type"):
     parent_tool_use_id: str | None = None
     # Set on the synthetic message claude writes for an API error.
     error: Any = None
+    timestamp: Any = None
+
+
+class _User(msgspec.Struct, tag="user", tag_field="type"):
+    """A user turn claude writes itself: the results of the tools it ran."""
+
+    message: _Message | None = None
+    parent_tool_use_id: str | None = None
+    timestamp: Any = None
+    tool_use_result: Any = None
+    tool_result_meta: Any = None
 
 
 class _Delta(msgspec.Struct):
@@ -180,9 +201,11 @@ class _Result(msgspec.Struct, tag="result", tag_field="type"):
     total_cost_usd: float | None = None
     usage: _Usage | None = None
     model_usage_since_last_result: dict[str, _ModelUsage] | None = None
+    # [{tool_name, tool_use_id, tool_input}]: claude's own record of refused calls.
+    permission_denials: Any = None
 
 
-_decoder = msgspec.json.Decoder(_System | _Assistant | _StreamEvent | _Result)
+_decoder = msgspec.json.Decoder(_System | _Assistant | _User | _StreamEvent | _Result)
 
 # Marks text streamed by --include-partial-messages deltas that carried no message id.
 _NO_ID = "\0no-id"
@@ -209,6 +232,11 @@ class ClaudeParser:
         # Text per message, in order; the last one is the answer if no result arrives.
         self._texts: dict[str, str] = {}
         self._last_key: str | None = None
+        # The message whose text came after the last tool call: the answer so far.
+        self._answer_key: str | None = None
+        # Tool calls by id: their kind (to read their results) and whether they ended.
+        self._tools: dict[str, ToolKind] = {}
+        self._denied: set[str] = set()
 
     def feed(self, line: str) -> list[Event]:
         try:
@@ -221,6 +249,8 @@ class ClaudeParser:
                 return self._stream_event(event)
             if isinstance(event, _Assistant):
                 return self._assistant(event)
+            if isinstance(event, _User):
+                return self._tool_results(event)
             return self._on_result(event)
         except Exception:  # noqa: BLE001 - Parser.feed must never raise on vendor output
             return []
@@ -257,21 +287,74 @@ class ClaudeParser:
         if message.model and message.model != "<synthetic>":
             self._model = message.model
         key = message.id or _NO_ID
-        if key in self._streamed:
-            return []
-        text = "".join(
-            block.text
-            for block in _blocks(message.content)
-            if block.type == "text" and isinstance(block.text, str)
-        )
-        return self._text(key, text) if text else []
+        events: list[Event] = []
+        if key not in self._streamed:
+            text = "".join(
+                block.text
+                for block in _blocks(message.content)
+                if block.type == "text" and isinstance(block.text, str)
+            )
+            if text:
+                events += self._text(key, text)
+        for block in message.content if isinstance(message.content, list) else []:
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                call = self._tool_call(block, timestamp(event.timestamp))
+                if call is not None:
+                    events.append(call)
+        return events
 
     def _text(self, key: str, text: str) -> list[Event]:
         # A new message after earlier text starts a new paragraph in the stream.
         prefix = "\n\n" if self._last_key is not None and key != self._last_key else ""
         self._texts[key] = self._texts.get(key, "") + text
-        self._last_key = key
+        self._last_key = self._answer_key = key
         return [TextDelta(text=prefix + text)]
+
+    def _tool_call(self, block: dict[str, Any], at: Any) -> ToolCallEvent | None:
+        ident, name = block.get("id"), block.get("name")
+        if not isinstance(ident, str) or not ident or ident in self._tools:
+            return None
+        name = name if isinstance(name, str) and name else "unknown"
+        kind = tool_kind(name)
+        args = block.get("input")
+        self._tools[ident] = kind
+        self._answer_key = None  # text before a tool call is not the answer
+        workdir = self._request.workdir
+        return ToolCallEvent(
+            id=ident, name=name, kind=kind, summary=toolcalls.summary(kind, args, workdir),
+            input=toolcalls.cut_input(args),
+            paths=toolcalls.call_paths(kind, args, workdir), at=at)
+
+    def _tool_results(self, event: _User) -> list[Event]:
+        message = event.message
+        if message is None or event.parent_tool_use_id or not isinstance(message.content, list):
+            return []
+        at = timestamp(event.timestamp)
+        meta = meta_by_id(event.tool_result_meta)
+        events: list[Event] = []
+        for block in message.content:
+            if not isinstance(block, dict) or block.get("type") != "tool_result":
+                continue
+            ident = block.get("tool_use_id")
+            kind = self._tools.get(ident) if isinstance(ident, str) else None
+            if kind is None or not isinstance(ident, str):
+                continue
+            text = toolcalls.text_of(block.get("content"))
+            status = call_status(block.get("is_error") is True, meta.get(ident))
+            exit_code = None
+            if kind == "shell":
+                exit_code = toolcalls.exit_code_in(text) if status == "error" else (
+                    0 if status == "ok" and not interpreted(event.tool_use_result) else None)
+            paths = []
+            if len(message.content) == 1:  # the result's own report names this call's file
+                paths = toolcalls.paths_in(result_file(event.tool_use_result), ("filePath",),
+                                           self._request.workdir)
+            events.append(ToolResultEvent(
+                id=ident, status=status, exit_code=exit_code,
+                output=toolcalls.clip(text) if text is not None else None, paths=paths, at=at))
+            if status == "denied":
+                self._denied.add(ident)
+        return events
 
     def _on_result(self, result: _Result) -> list[Event]:
         self._result = result
@@ -289,6 +372,13 @@ class ClaudeParser:
         message = _result_error(result)
         if message:
             events.append(ErrorEvent(message=message))
+        # The authoritative record of refusals: a call claude reported as an error may
+        # have been a refusal all along.
+        for denial in result.permission_denials if isinstance(result.permission_denials, list) else []:
+            ident = denial.get("tool_use_id") if isinstance(denial, dict) else None
+            if isinstance(ident, str) and ident in self._tools and ident not in self._denied:
+                self._denied.add(ident)
+                events.append(ToolResultEvent(id=ident, status="denied"))
         return events
 
     def finish(self, exit_code: int, stderr: str) -> TurnResult:
@@ -302,8 +392,8 @@ class ClaudeParser:
         text = ""
         if result is not None and error is None and isinstance(result.result, str):
             text = result.result
-        elif self._last_key is not None:
-            text = self._texts[self._last_key]
+        elif self._answer_key is not None:
+            text = self._texts[self._answer_key]
         return TurnResult(
             status="error" if error else "ok",
             text=text,

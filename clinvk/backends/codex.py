@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from clinvk import toolcalls
 from clinvk.backends import (
     ErrorEvent,
     Event,
@@ -21,6 +22,8 @@ from clinvk.backends import (
     Request,
     SessionStarted,
     TextDelta,
+    ToolCallEvent,
+    ToolResultEvent,
     TurnResult,
     UsageEvent,
 )
@@ -28,7 +31,7 @@ from clinvk.backends import argv as argv_rules
 from clinvk.backends.diagnostics import exit_message, stderr_message, unwrap_api_error
 from clinvk.backends.jsonlines import decode
 from clinvk.errors import UsageError
-from clinvk.model import Usage
+from clinvk.model import ToolKind, ToolStatus, Usage
 
 if TYPE_CHECKING:
     from clinvk.config import BackendConfig
@@ -135,9 +138,28 @@ class _ThreadStarted(msgspec.Struct, tag="thread.started", tag_field="type"):
 
 
 class _Item(msgspec.Struct):
+    id: Any = None
     type: str | None = None
     text: Any = None
     message: Any = None
+    # Tool items: command_execution, file_change, mcp_tool_call, web_search, todo_list…
+    command: Any = None
+    aggregated_output: Any = None
+    exit_code: Any = None
+    status: Any = None
+    changes: Any = None
+    server: Any = None
+    tool: Any = None
+    arguments: Any = None
+    result: Any = None
+    error: Any = None
+    query: Any = None
+    items: Any = None
+    prompt: Any = None
+
+
+class _ItemStarted(msgspec.Struct, tag="item.started", tag_field="type"):
+    item: _Item | None = None
 
 
 class _ItemCompleted(msgspec.Struct, tag="item.completed", tag_field="type"):
@@ -169,8 +191,15 @@ class _Error(msgspec.Struct, tag="error", tag_field="type"):
 
 
 _decoder = msgspec.json.Decoder(
-    _ThreadStarted | _ItemCompleted | _TurnCompleted | _TurnFailed | _Error
+    _ThreadStarted | _ItemStarted | _ItemCompleted | _TurnCompleted | _TurnFailed | _Error
 )
+
+# Item types that are not tool calls; every other type is one (unknown ones as "other").
+_NOT_TOOLS = {"agent_message", "reasoning", "error", "user_message"}
+TOOL_KINDS: dict[str, ToolKind] = {
+    "command_execution": "shell", "file_change": "edit", "mcp_tool_call": "mcp",
+    "web_search": "web", "collab_tool_call": "agent", "todo_list": "other",
+}
 
 
 class CodexParser:
@@ -191,6 +220,9 @@ class CodexParser:
         self._completed = False
         self._failed: str | None = None
         self._last_error: str | None = None
+        # The agent_message after the last tool call: the answer so far.
+        self._answer: str | None = None
+        self._started: set[str] = set()
 
     def feed(self, line: str) -> list[Event]:
         try:
@@ -205,14 +237,28 @@ class CodexParser:
                 return []
             self._session_id = event.thread_id
             return [SessionStarted(backend_session_id=event.thread_id, model=self._model)]
+        if isinstance(event, _ItemStarted):
+            item = event.item
+            if item is None or not _is_tool(item) or item.id in self._started:
+                return []
+            self._started.add(item.id)
+            self._answer = None
+            return [self._call(item)]
         if isinstance(event, _ItemCompleted):
             item = event.item
+            if item is not None and _is_tool(item):
+                self._answer = None
+                timed = item.id in self._started
+                events: list[Event] = [] if timed else [self._call(item)]
+                self._started.discard(item.id)
+                return [*events, self._result(item, timed)]
             # item type "error" is a non-fatal warning (e.g. unknown model metadata);
-            # tool calls, reasoning and file changes are not answer text.
+            # reasoning is not answer text.
             if item is None or item.type != "agent_message" or not isinstance(item.text, str):
                 return []
             prefix = "\n\n" if self._messages else ""
             self._messages.append(item.text)
+            self._answer = item.text
             return [TextDelta(text=prefix + item.text)] if item.text else []
         if isinstance(event, _TurnCompleted):
             self._completed = True
@@ -230,6 +276,46 @@ class CodexParser:
             self._last_error = unwrap_api_error(event.message)
             return [ErrorEvent(message=self._last_error)]
         return []
+
+    def _call(self, item: _Item) -> ToolCallEvent:
+        kind, args = _kind_and_input(item)
+        workdir = self._request.workdir
+        name = item.type or "unknown"
+        if item.type == "mcp_tool_call" and isinstance(item.tool, str) and item.tool:
+            name = f"{item.server}.{item.tool}" if isinstance(item.server, str) else item.tool
+        if item.type == "file_change":
+            paths = _changed_paths(item, workdir)
+            summary = toolcalls.one_line(", ".join(
+                f"{c.get('kind', 'update')} {toolcalls.shown_path(c['path'], workdir)}"
+                for c in _changes(item)))
+        else:
+            # An MCP call's own arguments say which file it touches.
+            inner = item.arguments if item.type == "mcp_tool_call" else args
+            paths = toolcalls.call_paths(kind, inner, workdir)
+            summary = toolcalls.summary(kind, inner, workdir)
+            if item.type == "mcp_tool_call":
+                summary = toolcalls.one_line(f"{name} {summary}".strip())
+            elif item.type == "todo_list" and isinstance(item.items, list):
+                summary = f"{len(item.items)} item(s)"
+        return ToolCallEvent(id=item.id, name=name, kind=kind, summary=summary,
+                             input=toolcalls.cut_input(args), paths=paths)
+
+    def _result(self, item: _Item, timed: bool) -> ToolResultEvent:
+        status: ToolStatus = "ok"
+        raw = item.status if isinstance(item.status, str) else ""
+        exit_code = item.exit_code if isinstance(item.exit_code, int) and not isinstance(
+            item.exit_code, bool) else None
+        if raw == "declined":
+            status = "denied"
+        elif raw == "failed" or (exit_code is not None and exit_code != 0):
+            status = "error"
+        elif raw == "in_progress":
+            status = "unknown"
+        output = _output(item)
+        paths = _changed_paths(item, self._request.workdir) if item.type == "file_change" else []
+        return ToolResultEvent(id=item.id, status=status, exit_code=exit_code,
+                               output=toolcalls.clip(output) if output is not None else None,
+                               paths=paths, timed=timed)
 
     def _per_turn(self, total: Usage) -> Usage | None:
         previous = self._request.previous_usage_total
@@ -251,7 +337,7 @@ class CodexParser:
         found = SESSION_NOT_FOUND.search(error or "") or SESSION_NOT_FOUND.search(stderr)
         return TurnResult(
             status="error" if error else "ok",
-            text=self._messages[-1] if self._messages else "",
+            text=self._answer or "",
             error=error,
             backend_session_id=self._session_id,
             model=self._model,
@@ -259,6 +345,51 @@ class CodexParser:
             usage_total=self._total,
             session_not_found=bool(error and found),
         )
+
+
+def _is_tool(item: _Item) -> bool:
+    return isinstance(item.id, str) and bool(item.id) and item.type not in _NOT_TOOLS \
+        and isinstance(item.type, str)
+
+
+def _kind_and_input(item: _Item) -> tuple[ToolKind, Any]:
+    """The call's kind and its arguments: what the agent asked for, not what came back."""
+    kind = TOOL_KINDS.get(item.type or "", "other")
+    if item.type == "command_execution":
+        return kind, {"command": item.command}
+    if item.type == "file_change":
+        if _changes(item) and all(c.get("kind") == "add" for c in _changes(item)):
+            kind = "write"
+        return kind, {"changes": _changes(item)}
+    if item.type == "mcp_tool_call":
+        return kind, {"server": item.server, "tool": item.tool, "arguments": item.arguments}
+    if item.type == "web_search":
+        return kind, {"query": item.query}
+    if item.type == "todo_list":
+        return kind, {"items": item.items}
+    if item.type == "collab_tool_call":
+        return kind, {"tool": item.tool, "prompt": item.prompt}
+    return kind, None
+
+
+def _changes(item: _Item) -> list[dict[str, Any]]:
+    if not isinstance(item.changes, list):
+        return []
+    return [c for c in item.changes if isinstance(c, dict) and isinstance(c.get("path"), str)]
+
+
+def _changed_paths(item: _Item, workdir: str) -> list[str]:
+    return toolcalls.paths_in({"paths": [c["path"] for c in _changes(item)]}, ("paths",), workdir)
+
+
+def _output(item: _Item) -> str | None:
+    if isinstance(item.aggregated_output, str):
+        return item.aggregated_output
+    if isinstance(item.error, dict) and isinstance(item.error.get("message"), str):
+        return str(item.error["message"])
+    if isinstance(item.result, dict):
+        return toolcalls.text_of(item.result.get("content"))
+    return None
 
 
 def configured_model(extra_args: list[str], environ: dict[str, str] | None = None) -> str | None:

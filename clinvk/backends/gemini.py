@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from clinvk import toolcalls
 from clinvk.backends import (
     ErrorEvent,
     Event,
@@ -19,14 +20,16 @@ from clinvk.backends import (
     Request,
     SessionStarted,
     TextDelta,
+    ToolCallEvent,
+    ToolResultEvent,
     TurnResult,
     UsageEvent,
 )
 from clinvk.backends import argv as argv_rules
 from clinvk.backends.diagnostics import exit_message, stderr_message, unwrap_api_error
-from clinvk.backends.jsonlines import decode, decode_object
+from clinvk.backends.jsonlines import decode, decode_object, timestamp
 from clinvk.errors import UsageError
-from clinvk.model import Usage
+from clinvk.model import ToolKind, ToolStatus, Usage
 
 if TYPE_CHECKING:
     from clinvk.config import BackendConfig
@@ -139,11 +142,34 @@ class _Message(msgspec.Struct, tag="message", tag_field="type"):
 
 
 class _ToolUse(msgspec.Struct, tag="tool_use", tag_field="type"):
-    pass
+    tool_name: Any = None
+    tool_id: Any = None
+    parameters: Any = None
+    timestamp: Any = None
 
 
 class _ToolResult(msgspec.Struct, tag="tool_result", tag_field="type"):
-    pass
+    tool_id: Any = None
+    status: Any = None
+    output: Any = None
+    error: Any = None
+    timestamp: Any = None
+
+
+# gemini's tool names → kinds.
+TOOL_KINDS: dict[str, ToolKind] = {
+    "read_file": "read", "read_many_files": "read",
+    "write_file": "write",
+    "replace": "edit", "edit": "edit",
+    "run_shell_command": "shell",
+    "list_directory": "search", "glob": "search", "grep_search": "search",
+    "search_file_content": "search", "grep": "search",
+    "google_web_search": "web", "web_fetch": "web",
+    "invoke_agent": "agent", "codebase_investigator": "agent", "delegate_to_agent": "agent",
+}
+# tool_result error types that mean the call was refused, not that it failed.
+_DENIED = {"policy_violation", "permission_denied"}
+_CANCELLED = {"stop_execution", "cancelled"}
 
 
 class _Error(msgspec.Struct, tag="error", tag_field="type"):
@@ -195,6 +221,7 @@ class GeminiParser:
         self._error_event: str | None = None
         self._unparsed: list[str] = []
         self._unparsed_size = 0
+        self._tools: dict[str, ToolKind] = {}
 
     def feed(self, line: str) -> list[Event]:
         try:
@@ -225,7 +252,7 @@ class GeminiParser:
             # Text after a tool call is a new answer; only the last one is the result.
             if self._segments[-1]:
                 self._segments.append("")
-            return []
+            return self._tool(event)
         if isinstance(event, _Error):
             # severity "warning" (e.g. loop detection) does not fail the turn.
             if event.severity == "error" and isinstance(event.message, str):
@@ -233,6 +260,45 @@ class GeminiParser:
                 return [ErrorEvent(message=self._error_event)]
             return []
         return self._on_result(event)
+
+    def _tool(self, event: _ToolUse | _ToolResult) -> list[Event]:
+        ident = event.tool_id
+        if not isinstance(ident, str) or not ident:
+            return []
+        at = timestamp(event.timestamp)
+        if isinstance(event, _ToolUse):
+            if ident in self._tools:
+                return []
+            name = event.tool_name if isinstance(event.tool_name, str) and event.tool_name \
+                else "unknown"
+            kind = TOOL_KINDS.get(name, "mcp" if name.startswith("mcp_") else "other")
+            self._tools[ident] = kind
+            args, workdir = event.parameters, self._request.workdir
+            return [ToolCallEvent(id=ident, name=name, kind=kind,
+                                  summary=toolcalls.summary(kind, args, workdir),
+                                  input=toolcalls.cut_input(args),
+                                  paths=toolcalls.call_paths(kind, args, workdir), at=at)]
+        known = self._tools.get(ident)
+        if known is None:
+            return []
+        kind = known
+        error = event.error if isinstance(event.error, dict) else {}
+        output = event.output if isinstance(event.output, str) and event.output else None
+        message = error.get("message") if isinstance(error.get("message"), str) else None
+        status: ToolStatus = "ok" if event.status == "success" else (
+            "error" if event.status == "error" else "unknown")
+        if error.get("type") in _DENIED:
+            status = "denied"
+        elif error.get("type") in _CANCELLED:
+            status = "cancelled"
+        exit_code = None
+        if kind == "shell":
+            exit_code = toolcalls.exit_code_in(output) or toolcalls.exit_code_in(message)
+            if exit_code is not None and exit_code != 0 and status == "ok":
+                status = "error"
+        text = output if output is not None else message
+        return [ToolResultEvent(id=ident, status=status, exit_code=exit_code,
+                                output=toolcalls.clip(text) if text is not None else None, at=at)]
 
     def _reported_model(self) -> str | None:
         model = self._model or self._request.model
@@ -265,7 +331,9 @@ class GeminiParser:
 
     def finish(self, exit_code: int, stderr: str) -> TurnResult:
         error: str | None = None
-        text = next((s for s in reversed(self._segments) if s), "")
+        # The answer is the text after the last tool call (what came before is chatter).
+        text = self._segments[-1] if self._tools else next(
+            (s for s in reversed(self._segments) if s), "")
         if self._result is not None:
             if self._result.status == "error":
                 error = _result_error(self._result)

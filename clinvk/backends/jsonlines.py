@@ -8,6 +8,7 @@ one odd line must never cost the rest of the turn.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -55,3 +56,14 @@ def decode_object(text: str) -> dict[str, Any] | None:
     except msgspec.DecodeError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def timestamp(value: Any) -> datetime | None:
+    """A vendor's ISO 8601 time ("2026-11-30T01:21:40.368Z"), or None when it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

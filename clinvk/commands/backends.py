@@ -24,7 +24,7 @@ class BackendInfo:
 
 
 def _version(path: str, env: dict[str, str]) -> str | None:
-    from clinvk.runner import capture
+    from clinvk.programs import capture
 
     try:
         got = capture([path, "--version"], timeout=VERSION_TIMEOUT, env=env)

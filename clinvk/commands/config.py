@@ -1,6 +1,6 @@
 """`clinvk config …`: where the settings file lives, what is in effect, and safe edits.
 
-Edits are clinvk.config_edit's: comments and ordering survive, and every edit is
+Edits are clinvk.config.edit's: comments and ordering survive, and every edit is
 checked against the schema before a byte is written.
 """
 
@@ -76,7 +76,7 @@ def show(*, json: bool = False) -> int:
             ],
         })
         return 0
-    from clinvk.config_edit import toml_literal
+    from clinvk.config.edit import toml_literal
     from clinvk.output import out, table
 
     out(table(["KEY", "VALUE", "SOURCE"], [[k, toml_literal(v), s] for k, v, s in rows]))
@@ -139,7 +139,7 @@ def set_(key: str, value: Annotated[str, Parameter(allow_leading_hyphen=True)]) 
     if len(info.parts) < 2:
         raise ConfigError(f"{info.name} is a section; set one of its keys, e.g. "
                           f"{_example_key(info)}")
-    from clinvk.config_edit import edit, parse_value
+    from clinvk.config.edit import edit, parse_value
 
     _report(edit(info.parts, parse_value(info, value), remove=False), info.name)
     return 0
@@ -161,7 +161,7 @@ def unset(key: str) -> int:
         The dotted key, e.g. session.retention_days.
     """
     from clinvk.config import UnknownKeyError, format_key, key_info, split_key
-    from clinvk.config_edit import edit, file_has
+    from clinvk.config.edit import edit, file_has
 
     try:
         parts: tuple[str, ...] = key_info(key).parts

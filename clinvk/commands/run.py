@@ -1,191 +1,51 @@
-"""`clinvk prompt`, `clinvk resume`, `clinvk cancel`: start a turn, continue one, stop one.
+"""`clinvk prompt` and `clinvk resume`: start a turn, continue one.
 
 These functions only decide *what* to run (which session, backend, workdir, options);
-clinvk.turn runs it and records it, clinvk.runner owns the process.
+clinvk.commands.checks checks what the user gave, clinvk.turn runs the turn and records
+it, clinvk.runner owns the process.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from cyclopts import Parameter
 
-from clinvk.commands.cancel import cancel
-from clinvk.errors import BackendError, ClinvkError, SessionError, UsageError
+from clinvk.commands.checks import (
+    check_not_an_option,
+    check_resumable,
+    check_tags,
+    check_text,
+    check_timeout,
+    check_title,
+    check_workdir,
+    latest_resumable,
+    pick_timeout,
+    read_prompt,
+)
+from clinvk.errors import BackendError, SessionError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from clinvk.backends import Backend, Request
-    from clinvk.config import BackendConfig, Config
+    from clinvk.config import Config
     from clinvk.model import Session
     from clinvk.store import SessionStore
     from clinvk.turn import TurnPlan
 
-__all__ = ["cancel", "prompt", "resume"]
+__all__ = ["prompt", "resume"]
 
 OutputFormat = Literal["text", "json", "stream-json"]
 Approval = Literal["default", "auto-edit", "full-auto", "plan", "read-only"]
 
 
-# --------------------------------------------------------------------------- inputs
-def read_prompt(value: str | None) -> str:
-    """The prompt from the argument, or from stdin for `-` or when stdin is piped."""
-    if value is None or value == "-":
-        stdin = sys.stdin
-        interactive = True
-        try:
-            interactive = stdin is None or stdin.isatty()
-        except (ValueError, OSError):
-            pass
-        if value is None and interactive:
-            raise UsageError("no prompt given",
-                             hint='clinvk prompt "PROMPT", or pipe it in: echo "PROMPT" | clinvk prompt')
-        try:
-            buffer = getattr(stdin, "buffer", None)
-            # Bytes that are not UTF-8 survive the trip to the vendor's stdin unchanged.
-            text = (buffer.read().decode("utf-8", "surrogateescape") if buffer is not None
-                    else stdin.read())
-        except (OSError, ValueError, AttributeError):
-            raise UsageError("cannot read the prompt from stdin") from None
-    else:
-        text = value
-    if not text.strip():
-        raise UsageError("the prompt is empty")
-    return text
-
-
-def check_not_an_option(text: str | None, after_options: tuple[str, ...]) -> None:
-    """A prompt that looks like a flag must come after `--`, so a typo is not sent as a prompt.
-
-    ``after_options`` are the tokens the user put after `--` (clinvk.app passes them).
-    """
-    if text is None or text == "-" or not text.startswith("-") or text in after_options:
-        return
-    raise UsageError(f"unknown option: {text.split()[0]}",
-                     hint=f'to send it as the prompt, put -- before it: clinvk prompt -- "{text[:40]}"')
-
-
-def check_text(value: str, what: str,
-               hint: str = "re-encode it as UTF-8; a session records it as text") -> str:
-    """Text that goes into the session record must be valid Unicode (JSON cannot hold
-    the raw bytes of a non-UTF-8 argument)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UsageError(f"{what} is not valid UTF-8 text", hint=hint) from None
-    return value
-
-
-def check_workdir(path: str | None) -> str:
-    """An existing directory, absolute and with symlinks resolved (how sessions store it)."""
-    try:
-        resolved = os.path.realpath(os.path.expanduser(path) if path else os.getcwd())
-    except OSError as exc:
-        raise UsageError(f"cannot use the current directory: {exc.strerror or exc}") from None
-    if not os.path.isdir(resolved):
-        raise UsageError(f"working directory does not exist: {resolved}")
-    return check_text(resolved, f"the working directory {resolved!r}",
-                      hint="give the directory a UTF-8 name; a session records it as text")
-
-
-def check_timeout(flag: float | None) -> float | None:
-    """--timeout in seconds: a finite number ≥ 0 (0 means no limit), as the config demands."""
-    import math
-
-    if flag is not None and not (math.isfinite(flag) and flag >= 0):
-        raise UsageError(f"--timeout {flag:g} is not valid: expected a number of seconds ≥ 0 "
-                         "(0 means no limit)")
-    return flag
-
-
-def pick_timeout(flag: float | None, backend: BackendConfig, config: Config) -> float | None:
-    """--timeout > backends.NAME.timeout > defaults.timeout; 0 means no limit."""
-    if flag is not None:
-        return check_timeout(flag) or None
-    return backend.timeout or config.defaults.timeout or None
-
-
-def workdir_problem(path: str) -> str | None:
-    """Why a recorded working directory cannot be trusted to run a vendor in, or None:
-    sessions record an absolute, normalized path (see check_workdir)."""
-    if "\0" in path or not os.path.isabs(path):
-        return "not an absolute path"
-    if os.path.normpath(path) != path and not path.startswith("//"):
-        return "not a normalized path (it holds . or .. parts)"
-    return None
-
-
-def check_tags(tags: list[str] | None) -> list[str]:
-    from clinvk.model import TAG_PATTERN, TAG_RULE
-
-    result: list[str] = []
-    for tag in tags or []:
-        if not TAG_PATTERN.fullmatch(tag):
-            raise UsageError(f"invalid tag: {tag[:80]!r}", hint=TAG_RULE)
-        if tag not in result:
-            result.append(tag)
-    return result
-
-
+# --------------------------------------------------------------------------- sessions
 def open_store() -> SessionStore:
     from clinvk.store import SessionStore
 
     return SessionStore()
-
-
-# --------------------------------------------------------------------------- sessions
-def latest_resumable(store: SessionStore, *, workdir: str | None = None,
-                     backend: str | None = None) -> str | None:
-    """The most recently used session that can be resumed: not paused, not running,
-    with a vendor conversation id; optionally of one workdir and backend."""
-    from clinvk.catalog import Catalog, Filter
-    from clinvk.liveness import effective_status
-
-    catalog = Catalog.open(store)
-    for row in catalog.rows(Filter(workdir=workdir, backend=backend)).rows:
-        if row.status in ("paused", "running"):
-            continue
-        try:
-            session = store.read(row.id)
-        except ClinvkError:
-            continue  # a vanished or corrupt file is just not a candidate
-        if session.status in ("paused",) or not session.backend_session_id:
-            continue
-        if effective_status(session.status, session.pid, session.pid_start) == "running":
-            continue
-        return session.id
-    return None
-
-
-def check_resumable(session: Session) -> None:
-    from clinvk.liveness import effective_status
-
-    if effective_status(session.status, session.pid, session.pid_start) == "running":
-        # We hold the lock, so this is a runner that lost it; never run two at once.
-        from clinvk.errors import SessionBusyError
-
-        raise SessionBusyError(f"session busy: {session.id} is running (pid {session.pid})",
-                               hint=f"`clinvk cancel {session.id}` stops it")
-    if not session.backend_session_id:
-        raise SessionError(
-            f"session {session.id} cannot be resumed: {session.backend} never reported a "
-            "conversation id for it (its first turn failed before the conversation started)",
-            hint='start a new session: clinvk prompt "…"')
-    problem = workdir_problem(session.workdir)
-    if problem:
-        raise SessionError(
-            f"session {session.id} cannot be resumed: its working directory "
-            f"{session.workdir[:80]!r} is {problem}",
-            hint="the record was altered or imported from an untrusted file; "
-            "start a new session with `clinvk prompt`")
-    if not os.path.isdir(session.workdir):
-        raise SessionError(
-            f"session {session.id} cannot be resumed: its working directory is gone: {session.workdir}",
-            hint="recreate that directory to resume: the agent works in the session's own "
-                 "directory")
 
 
 def footer(store: SessionStore) -> Callable[[Session], None]:
@@ -204,7 +64,7 @@ def footer(store: SessionStore) -> Callable[[Session], None]:
 
 # --------------------------------------------------------------------------- planning
 def make_plan(*, name: str, config: Config, request: Request, fmt: OutputFormat,
-              timeout: float | None, ephemeral: bool = False) -> TurnPlan:
+              timeout: float | None, ephemeral: bool = False, quiet: bool = False) -> TurnPlan:
     from clinvk.backends import get_backend
     from clinvk.backends.argv import check_owned
     from clinvk.turn import TurnPlan
@@ -218,7 +78,7 @@ def make_plan(*, name: str, config: Config, request: Request, fmt: OutputFormat,
     invocation = backend.invocation(request, backend_config)
     return TurnPlan(backend=backend, backend_config=backend_config, request=request,
                     invocation=invocation, fmt=fmt, timeout=timeout, pricing=config.pricing,
-                    ephemeral=ephemeral)
+                    ephemeral=ephemeral, quiet=quiet)
 
 
 def print_dry_run(plan: TurnPlan) -> int:
@@ -243,7 +103,7 @@ def print_dry_run(plan: TurnPlan) -> int:
 
 
 def _ready(plan: TurnPlan) -> None:
-    from clinvk.runner import check_executable
+    from clinvk.programs import check_executable
 
     check_executable(plan.invocation, name=plan.backend.name, install_hint=plan.backend.install_hint)
 
@@ -266,7 +126,7 @@ def run_new(store: SessionStore | None, text: str, plan: TurnPlan, *, name: str,
     with StopSignals() as signals:
         if store is None:
             return execute(None, session, turn, plan, signals)
-        if plan.fmt == "text":
+        if plan.fmt == "text" and not plan.quiet:
             plan.footer = footer(store)
         store.create(session)
         with store.lock(session.id):
@@ -302,7 +162,7 @@ def run_existing(store: SessionStore, ident: str, text: str, *, wait: float,
         check_resumable(session)
         plan = build(session)
         _ready(plan)
-        if plan.fmt == "text":
+        if plan.fmt == "text" and not plan.quiet:
             plan.footer = footer(store)
         with StopSignals() as signals:
             pid = os.getpid()
@@ -345,6 +205,7 @@ def prompt(
                            Parameter(name="--backend-arg", allow_leading_hyphen=True)] = None,
     system_prompt: str | None = None,
     approval: Approval | None = None,
+    quiet: Annotated[bool, Parameter(negative="")] = False,
     after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),
 ) -> int:
     """Send a prompt to a coding-agent CLI and record the conversation as a new session.
@@ -388,6 +249,8 @@ def prompt(
         Extra system instructions, where the vendor supports them.
     approval
         What the agent may do unasked: default, auto-edit, full-auto, plan, read-only.
+    quiet
+        Text mode: no tool-call lines and no session line on stderr (errors still show).
     """
     from clinvk.backends import Request
     from clinvk.config import load
@@ -405,8 +268,7 @@ def prompt(
     if ephemeral and continue_:
         raise UsageError("--ephemeral cannot be combined with --continue",
                          hint="--continue adds a turn to a stored session")
-    if title is not None and not " ".join(check_text(title, "the title").split()):
-        raise UsageError("the title is empty")
+    clean_title = check_title(title) if title is not None else None
     limit = pick_timeout(timeout, config.backend(name), config)
     if continue_:
         if tags or title or system_prompt or approval:
@@ -422,7 +284,7 @@ def prompt(
             request = resume_request(session, text, model=model, backend_args=backend_arg or [],
                                      config=config)
             return make_plan(name=session.backend, config=config, request=request, fmt=fmt,
-                             timeout=limit)
+                             timeout=limit, quiet=quiet)
 
         if dry_run:
             return print_dry_run(build(store.read(found)))
@@ -432,11 +294,11 @@ def prompt(
                       approval=approval,
                       extra_args=[*config.backend(name).args, *(backend_arg or [])])
     plan = make_plan(name=name, config=config, request=request, fmt=fmt, timeout=limit,
-                     ephemeral=ephemeral)
+                     ephemeral=ephemeral, quiet=quiet)
     if dry_run:
         return print_dry_run(plan)
     return run_new(None if ephemeral else open_store(), text, plan, name=name,
-                   title=" ".join(title.split()) if title else None, tags=tags)
+                   title=clean_title, tags=tags)
 
 
 def resume(
@@ -454,6 +316,7 @@ def resume(
                            Parameter(name="--backend-arg", allow_leading_hyphen=True)] = None,
     wait: float = 0,
     dry_run: Annotated[bool, Parameter(negative="")] = False,
+    quiet: Annotated[bool, Parameter(negative="")] = False,
     after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),
 ) -> int:
     """Continue a recorded session with a new prompt.
@@ -488,6 +351,8 @@ def resume(
         Wait up to this many seconds for a busy session instead of failing at once.
     dry_run
         Print the vendor command and run nothing.
+    quiet
+        Text mode: no tool-call lines and no session line on stderr (errors still show).
     """
     from clinvk.config import load
 
@@ -527,7 +392,7 @@ def resume(
                                  config=config)
         limit = pick_timeout(timeout, config.backend(session.backend), config)
         return make_plan(name=session.backend, config=config, request=request, fmt=fmt,
-                         timeout=limit)
+                         timeout=limit, quiet=quiet)
 
     if dry_run:
         session = store.read(full)
@@ -541,7 +406,7 @@ def _resume_interactive(store: SessionStore, ident: str, prompt: str | None, *,
                         wait: float, dry_run: bool) -> int:
     from clinvk.backends import get_backend
     from clinvk.model import utcnow
-    from clinvk.runner import check_executable, run_interactive
+    from clinvk.programs import check_executable, run_interactive
 
     with store.lock(ident, wait=wait, waitable=True):
         session = store.read(ident)

@@ -602,19 +602,13 @@ def rename(ident: Annotated[str, Parameter(name="ID")], title: str, /, *,
     wait
         Wait up to this many seconds for a busy session instead of failing at once.
     """
-    from clinvk.commands.run import check_text
-    from clinvk.model import title_problem
+    from clinvk.commands.checks import check_title
     from clinvk.output import out
     from clinvk.timespec import check_wait
 
     check_wait(wait)
 
-    clean_title = " ".join(check_text(title, "the title").split())
-    if not clean_title:
-        raise UsageError("the title is empty")
-    problem = title_problem(clean_title)
-    if problem:
-        raise UsageError(problem)
+    clean_title = check_title(title)
     store = open_store()
     full = store.resolve(ident)
 

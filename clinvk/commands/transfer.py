@@ -25,7 +25,7 @@ from cyclopts import Parameter
 from clinvk.errors import ClinvkError, UsageError
 
 if TYPE_CHECKING:
-    from clinvk.model import Session
+    from clinvk.model import Session, ToolCall
     from clinvk.store import SessionStore
 
 FORMAT_NAME = "clinvk-sessions"
@@ -211,6 +211,11 @@ def markdown(session: Session) -> str:
                    f"{turn.status}{duration}{exit_code}")
         lines += ["", heading, "", "**Prompt**", ""]
         lines += [f"> {line}" if line else ">" for line in turn.prompt.splitlines() or [""]]
+        if turn.tool_calls:
+            lines += ["", "**Tool calls**", ""]
+            lines += [_markdown_call(call) for call in turn.tool_calls]
+        if turn.files_changed:
+            lines += ["", "**Files changed:** " + ", ".join(f"`{p}`" for p in turn.files_changed)]
         lines += ["", "**Answer**", "", turn.response or "*(no answer)*"]
         if turn.error:
             lines += ["", f"**Error:** {turn.error}"]
@@ -224,6 +229,18 @@ def markdown(session: Session) -> str:
             model = turn.model or session.model or "model unknown"
             lines += ["", f"*{model} · {usage} · {price}*"]
     return "\n".join(lines) + "\n"
+
+
+def _markdown_call(call: ToolCall) -> str:
+    """``- `Read` notes.txt · ok · 0.03s`` (code spans keep a summary's markup inert)."""
+    from clinvk.activity import outcome, took
+
+    summary = call.summary.replace("`", "'")
+    parts = [f"- `{call.name.replace('`', chr(39))}`" + (f" `{summary}`" if summary else ""),
+             call.status + outcome(call).replace(f" ({call.status})", "")]
+    if call.duration_s is not None:
+        parts.append(took(call.duration_s))
+    return " · ".join(parts)
 
 
 # --------------------------------------------------------------------------- import
@@ -406,7 +423,7 @@ def _validate(raws: list[tuple[str, bytes]], name: str) -> list[Session]:
 
 def _hostile(session: Session) -> str | None:
     """What makes a record unsafe to store, by the rules the command line enforces."""
-    from clinvk.commands.run import check_tags, workdir_problem
+    from clinvk.commands.checks import check_tags, workdir_problem
     from clinvk.model import title_problem
 
     problem = workdir_problem(session.workdir)
@@ -421,6 +438,12 @@ def _hostile(session: Session) -> str | None:
     problem = title_problem(session.title)
     if problem:
         return f"cannot be imported: {problem}"
+    from clinvk.toolcalls import record_problem
+
+    for turn in session.turns:
+        problem = record_problem(turn)
+        if problem:
+            return f"has a turn ({turn.index}) whose {problem}"
     return None
 
 

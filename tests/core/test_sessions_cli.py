@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from clinvk.app import main
+from clinvk.model import SCHEMA_VERSION
 from clinvk.store import SessionStore
 from tests.conftest import add_session
 
@@ -117,7 +118,7 @@ def test_show_json_is_the_whole_record(store: SessionStore, capsys) -> None:
     s = add_session(store)
     _code, out, _ = run(capsys, "sessions", "show", s.id, "--json")
     data = json.loads(out)
-    assert data["id"] == s.id and data["version"] == 1 and len(data["turns"]) == 1
+    assert data["id"] == s.id and data["version"] == SCHEMA_VERSION and len(data["turns"]) == 1
     assert data["turns"][0]["usage"]["input_tokens"] == 100
 
 

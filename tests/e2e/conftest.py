@@ -163,6 +163,30 @@ class MockAPI:
             payload["match"] = match
         self._call("POST", "/_mock/delay", payload)
 
+    def tool(
+        self,
+        calls: list[dict[str, Any]],
+        *,
+        provider: str = "any",
+        text: str = "",
+        final: str | None = None,
+        count: int = 1,
+        match: str = "",
+        undeclared: bool = False,
+    ) -> None:
+        """Answer the next ``count`` requests that declare these tools with tool calls.
+
+        ``calls`` is a list of {"name", "input"}; ``text`` is chatter sent before them;
+        ``final`` answers the request that brings the tool results back.
+        """
+        payload: dict[str, Any] = {
+            "calls": calls, "provider": provider, "text": text, "count": count,
+            "match": match, "undeclared": undeclared,
+        }
+        if final is not None:
+            payload["final"] = final
+        self._call("POST", "/_mock/tool", payload)
+
     def reset(self) -> None:
         """Drop fail/delay rules and the request log; release delayed requests."""
         self._call("POST", "/_mock/reset", {})

@@ -41,7 +41,8 @@ pytestmark = pytest.mark.e2e
 ID_RE = re.compile(r"[a-z0-9]{8}")
 RESULT_FIELDS = {
     "id", "backend", "backend_session_id", "model", "turn", "text", "usage", "cost_usd",
-    "cost_source", "duration_s", "exit_code", "status", "error", "warning",
+    "cost_source", "duration_s", "exit_code", "status", "error", "warning", "tool_calls",
+    "files_changed",
 }
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                 "reasoning_tokens")

@@ -418,3 +418,251 @@ def test_listens_on_loopback_only(mock_api: MockAPI) -> None:
         if state == "0A" and int(port, 16) == mock_api.port:  # 0A = LISTEN
             listening.append(address)
     assert listening == ["0100007F"]  # 127.0.0.1, little-endian hex
+
+
+# ---- scripted tool calls --------------------------------------------------------
+
+READ_INPUT = {"file_path": "/w/notes.txt"}
+
+
+def anthropic_tool_body(*, stream: bool = True, history: list[Any] | None = None) -> dict[str, Any]:
+    return {
+        "model": "claude-test",
+        "stream": stream,
+        "tools": [{"name": "Read", "input_schema": {}}, {"name": "Bash", "input_schema": {}}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "read it"}]},
+                     *(history or [])],
+    }
+
+
+def test_anthropic_tool_call_stream_then_result(mock_api: MockAPI) -> None:
+    mock_api.tool([{"name": "Read", "input": READ_INPUT}], provider="anthropic",
+                  text="chatter first", final="the answer")
+    status, raw = post(mock_api, "/v1/messages?beta=true", anthropic_tool_body())
+    assert status == 200
+    events = sse_events(raw)
+    texts = [d["delta"]["text"] for n, d in events
+             if n == "content_block_delta" and d["delta"]["type"] == "text_delta"]
+    assert "".join(texts) == "chatter first" and len(texts) == 3
+    starts = [d["content_block"] for n, d in events if n == "content_block_start"]
+    assert [b["type"] for b in starts] == ["text", "tool_use"]
+    call = starts[1]
+    assert call["name"] == "Read" and call["id"].startswith("toolu_mock_")
+    pieces = [d["delta"]["partial_json"] for n, d in events
+              if n == "content_block_delta" and d["delta"]["type"] == "input_json_delta"]
+    assert len(pieces) == 2 and json.loads("".join(pieces)) == READ_INPUT
+    assert all(d["index"] == 1 for n, d in events
+               if n == "content_block_delta" and "partial_json" in d["delta"])
+    assert dict(events)["message_delta"]["delta"]["stop_reason"] == "tool_use"
+    assert dict(events)["message_delta"]["usage"]["output_tokens"] == 45
+
+    # The client runs the tool and sends the result back: the final text answers it.
+    history = [
+        {"role": "assistant", "content": [{"type": "text", "text": "chatter first"},
+                                          {**call, "input": READ_INPUT}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": call["id"],
+             "content": [{"type": "text", "text": "1\tkiwi"}]},
+            {"type": "text", "text": "<system-reminder>x</system-reminder>"},
+        ]},
+    ]
+    status, raw = post(mock_api, "/v1/messages?beta=true", anthropic_tool_body(history=history))
+    events = sse_events(raw)
+    assert "".join(d["delta"]["text"] for n, d in events if n == "content_block_delta") == (
+        "the answer")
+    assert dict(events)["message_delta"]["delta"]["stop_reason"] == "end_turn"
+
+    first, second = mock_api.requests()
+    assert first["tools"] == ["Bash", "Read"]
+    assert first["tool_calls"] == [{"id": call["id"], "name": "Read", "input": READ_INPUT}]
+    assert first["tool_results"] == []
+    assert second["tool_calls"] == []
+    assert second["tool_results"] == [
+        {"id": call["id"], "name": "Read", "output": "1\tkiwi", "is_error": False}
+    ]
+    # Tool results are not user turns.
+    assert (second["user_turns"], second["last_user_text"]) == (1, "read it")
+
+
+def test_anthropic_tool_call_non_stream(mock_api: MockAPI) -> None:
+    mock_api.tool([{"name": "Read", "input": READ_INPUT}, {"name": "Bash",
+                   "input": {"command": "false"}}], provider="anthropic")
+    status, raw = post(mock_api, "/v1/messages", anthropic_tool_body(stream=False))
+    assert status == 200
+    message = json.loads(raw)
+    assert message["stop_reason"] == "tool_use"
+    # No chatter asked for: only the two calls, in order.
+    assert [(b["type"], b["name"], b["input"]) for b in message["content"]] == [
+        ("tool_use", "Read", READ_INPUT), ("tool_use", "Bash", {"command": "false"})]
+    assert len({b["id"] for b in message["content"]}) == 2
+
+
+def openai_tool_body(extra: list[Any] | None = None) -> dict[str, Any]:
+    return {
+        "model": "gpt-5.5",
+        "stream": True,
+        "tools": [{"type": "function", "name": "exec_command", "parameters": {}},
+                  {"type": "custom", "name": "apply_patch"}, {"type": "web_search"}],
+        "input": [{"type": "message", "role": "user",
+                   "content": [{"type": "input_text", "text": "patch it"}]}, *(extra or [])],
+    }
+
+
+def test_openai_function_and_custom_tool_calls(mock_api: MockAPI) -> None:
+    patch = "*** Begin Patch\n*** Add File: /w/a.txt\n+a\n*** End Patch\n"
+    mock_api.tool([{"name": "exec_command", "input": {"cmd": "ls /nope"}},
+                   {"name": "apply_patch", "input": patch}], provider="openai", text="working")
+    status, raw = post(mock_api, "/v1/responses", openai_tool_body())
+    assert status == 200
+    events = sse_events(raw)
+    assert all(name == data["type"] for name, data in events)
+    assert [d["sequence_number"] for _, d in events] == list(range(len(events)))
+    done = [d["item"] for n, d in events if n == "response.output_item.done"]
+    assert [i["type"] for i in done] == ["message", "function_call", "custom_tool_call"]
+    assert done[0]["content"][0]["text"] == "working"
+    fn, custom = done[1], done[2]
+    assert (fn["name"], json.loads(fn["arguments"])) == ("exec_command", {"cmd": "ls /nope"})
+    assert (custom["name"], custom["input"]) == ("apply_patch", patch)
+    assert fn["call_id"] != custom["call_id"]
+    args = "".join(d["delta"] for n, d in events if n == "response.function_call_arguments.delta")
+    assert json.loads(args) == {"cmd": "ls /nope"}
+    text = "".join(d["delta"] for n, d in events if n == "response.custom_tool_call_input.delta")
+    assert text == patch
+    completed = events[-1][1]["response"]
+    assert completed["output"] == done and completed["usage"]["input_tokens"] == 123
+
+    # Results come back as *_output items; no final given: the default text.
+    back = [fn, {"type": "function_call_output", "call_id": fn["call_id"], "output": "exit 2"},
+            custom, {"type": "custom_tool_call_output", "call_id": custom["call_id"],
+                     "output": "Success"}]
+    status, raw = post(mock_api, "/v1/responses", openai_tool_body(back))
+    deltas = [d["delta"] for n, d in sse_events(raw) if n == "response.output_text.delta"]
+    assert "".join(deltas) == "MOCK openai reply #1 after tools: patch it"
+    log = mock_api.requests()
+    assert log[0]["tools"] == ["apply_patch", "exec_command"]
+    assert [c["name"] for c in log[0]["tool_calls"]] == ["exec_command", "apply_patch"]
+    # The interleaved call resets the batch: only the result after the last call is new.
+    assert log[1]["tool_results"] == [
+        {"id": custom["call_id"], "name": "apply_patch", "output": "Success", "is_error": None}
+    ]
+
+
+def gemini_tool_body(extra: list[Any] | None = None) -> dict[str, Any]:
+    return {
+        "contents": [{"role": "user", "parts": [{"text": "read it"}]}, *(extra or [])],
+        "tools": [{"functionDeclarations": [{"name": "read_file"}, {"name": "write_file"}]}],
+    }
+
+
+def test_gemini_function_call_then_results(mock_api: MockAPI) -> None:
+    mock_api.tool([{"name": "read_file", "input": READ_INPUT}], provider="gemini",
+                  text="chatter", final="gemini answer")
+    path = "/v1beta/models/g:streamGenerateContent?alt=sse"
+    status, raw = post(mock_api, path, gemini_tool_body())
+    chunks = [d for _, d in sse_events(raw)]
+    parts = [p for c in chunks for p in c["candidates"][0]["content"]["parts"]]
+    assert "".join(p.get("text", "") for p in parts) == "chatter"
+    assert parts[-1] == {"functionCall": {"name": "read_file", "args": READ_INPUT}}
+    assert "finishReason" not in chunks[0]["candidates"][0]
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert chunks[-1]["usageMetadata"]["promptTokenCount"] == 123
+
+    back = [
+        {"role": "model", "parts": [{"text": "chatter"}, parts[-1]]},
+        {"role": "user", "parts": [
+            {"functionResponse": {"id": "r1", "name": "read_file", "response": {"output": "kiwi"}}},
+            {"functionResponse": {"id": "w1", "name": "write_file",
+                                  "response": {"error": "Tool not found"}}},
+        ]},
+    ]
+    status, raw = post(mock_api, path, gemini_tool_body(back))
+    assert status == 200
+    text = "".join(c["candidates"][0]["content"]["parts"][0]["text"]
+                   for _, c in sse_events(raw))
+    assert text == "gemini answer"
+    first, second = mock_api.requests()
+    assert first["tool_calls"] == [{"id": None, "name": "read_file", "input": READ_INPUT}]
+    assert second["tool_results"] == [
+        {"id": "r1", "name": "read_file", "output": "kiwi", "is_error": False},
+        {"id": "w1", "name": "write_file", "output": "Tool not found", "is_error": True},
+    ]
+
+
+def test_gemini_non_stream_tool_call(mock_api: MockAPI) -> None:
+    mock_api.tool([{"name": "read_file", "input": READ_INPUT}], provider="gemini", text="hm")
+    status, raw = post(mock_api, "/v1beta/models/g:generateContent", gemini_tool_body())
+    assert status == 200
+    parts = json.loads(raw)["candidates"][0]["content"]["parts"]
+    assert parts == [{"text": "hm"}, {"functionCall": {"name": "read_file", "args": READ_INPUT}}]
+
+
+def test_tool_rule_waits_for_a_request_declaring_the_tools(mock_api: MockAPI) -> None:
+    mock_api.tool([{"name": "read_file", "input": READ_INPUT}], provider="gemini")
+    # The router call (schema, no tools) and an anthropic request pass it by.
+    router = gemini_body(ROUTER_SCHEMA)
+    answer = json.loads(post(mock_api, "/v1beta/models/g:generateContent", router)[1])
+    assert "complexity_score" in answer["candidates"][0]["content"]["parts"][0]["text"]
+    assert post(mock_api, "/v1/messages", anthropic_tool_body(stream=False))[0] == 200
+    no_tools = {**gemini_tool_body(), "tools": []}
+    raw = post(mock_api, "/v1beta/models/g:generateContent", no_tools)[1]
+    assert "functionCall" not in raw.decode()
+    raw = post(mock_api, "/v1beta/models/g:generateContent", gemini_tool_body())[1]
+    assert "functionCall" in raw.decode()
+    assert [len(r["tool_calls"]) for r in mock_api.requests()] == [0, 0, 0, 1]
+
+
+def test_undeclared_tool_and_chained_rules(mock_api: MockAPI) -> None:
+    # undeclared: the model calls a tool the client never offered.
+    mock_api.tool([{"name": "Write", "input": {}}], provider="anthropic", undeclared=True)
+    mock_api.tool([{"name": "Bash", "input": {"command": "ls"}}], provider="anthropic",
+                  final="after both")
+    first = json.loads(post(mock_api, "/v1/messages", anthropic_tool_body(stream=False))[1])
+    assert first["content"][0]["name"] == "Write"
+    second = json.loads(post(mock_api, "/v1/messages", anthropic_tool_body(stream=False))[1])
+    assert second["content"][0]["name"] == "Bash"
+    history = [
+        {"role": "assistant", "content": [second["content"][0]]},
+        {"role": "user", "content": [{"type": "tool_result",
+                                      "tool_use_id": second["content"][0]["id"],
+                                      "content": "Exit code 2", "is_error": True}]},
+    ]
+    third = json.loads(post(mock_api, "/v1/messages",
+                            anthropic_tool_body(stream=False, history=history))[1])
+    assert third["content"] == [{"type": "text", "text": "after both"}]
+    assert mock_api.requests()[2]["tool_results"][0]["is_error"] is True
+    # Rules are used up: a plain reply again.
+    fourth = json.loads(post(mock_api, "/v1/messages", anthropic_tool_body(stream=False))[1])
+    assert fourth["content"] == [{"type": "text", "text": "MOCK anthropic reply #1: read it"}]
+
+
+def test_results_before_a_new_prompt_are_not_new(mock_api: MockAPI) -> None:
+    # anthropic_body() has a tool result in its history, then a later user prompt.
+    post(mock_api, "/v1/messages", anthropic_body(stream=False))
+    post(mock_api, *MODEL_CALLS["openai"])
+    post(mock_api, *MODEL_CALLS["gemini"])
+    assert [r["tool_results"] for r in mock_api.requests()] == [[], [], []]
+
+
+def test_reset_drops_tool_rules(mock_api: MockAPI) -> None:
+    mock_api.tool([{"name": "Read", "input": {}}], provider="anthropic", final="x")
+    mock_api.reset()
+    message = json.loads(post(mock_api, "/v1/messages", anthropic_tool_body(stream=False))[1])
+    assert message["content"][0]["type"] == "text"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"calls": []},
+        {"calls": [{"name": ""}]},
+        {"calls": [{"input": {}}]},
+        {"name": "Read", "text": 3},
+        {"name": "Read", "final": ["x"]},
+        {"name": "Read", "undeclared": "yes"},
+        {"name": "Read", "count": 0},
+        {"name": "Read", "provider": "nobody"},
+    ],
+)
+def test_tool_rule_rejects_bad_input(mock_api: MockAPI, body: dict[str, Any]) -> None:
+    assert post(mock_api, "/_mock/tool", body)[0] == 400

@@ -13,6 +13,7 @@ Knobs (environment variables):
                          of the default; FAKE_SAMPLE_<NAME> (e.g. FAKE_SAMPLE_CODEX)
                          overrides it for one vendor. A *.stderr.* sample goes to stderr.
     FAKE_SESSION_ID      replace every UUID in the sample with this
+    FAKE_TMP             replace the <TMP> placeholder of captured paths with this
     FAKE_EXIT            exit code (default 0)
     FAKE_STDERR          text written to stderr before exiting
     FAKE_SLEEP_BEFORE    seconds to sleep before the first line
@@ -93,6 +94,8 @@ def main() -> int:
     session_id = os.environ.get("FAKE_SESSION_ID")
     if session_id:
         text = UUID.sub(session_id, text)
+    if os.environ.get("FAKE_TMP"):
+        text = text.replace("<TMP>", os.environ["FAKE_TMP"])
     to_stderr = ".stderr." in sample
     stream = sys.stderr if to_stderr else sys.stdout
     time.sleep(float(os.environ.get("FAKE_SLEEP_BEFORE", "0")))

@@ -24,7 +24,8 @@ SAMPLE_ID = {
     "gemini": "b1347ebd-5585-47a6-8927-3f4230e16030",
 }
 RESULT_KEYS = {"id", "backend", "backend_session_id", "model", "turn", "text", "usage", "cost_usd",
-               "cost_source", "duration_s", "exit_code", "status", "error", "warning"}
+               "cost_source", "duration_s", "exit_code", "status", "error", "warning",
+               "tool_calls", "files_changed"}
 
 
 def only_session(store: SessionStore):

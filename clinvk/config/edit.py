@@ -2,18 +2,25 @@
 
 Every edit is checked against the schema (the same checks ``load`` makes) before a byte
 is written, and the rendered file must read back as exactly the intended settings.
+Only tomlkit's public API is used (parse, table, inline_table, item, nl, append, item
+assignment and deletion); where tomlkit would put a new key after the comments that open
+the next table, the rendered text is corrected line-wise (``_hoist``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from clinvk.config.keys import format_key
+from clinvk.config.load import parse_toml, read_file, read_text, validate
+from clinvk.config.paths import config_path
+from clinvk.config.schema import check_backend_name, check_semantics
 from clinvk.errors import ConfigError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from clinvk.config import KeyInfo
+    from clinvk.config.schema import KeyInfo
 
 # Written at the top of a config file that `clinvk config set` creates.
 NEW_FILE_HEADER = (
@@ -22,14 +29,11 @@ NEW_FILE_HEADER = (
 )
 
 
-
 def toml_literal(value: Any) -> str:
     """How `show` prints a value: as it would be written in the file."""
     import json
 
     if isinstance(value, dict):
-        from clinvk.config import format_key
-
         return "{" + ", ".join(f"{format_key([k])} = {toml_literal(v)}"
                                for k, v in value.items()) + "}"
     if isinstance(value, bool):
@@ -113,8 +117,6 @@ def _literal(raw: str) -> Any:
 
 
 def file_has(parts: tuple[str, ...]) -> bool:
-    from clinvk.config import config_path, read_file
-
     node: Any = read_file(config_path())
     for part in parts:
         if not isinstance(node, dict) or part not in node:
@@ -129,15 +131,6 @@ def edit(parts: tuple[str, ...], value: Any, *, remove: bool) -> str:
     import copy
     import tomllib
 
-    from clinvk.config import (
-        check_backend_name,
-        check_semantics,
-        config_path,
-        format_key,
-        parse_toml,
-        read_text,
-        validate,
-    )
     name = format_key(parts)
     path = config_path()
     text = read_text(path)
@@ -193,8 +186,6 @@ def _pruned(data: Any) -> Any:
 def _apply(data: dict[str, Any], parts: tuple[str, ...], value: Any, *, remove: bool,
            path: Path) -> bool:
     """The edit on plain data; False if it changes nothing."""
-    from clinvk.config import format_key
-
     node = data
     for depth, part in enumerate(parts[:-1]):
         child = node.get(part)
@@ -220,6 +211,11 @@ def _apply(data: dict[str, Any], parts: tuple[str, ...], value: Any, *, remove: 
 
 def _render(text: str | None, parts: tuple[str, ...], value: Any, *, remove: bool,
             careful: bool) -> str:
+    """The file's text with one key set or removed, through tomlkit's public API.
+
+    Careful: a new key line is moved up to follow its table's last key (see _hoist), and
+    a table this edit creates ends with a blank line.
+    """
     import tomlkit
     from tomlkit.items import InlineTable
 
@@ -245,7 +241,7 @@ def _render(text: str | None, parts: tuple[str, ...], value: Any, *, remove: boo
             child = tomlkit.table()
         else:
             child = tomlkit.inline_table()
-        _add(node, part, child, careful=careful)
+        node.append(part, child)
         node = node[part]
         if depth == 1:
             created.append(node)
@@ -264,19 +260,49 @@ def _render(text: str | None, parts: tuple[str, ...], value: Any, *, remove: boo
         if leaf in node:
             node[leaf] = item
         else:
-            _add(node, leaf, item, careful=careful)
+            node.append(leaf, item)
             if isinstance(value, dict) and len(parts) == 2:
                 created.append(item)
     if careful:
         for table in created:
             table.add(tomlkit.nl())
     rendered = tomlkit.dumps(doc)
+    if careful:
+        rendered = _hoist(original, rendered)
     if not original.endswith("\n\n") and rendered.endswith("\n\n"):
         rendered = rendered.rstrip("\n") + "\n"
     if "\r\n" in original:
         # tomlkit writes new lines as \n; a Windows-edited file keeps its line endings.
         rendered = rendered.replace("\r\n", "\n").replace("\n", "\r\n")
     return rendered
+
+
+def _hoist(original: str, rendered: str) -> str:
+    """Where the edit added one key line to an existing table, move that line up past the
+    blank and comment lines that end the table.
+
+    tomlkit appends a key after them, but they open whatever follows (usually the next
+    table's header), so the key belongs right after its table's last key. Any other
+    edit (a changed line, a new table) is returned as it is.
+    """
+    old = original.splitlines()
+    lines = rendered.splitlines(keepends=True)
+    new = [line.rstrip("\r\n") for line in lines]
+    if len(new) != len(old) + 1:
+        return rendered
+    at = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), len(old))
+    added = new[at].lstrip()
+    if old[at:] != new[at + 1:] or added.startswith(("[", "#")) or "=" not in added:
+        return rendered
+    top = at
+    while top > 0 and (not new[top - 1].strip() or new[top - 1].lstrip().startswith("#")):
+        top -= 1
+    if top == at:
+        return rendered
+    lines.insert(top, lines.pop(at))
+    # The moved line may have been the last, written without a newline.
+    return "".join(line if line.endswith("\n") or i == len(lines) - 1 else line + "\n"
+                   for i, line in enumerate(lines))
 
 
 def _item(value: Any, *, depth: int) -> Any:
@@ -293,31 +319,6 @@ def _item(value: Any, *, depth: int) -> Any:
         inline.update(value)
         return inline
     return tomlkit.item(value)
-
-
-def _add(node: Any, key: str, item: Any, *, careful: bool) -> None:
-    """Add a new key or table. Careful: a key goes right after the table's last key, not
-    after the comments that open the next table (where tomlkit's append puts it)."""
-    from tomlkit.items import AoT, Comment, Table, Whitespace
-
-    if not careful:
-        node[key] = item
-        return
-    if isinstance(item, Table):
-        node.append(key, item)
-        return
-    container = node.value
-    last = None
-    for k, v in container.body:
-        if k is not None and not isinstance(v, (Table, AoT, Whitespace, Comment)):
-            last = (k, v)
-    if last is None or last[0].is_dotted():
-        node.append(key, item)
-        return
-    item.trivia.indent = last[1].trivia.indent
-    container._insert_after(last[0], key, item)
-    # The table is also a dict of its items; keep that view in step with the body.
-    dict.__setitem__(node, key, item)
 
 
 def _write_atomic(path: Path, text: str) -> None:
