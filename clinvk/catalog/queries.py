@@ -249,13 +249,10 @@ class Storage:
 
 
 def storage(conn: sqlite3.Connection, dead: Dead, cutoff: float | None) -> Storage:
-    expr, params = status_sql(dead)
     found = Storage(0, 0, 0, {}, {}, None, None, 0)
-    # One pass over the sessions, grouped by shown status and backend.
-    for status, backend, count_, turns, disk, old in conn.execute(
-            f"SELECT {expr}, s.backend, count(*), coalesce(sum(s.n), 0), "
-            "coalesce(sum(s.disk), 0), coalesce(sum(s.last_used < ?), 0) FROM sessions s "
-            "GROUP BY 1, 2", [*params, -1.0 if cutoff is None else cutoff]):
+    before = -1.0 if cutoff is None else cutoff
+
+    def add(status: str, backend: str, count_: int, turns: int, disk: int, old: int) -> None:
         found.sessions += count_
         found.turns += turns
         found.disk += disk
@@ -263,7 +260,23 @@ def storage(conn: sqlite3.Connection, dead: Dead, cutoff: float | None) -> Stora
         found.by_backend[backend] = found.by_backend.get(backend, 0) + count_
         if status not in ("running", "paused"):
             found.cleanable += old
-    oldest = conn.execute(f"SELECT {ROW_COLUMNS}, min(s.created) FROM sessions s").fetchone()
+
+    # One pass over an index that holds every column needed, in group order.
+    for row in conn.execute(
+            "SELECT status, backend, count(*), coalesce(sum(n), 0), coalesce(sum(disk), 0), "
+            "coalesce(sum(last_used < ?), 0) FROM sessions INDEXED BY sessions_kinds "
+            "GROUP BY 1, 2", (before,)):
+        add(*row)
+    # Then the few rows whose runner is gone move from running to error.
+    for backend, turns, disk, old in conn.execute(
+            "SELECT backend, n, disk, last_used < ? FROM sessions WHERE sid IN "
+            "(SELECT value FROM json_each(?))",
+            (before, msgspec.json.encode(list(dead.values())).decode())):
+        add("running", backend, -1, -turns, -disk, -old)
+        add("error", backend, 1, turns, disk, old)
+    found.by_status = {k: v for k, v in found.by_status.items() if v}
+    oldest = conn.execute(f"SELECT {ROW_COLUMNS} FROM sessions s ORDER BY s.created, s.id "
+                          "LIMIT 1").fetchone()
     newest = conn.execute(f"SELECT {ROW_COLUMNS} FROM sessions s "
                           "ORDER BY s.last_used DESC, s.id LIMIT 1").fetchone()
     if found.sessions:

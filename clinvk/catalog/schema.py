@@ -55,6 +55,9 @@ CREATE TABLE sessions(
     {_SUMS});
 CREATE INDEX sessions_last_used ON sessions(last_used DESC, id);
 CREATE INDEX sessions_running ON sessions(status) WHERE status = 'running';
+-- What `sessions storage` adds up, read from the index alone, in group order.
+CREATE INDEX sessions_kinds ON sessions(status, backend, n, disk, last_used);
+CREATE INDEX sessions_created ON sessions(created);
 CREATE TABLE turns(
     sid INTEGER NOT NULL, pos INTEGER NOT NULL, started REAL NOT NULL, duration REAL,
     model TEXT, status TEXT NOT NULL, i0 INTEGER, i1 INTEGER, i2 INTEGER, i3 INTEGER,
