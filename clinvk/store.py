@@ -116,6 +116,7 @@ class SessionStore:
         self._held: set[str] = set()
         self._pending: dict[str, tuple[bytes | None, Path]] = {}
         self._batching = 0
+        self._exit_hook = False
         self._mutex = threading.Lock()
 
     # ---------------------------------------------------------------- paths
@@ -199,10 +200,13 @@ class SessionStore:
         return FileLock(str(path), timeout=timeout, mode=0o600)
 
     @contextlib.contextmanager
-    def lock(self, session_id: str, *, wait: float = 0, waitable: bool = False) -> Iterator[None]:
+    def lock(self, session_id: str, *, wait: float = 0, waitable: bool = False,
+             flush: bool = True) -> Iterator[None]:
         """Hold a session's sidecar lock; SessionBusyError when another process has it.
 
         ``waitable``: the command takes --wait, so the busy hint may suggest it.
+        ``flush`` False leaves the session's catalog change pending on release, for
+        whoever writes it next in this process (or for the process's exit).
         """
         self._ensure_dirs()
         from filelock import Timeout
@@ -234,7 +238,10 @@ class SessionStore:
             with self._mutex:
                 self._held.discard(session_id)
             lock.release()
-            self._flush()
+            if flush:
+                self._flush()
+            else:
+                self._flush_at_exit()
 
     # ---------------------------------------------------------------- writing
     def save(self, session: Session) -> None:
@@ -265,7 +272,9 @@ class SessionStore:
         else:  # pragma: no cover - 36**8 ids
             raise ClinvkError("could not find a free session id")
         session.id = candidate
-        with self.lock(candidate):
+        # A new session is mostly written again at once (a turn's checkpoints and final
+        # save): its catalog change goes with those, one catalog write, not two.
+        with self.lock(candidate, flush=False):
             if self.exists(candidate):  # another process took it between our check and lock
                 return self.create(session)
             self.save(session)
@@ -363,6 +372,15 @@ class SessionStore:
             with self._mutex:
                 self._batching -= 1
             self._flush()
+
+    def _flush_at_exit(self) -> None:
+        """Put what is still pending when the process ends (a lost change is only a stale
+        catalog: its next reader repairs it from the file)."""
+        if not self._exit_hook:
+            import atexit
+
+            atexit.register(self._flush)
+            self._exit_hook = True
 
     def _changed(self, session_id: str, data: bytes | None, path: Path) -> None:
         with self._mutex:

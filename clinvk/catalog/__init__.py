@@ -462,11 +462,11 @@ def record(root: Path, changes: list[tuple[str, Session | None, Path]]) -> None:
         return  # the next reader (or the build) takes the change from the file
     try:
         conn = schema.connect(path, busy_ms=WRITER_BUSY_MS)
-    except sqlite3.Error:
+    except (sqlite3.Error, OSError):
         return
     try:
         refresh.put_written(conn, changes)
-    except (sqlite3.Error, schema.Unusable):
+    except (sqlite3.Error, OSError, schema.Unusable):
         pass  # stale until the next reader repairs it
     finally:
         conn.close()
