@@ -31,6 +31,15 @@ class SessionConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     list_limit: int = 20
 
 
+class SyncConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # Where `clinvk sessions sync` looks for each vendor's own transcripts: the vendor's
+    # home dirs (as CLAUDE_CONFIG_DIR, CODEX_HOME, GEMINI_CLI_HOME); empty: the one the
+    # vendor itself uses.
+    claude: list[str] = msgspec.field(default_factory=list)
+    codex: list[str] = msgspec.field(default_factory=list)
+    gemini: list[str] = msgspec.field(default_factory=list)
+
+
 class BackendConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # claude | codex | gemini | command; empty means the backend's own name.
     adapter: str = ""
@@ -64,6 +73,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     session: SessionConfig = msgspec.field(default_factory=SessionConfig)
     backends: dict[str, BackendConfig] = msgspec.field(default_factory=dict)
     pricing: dict[str, PriceConfig] = msgspec.field(default_factory=dict)
+    sync: SyncConfig = msgspec.field(default_factory=SyncConfig)
 
     def backend(self, name: str) -> BackendConfig:
         return self.backends.get(name) or BackendConfig()
