@@ -38,6 +38,9 @@ COMMAND_SPECS = (
     ("clinvk.commands.chain:chain", "chain",
      ("Run steps one after another, each seeing the answers before it.\n\n"
       "Example: clinvk chain -f steps.toml -o json")),
+    ("clinvk.commands.wait:wait", "wait",
+     ("Wait until background turns (--detach) end; exit with the first failure's code.\n\n"
+      "Example: clinvk wait 3fk2a9 8bq0zz --timeout 600")),
     ("clinvk.commands.cancel:cancel", "cancel", "Stop a running turn.\n\nExample: clinvk cancel 3fk2a9"),
     ("clinvk.commands.backends:backends", "backends",
      ("Show each backend: installed or not, path, version, default model.\n\n"

@@ -105,6 +105,14 @@ def print_dry_run(plan: TurnPlan) -> int:
     return 0
 
 
+def _announce(session_id: str) -> None:
+    """A detached turn (--detach) tells the command that started it its session id."""
+    if "CLINVK_DETACH_FD" in os.environ:
+        from clinvk.detach import announce
+
+        announce(session_id)
+
+
 def _within_budget(plan: TurnPlan, store: SessionStore | None, session: Session | None) -> None:
     if plan.budget is not None:
         from clinvk.budget import enforce
@@ -143,6 +151,7 @@ def run_new(store: SessionStore | None, text: str, plan: TurnPlan, *, name: str,
             plan.footer = footer(store)
         store.create(session)
         with store.lock(session.id):
+            _announce(session.id)
             return execute(store, session, turn, plan, stop)
 
 
@@ -186,6 +195,7 @@ def run_existing(store: SessionStore, ident: str, text: str, *, wait: float,
             turn = new_turn(session, text, plan.request.model or plan.backend_config.model
                             or session.model)
             store.save(session)
+            _announce(session.id)
             return execute(store, session, turn, plan, stop)
 
 
@@ -222,6 +232,7 @@ def prompt(
     approval: Approval | None = None,
     quiet: Annotated[bool, Parameter(negative="")] = False,
     ignore_budget: Annotated[bool, Parameter(negative="")] = False,
+    detach: Annotated[bool, Parameter(negative="")] = False,
     after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),
 ) -> int:
     """Send a prompt to a coding-agent CLI and record the conversation as a new session.
@@ -269,6 +280,9 @@ def prompt(
         Text mode: no tool-call lines and no session line on stderr (errors still show).
     ignore_budget
         Run even when a [budget] cap is reached (this command only).
+    detach
+        Run the turn in the background: print the session id at once (`clinvk wait ID`
+        collects it).
     """
     from clinvk.backends import Request
     from clinvk.config import load
@@ -288,6 +302,8 @@ def prompt(
                          hint="--continue adds a turn to a stored session")
     clean_title = check_title(title) if title is not None else None
     limit = pick_timeout(timeout, config.backend(name), config)
+    if detach:
+        return _detach(prompt, text, fmt, ephemeral=ephemeral, dry_run=dry_run)
     if continue_:
         if tags or title or system_prompt or approval:
             raise UsageError("--tag, --title, --system-prompt and --approval apply to a new "
@@ -336,6 +352,7 @@ def resume(
     dry_run: Annotated[bool, Parameter(negative="")] = False,
     quiet: Annotated[bool, Parameter(negative="")] = False,
     ignore_budget: Annotated[bool, Parameter(negative="")] = False,
+    detach: Annotated[bool, Parameter(negative="")] = False,
     after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),
 ) -> int:
     """Continue a recorded session with a new prompt.
@@ -374,6 +391,9 @@ def resume(
         Text mode: no tool-call lines and no session line on stderr (errors still show).
     ignore_budget
         Run even when a [budget] cap is reached (this command only).
+    detach
+        Run the turn in the background: print the session id at once (`clinvk wait ID`
+        collects it).
     """
     from clinvk.config import load
 
@@ -400,6 +420,8 @@ def resume(
                                hint='start one with `clinvk "PROMPT"`')
         full = found
     config = load().config
+    if interactive and detach:
+        raise UsageError("--detach cannot be combined with --interactive")
     if interactive:
         return _resume_interactive(store, full, prompt, model=model,
                                    backend_args=backend_arg or [], config=config, wait=wait,
@@ -407,6 +429,8 @@ def resume(
     check_not_an_option(prompt, after_options)
     text = check_text(read_prompt(prompt), "the prompt")
     fmt: OutputFormat = output_format or config.defaults.output_format
+    if detach:
+        return _detach(prompt, text, fmt, ephemeral=False, dry_run=dry_run)
 
     def build(session: Session) -> TurnPlan:
         request = resume_request(session, text, model=model, backend_args=backend_arg or [],
@@ -420,6 +444,17 @@ def resume(
         check_resumable(session)
         return print_dry_run(build(session))
     return run_existing(store, full, text, wait=wait, build=build)
+
+
+def _detach(prompt: str | None, text: str, fmt: OutputFormat, *, ephemeral: bool,
+            dry_run: bool) -> int:
+    if ephemeral or dry_run:
+        raise UsageError("--detach cannot be combined with "
+                         + ("--ephemeral" if ephemeral else "--dry-run"),
+                         hint="a background turn is found again through its stored session")
+    from clinvk.detach import start
+
+    return start(text if prompt in (None, "-") else None, json_output=fmt != "text")
 
 
 def _resume_interactive(store: SessionStore, ident: str, prompt: str | None, *,
