@@ -11,6 +11,10 @@ Targets (issue 11): wall time ≤ 1.2 × (tasks / max-parallel × sleep) + one s
 (``clinvk --version`` through ``python -m``, measured here), and peak RSS of clinvk and
 everything under it (vendors, watchdogs), sampled from /proc every 10 ms, ≤ 150 MB.
 
+Then `clinvk wait` on 20 background turns (`prompt --detach`) whose fake vendors are
+held until all 20 are running and then released together: how long after the last
+vendor exits `wait` returns (target ≤ 100 ms added).
+
 Exits 0 whatever the figures.
 """
 
@@ -32,8 +36,15 @@ SAMPLE = REPO / "tests" / "fixtures" / "vendor" / "claude-stream-new.jsonl"
 FAKE = """#!{python} -S
 import os, sys, time
 sys.stdin.buffer.read()
+go = os.environ.get("BENCH_GO")
+while go and not os.path.exists(go):
+    time.sleep(0.005)
 time.sleep(float(os.environ["BENCH_SLEEP"]))
 sys.stdout.write(open({sample!r}).read())
+sys.stdout.flush()
+if go:
+    with open(go + ".ends", "a") as f:
+        f.write(repr(time.time()) + "\\n")
 """
 
 
@@ -136,7 +147,34 @@ def main() -> int:
         print(f"wall time: median {statistics.median(walls):.2f} s "
               f"(ideal {ideal:.2f} s; target ≤ {target:.2f} s)")
         print(f"peak RSS of the process tree: max {max(peaks):.0f} MB (target ≤ 150 MB)")
+        lags = [wait_lag(root, env, n) for n in range(args.runs)]
+        print("wait on 20 background turns, medians of "
+              f"{args.runs}: the last record saved "
+              f"{statistics.median(a for a, _ in lags) * 1000:.0f} ms after the last vendor "
+              f"exited; wait returned {statistics.median(b for _, b in lags) * 1000:.0f} ms "
+              f"after that (max {max(b for _, b in lags) * 1000:.0f}; target ≤ 100 ms)")
     return 0
+
+
+def wait_lag(root: Path, env: dict[str, str], n: int) -> tuple[float, float]:
+    """(last record saved − last vendor exit, wait returned − last record saved)."""
+    go = root / f"go{n}"
+    env = dict(env, CLINVK_HOME=str(root / f"wait{n}"), BENCH_GO=str(go), BENCH_SLEEP="0")
+    ids = []
+    for i in range(20):
+        done = subprocess.run([sys.executable, "-m", "clinvk", "prompt", "--detach", f"bg {i}"],
+                              env=env, capture_output=True, text=True, check=True)
+        ids.append(done.stdout.strip())
+    waiter = subprocess.Popen([sys.executable, "-m", "clinvk", "wait", *ids], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # the waiter is up and polling
+    go.touch()
+    waiter.wait()
+    returned = time.time()
+    ends = [float(x) for x in (root / f"go{n}.ends").read_text().split()]
+    assert len(ends) == 20, ends
+    saved = max(p.stat().st_mtime for p in (root / f"wait{n}" / "sessions").rglob("*.json"))
+    return saved - max(ends), returned - saved
 
 
 if __name__ == "__main__":

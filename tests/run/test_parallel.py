@@ -5,6 +5,7 @@ start/end stamps."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -246,3 +247,39 @@ def test_compare_refuses_bad_flags_before_running(fake: Fakes, workdir: Path,
     assert r.code == 1
     assert message in r.err
     assert fake.starts() == []
+
+
+def test_a_terminal_sees_a_live_progress_line(fake: Fakes, workdir: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.run.conftest import clinvk_env
+
+    tasks = toml_tasks(workdir / "t.toml", [
+        {"prompt": "one"}, {"prompt": "two [fake sleep=0.5 exit=1]"}, {"prompt": "three [fake sleep=1]"}])
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "clinvk", "parallel", "-f", str(tasks),
+                             "--max-parallel", "3"],
+                            env=clinvk_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=slave, text=True)
+    os.close(slave)
+    out, _ = proc.communicate(timeout=60)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 1
+    err = seen.decode()
+    assert "1/3 done · 0 failed" in err
+    assert "2/3 done · 1 failed" in err
+    assert "\r\x1b[K" in err  # each update replaces the last
+    assert re.search(r"\r\x1b\[Kparallel: 3 units · 2 succeeded · 1 failed · [0-9.]+s\s*$", err)
+    assert "done ·" not in out  # stdout holds the answers only
