@@ -73,3 +73,22 @@ def enforce(budget: BudgetConfig, store: SessionStore | None, session: Session |
     if budget.session_usd is not None and session is not None:
         _judge(budget.session_usd, session_spent(session), f"in session {session.id}",
                "per-session", f"clinvk sessions show {session.id}", "budget.session_usd")
+
+
+def usage(budget: BudgetConfig, store: SessionStore) -> list[dict[str, object]]:
+    """Each daily/monthly cap that is set, with what is spent of it: for `sessions stats`
+    ({cap, limit_usd, spent_usd, used (a fraction), unpriced_turns, range})."""
+    from clinvk.spend import spent
+    from clinvk.timespec import range_bounds
+
+    rows: list[dict[str, object]] = []
+    for cap, limit, range_name in (("daily", budget.daily_usd, "today"),
+                                   ("monthly", budget.monthly_usd, "thismonth")):
+        if limit is None:
+            continue
+        start, _end = range_bounds(range_name)
+        spend = spent(store, start)
+        rows.append({"cap": cap, "limit_usd": limit, "spent_usd": round(spend.usd, 6),
+                     "used": round(spend.usd / limit, 4) if limit else None,
+                     "unpriced_turns": spend.unpriced, "range": range_name})
+    return rows
