@@ -81,8 +81,9 @@ def compare(
     from clinvk.commands.run import open_store
     from clinvk.commands.tasks import Task, to_unit
     from clinvk.commands.unitreport import Reporter, exit_code
-    from clinvk.commands.units import MAX_WORKERS, Pool
+    from clinvk.commands.units import Pool
     from clinvk.config import load
+    from clinvk.config.schema import MAX_WORKERS
     from clinvk.ids import new_id
 
     names = [b.strip() for b in backends.split(",") if b.strip()]

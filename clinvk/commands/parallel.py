@@ -57,8 +57,9 @@ def parallel(
     from clinvk.commands.run import open_store
     from clinvk.commands.tasks import load_tasks, to_unit
     from clinvk.commands.unitreport import Reporter, exit_code
-    from clinvk.commands.units import MAX_WORKERS, Pool, pick_workers
+    from clinvk.commands.units import Pool, pick_workers
     from clinvk.config import load
+    from clinvk.config.schema import MAX_WORKERS
 
     if max_parallel is not None and not 1 <= max_parallel <= MAX_WORKERS:
         raise UsageError(f"--max-parallel {max_parallel} is not valid: expected 1 to {MAX_WORKERS}")

@@ -181,19 +181,19 @@ def _check_task(raw: Any, number: int, origin: str) -> Task:
         if not isinstance(value, str) or not value.strip():
             raise _field_error(origin, label, key, "must be a non-empty string")
         setattr(task, key, value)
-    try:
-        check_text(prompt, "the prompt")
-        if task.title is not None:
-            task.title = check_title(task.title)
-        tags = raw.get("tags")
-        if tags is not None:
-            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-                raise UsageError("must be a list of strings")
-            task.tags = check_tags(tags)
-    except ClinvkError as exc:
-        which = "tags" if "tag" in exc.message or "list" in exc.message else (
-            "title" if "title" in exc.message else "prompt")
-        raise _field_error(origin, label, which, exc.message) from None
+    checks: list[tuple[str, Any]] = [("prompt", lambda: check_text(prompt, "the prompt"))]
+    if task.title is not None:
+        checks.append(("title", lambda: setattr(task, "title", check_title(str(task.title)))))
+    tags = raw.get("tags")
+    if tags is not None:
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise _field_error(origin, label, "tags", "must be a list of strings")
+        checks.append(("tags", lambda: setattr(task, "tags", check_tags(tags))))
+    for key, check in checks:
+        try:
+            check()
+        except ClinvkError as exc:
+            raise _field_error(origin, label, key, exc.message) from None
     timeout = raw.get("timeout")
     if timeout is not None:
         if (isinstance(timeout, bool) or not isinstance(timeout, int | float)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from clinvk.config.schema import MAX_WORKERS
 from clinvk.errors import ClinvkError
 
 if TYPE_CHECKING:
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 
 # What the record of a unit stopped by --fail-fast says.
 FAIL_FAST_NOTE = "cancelled: another unit failed (--fail-fast)"
-# Without a flag, a file setting or parallel.max_workers: the CPUs, at most this many.
-MAX_WORKERS = 16
 
 
 @dataclass
