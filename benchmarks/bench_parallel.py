@@ -79,7 +79,7 @@ def tree_rss_kb(root: int) -> dict[str, int]:
         except OSError:
             continue
         kind = ("clinvk" if pid == root else
-                "watchdogs" if b"clinvk.recovery" in cmdline else "vendors")
+                "watchdogs" if b"clinvk-watchdog" in cmdline else "vendors")
         total[kind] += rss
     return total
 
