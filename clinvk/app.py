@@ -29,6 +29,18 @@ COMMAND_SPECS = (
     ("clinvk.commands.run:resume", "resume",
      ("Continue a recorded session with another prompt.\n\n"
      "Example: clinvk resume 3fk2a9 \"now add tests\"")),
+    ("clinvk.commands.parallel:parallel", "parallel",
+     ("Run a file of tasks concurrently, each a session of its own.\n\n"
+      "Example: clinvk parallel -f tasks.toml --max-parallel 4 -o json")),
+    ("clinvk.commands.compare:compare", "compare",
+     ("Send one prompt to several backends at once and compare the answers.\n\n"
+      "Example: clinvk compare -b claude,codex,gemini \"review this change\"")),
+    ("clinvk.commands.chain:chain", "chain",
+     ("Run steps one after another, each seeing the answers before it.\n\n"
+      "Example: clinvk chain -f steps.toml -o json")),
+    ("clinvk.commands.wait:wait", "wait",
+     ("Wait until background turns (--detach) end; exit with the first failure's code.\n\n"
+      "Example: clinvk wait 3fk2a9 8bq0zz --timeout 600")),
     ("clinvk.commands.cancel:cancel", "cancel", "Stop a running turn.\n\nExample: clinvk cancel 3fk2a9"),
     ("clinvk.commands.backends:backends", "backends",
      ("Show each backend: installed or not, path, version, default model.\n\n"

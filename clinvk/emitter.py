@@ -26,12 +26,14 @@ class Emitter:
     and the turn is not ``--quiet``.
     """
 
-    def __init__(self, fmt: OutputFormat, *, quiet: bool = False) -> None:
+    def __init__(self, fmt: OutputFormat, *, quiet: bool = False, silent: bool = False) -> None:
         self.fmt = fmt
         self.streamed: list[str] = []
         self.session_sent = False
-        self.closed = False  # the reader went away (`clinvk … | head`)
-        self.tool_lines = fmt == "text" and not quiet and _is_terminal(sys.stderr)
+        # silent: write nothing (the command shows the turn itself); closed: the reader
+        # went away (`clinvk … | head`).
+        self.closed = silent
+        self.tool_lines = fmt == "text" and not quiet and not silent and _is_terminal(sys.stderr)
 
     def _write(self, text: str) -> None:
         if self.closed:

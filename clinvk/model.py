@@ -37,6 +37,9 @@ TITLE_MAX = 200
 SessionStatus = Literal["active", "completed", "error", "paused", "running"]
 STATUSES: tuple[str, ...] = ("active", "completed", "error", "paused", "running")
 
+Origin = Literal["clinvk", "native"]
+ORIGINS: tuple[str, ...] = ("clinvk", "native")
+
 TurnStatus = Literal["running", "ok", "error", "timeout", "cancelled", "interrupted"]
 CostSource = Literal["reported", "computed", "unpriced"]
 ToolKind = Literal["read", "edit", "write", "shell", "search", "web", "mcp", "agent", "other"]
@@ -165,6 +168,8 @@ class Session(msgspec.Struct):
     pgid_start: Annotated[float, msgspec.Meta(ge=0)] | None = None
     # Why the last turn did not succeed: error | timeout | cancelled | interrupted.
     reason: str | None = None
+    # "native": adopted from a vendor CLI's own transcript by `clinvk sessions sync`.
+    origin: Origin = "clinvk"
 
     def clear_runner(self) -> None:
         """Forget the processes of a turn that is over."""

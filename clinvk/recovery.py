@@ -3,7 +3,7 @@
 Two things cover a clinvk that is killed outright (``kill -9``, the OOM killer) and so
 cannot stop its vendor itself:
 
-- while a turn runs, a tiny watchdog process (``watch`` below, started by the runner
+- while a turn runs, a tiny watchdog process (``_WATCH_SH`` below, started by the runner
   through ``Watchdog``) waits for clinvk to go away and then stops the vendor's
   process group;
 - any later clinvk that meets a record still saying ``running`` although the clinvk
@@ -12,7 +12,7 @@ cannot stop its vendor itself:
 
 Neither ever signals a process that is not the recorded vendor: the group is checked
 against its leader's recorded start time first (clinvk.liveness). This module imports
-only the standard library and clinvk.liveness at the top, so the watchdog starts fast.
+only the standard library and clinvk.liveness at the top.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -60,34 +59,48 @@ def stop_group(pgid: int | None, leader_start: float | None, grace: float) -> bo
     return True
 
 
-def watch(argv: list[str]) -> int:
-    """The watchdog: ``argv`` is [pgid, leader start time].
+# The watchdog, a POSIX shell script: it runs beside every vendor (eight at once under
+# `clinvk parallel`), and a shell costs about 1 MB and 1 ms to start where a Python
+# interpreter costs about 9 MB and 15 ms. Its stdin is a pipe whose only writer is the
+# clinvk running the turn: that clinvk writes one byte when the turn is over (and then
+# stops the group itself); end of file without it means clinvk died, and the vendor must
+# not outlive it. It signals the group only while it is provably the recorded one: the
+# leader still there has the recorded start time (field 22 of /proc/PID/stat), or the
+# leader is gone, and then the kernel cannot have reused the group's id while members
+# remain (the rule of clinvk.liveness.group_safe_to_signal). SIGINT first, so claude and
+# gemini save their transcript; SIGKILL for what is left after the grace.
+_WATCH_SH = r"""
+pgid=$1 start=$2 grace=$3
+IFS= read -r done
+[ -n "$done" ] && exit 0
+ours() {
+  [ -e "/proc/$pgid" ] || return 0
+  IFS= read -r stat < "/proc/$pgid/stat" || return 0
+  set -- ${stat##*") "}
+  [ "${20}" = "$start" ]
+}
+ours && kill -s INT -- "-$pgid" 2>/dev/null || exit 0
+i=0
+while [ "$i" -lt $((grace * 10)) ]; do
+  kill -s 0 -- "-$pgid" 2>/dev/null || exit 0
+  sleep 0.1
+  i=$((i + 1))
+done
+ours && kill -s KILL -- "-$pgid" 2>/dev/null
+exit 0
+"""
 
-    Its stdin is a pipe whose only writer is the clinvk running the turn. That clinvk
-    writes one byte when the turn is over (it then stops the group itself); end of file
-    without it means clinvk died, and the vendor must not outlive it.
-    """
-    pgid, start = int(argv[0]), float(argv[1])
-    try:
-        done = os.read(0, 1)
-    except OSError:
-        done = b""
-    if done:
-        return 0
-    stop_group(pgid, start, WATCHDOG_GRACE)
-    return 0
+WATCHDOG_NAME = "clinvk-watchdog"
 
 
 def watchdog_argv(pgid: int, leader_start: float) -> list[str]:
-    """The command that runs ``watch`` in a fresh interpreter (isolated, no site)."""
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from clinvk.recovery import watch; sys.exit(watch(sys.argv[2:]))")
-    return [sys.executable, "-I", "-S", "-c", code, package_parent, str(pgid), repr(leader_start)]
+    """The command that watches group ``pgid`` (named ``clinvk-watchdog`` in ps)."""
+    return ["/bin/sh", "-c", _WATCH_SH, WATCHDOG_NAME, str(pgid), str(int(leader_start)),
+            str(int(WATCHDOG_GRACE))]
 
 
 class Watchdog:
-    """clinvk's end of the watchdog (``watch``) for one vendor process group.
+    """clinvk's end of the watchdog (``_WATCH_SH``) for one vendor process group.
 
     A separate small process blocks reading a pipe only clinvk writes to, and stops the
     vendor's group when that pipe reaches end of file without clinvk having said the
@@ -96,7 +109,7 @@ class Watchdog:
     ``preexec_fn``, which is unsafe while other threads run (clinvk saves on worker
     threads) and rules out the fast spawn path; and it reaches only the vendor itself,
     not the tool processes it started, while the watchdog stops the whole group. It
-    costs one short-lived interpreter per turn, started without waiting for it.
+    costs one small shell process per turn, started without waiting for it.
     """
 
     def __init__(self) -> None:

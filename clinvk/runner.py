@@ -89,6 +89,8 @@ class StopSignals:
         self.reason: StopReason | None = None
         # The signal that stopped the turn (the exit code is 128 + it).
         self.signum: int | None = None
+        # What stopped a cancelled turn, as the record says it.
+        self.note = "cancelled by `clinvk cancel`"
         self._process: VendorProcess | None = None
         self._previous: dict[int, Any] = {}
 
@@ -109,6 +111,14 @@ class StopSignals:
         self._process = process
         if process is not None and self.reason is not None:
             process.stop(self.reason)
+
+    def trigger(self, signum: int, note: str | None = None) -> None:
+        """Stop the turn as if ``signum`` had arrived: how a command that runs turns on
+        worker threads (`clinvk parallel`) forwards the signals its main thread gets.
+        ``note``: what the record says stopped it (for a CANCEL_SIGNAL)."""
+        if note is not None and self.reason is None:
+            self.note = note
+        self._handle(signum, None)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         reason: StopReason = "cancelled" if signum == CANCEL_SIGNAL else "interrupted"

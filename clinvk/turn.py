@@ -40,6 +40,7 @@ from clinvk.model import Dollars, Seconds, Session, Turn, Usage, out_of_bounds, 
 if TYPE_CHECKING:
     from clinvk.backends import Backend, Invocation, Request
     from clinvk.config import BackendConfig, PriceConfig
+    from clinvk.config.schema import BudgetConfig
     from clinvk.model import CostSource
     from clinvk.runner import Outcome, StopSignals
     from clinvk.store import SessionStore
@@ -118,6 +119,12 @@ class TurnPlan:
     quiet: bool = False
     # Called with the session once the turn is over (e.g. to print the resume hint).
     footer: Callable[[Session], None] | None = None
+    # Nothing on stdout (a unit of `clinvk parallel`: the command prints the results).
+    silent: bool = False
+    # Called with the session and the turn once the turn is saved, stored or not.
+    on_end: Callable[[Session, Turn], None] | None = None
+    # The spending caps checked before the turn starts; None checks nothing.
+    budget: BudgetConfig | None = None
 
 
 def new_turn(session: Session, prompt: str, model: str | None) -> Turn:
@@ -136,7 +143,7 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
     """
     from clinvk.runner import Outcome, VendorProcess
 
-    emitter = Emitter(plan.fmt, quiet=plan.quiet)
+    emitter = Emitter(plan.fmt, quiet=plan.quiet, silent=plan.silent)
     activity = Activity(turn)
     recorder = Recorder(None if plan.ephemeral else store, session)
     parser = plan.backend.parser(plan.request)
@@ -169,7 +176,8 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
                                outcome.stderr)
     except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised below
         failure = exc
-    error = _settle(session, turn, plan, outcome, result, failure, activity, signals.signum)
+    error = _settle(session, turn, plan, outcome, result, failure, activity, signals.signum,
+                    signals.note)
     for call in activity.settle(turn.status):
         emitter.tool_result(call)  # every tool_call event gets its tool_result
     try:
@@ -181,6 +189,8 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
         if plan.footer is not None and not plan.ephemeral and not recorder.deleted:
             with contextlib.suppress(OSError):  # stderr gone with a hung-up terminal
                 plan.footer(session)
+        if plan.on_end is not None:
+            plan.on_end(session, turn)
     if failure is not None and not isinstance(failure, ClinvkError):
         raise failure
     if error is not None:
@@ -225,8 +235,10 @@ def _on_event(event: object, emitter: Emitter, session: Session, turn: Turn,
 
 def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | None,
             result: TurnResult | None, failure: BaseException | None,
-            activity: Activity, signum: int | None = None) -> ClinvkError | None:
-    """Fill in the turn and session from what happened; the error to raise, if any."""
+            activity: Activity, signum: int | None = None,
+            note: str = "cancelled by `clinvk cancel`") -> ClinvkError | None:
+    """Fill in the turn and session from what happened; the error to raise, if any.
+    ``note``: what the record says stopped a cancelled turn."""
     now = utcnow()
     session.last_used_at = now
     session.clear_runner()
@@ -280,7 +292,7 @@ def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | Non
         error = TimedOutError(f"{session.backend} {turn.error}; its process group was killed",
                               hint=_resume_hint(session, plan))
     elif stop == "cancelled":
-        turn.status, turn.error = "cancelled", "cancelled by `clinvk cancel`"
+        turn.status, turn.error = "cancelled", note
         error = InterruptedError_(turn.error, hint=_resume_hint(session, plan))
     elif stop == "interrupted":
         turn.status = "interrupted"

@@ -25,6 +25,7 @@ from clinvk.config import (
     load,
     split_key,
 )
+from clinvk.config.schema import key_info
 from tests.conftest import REPO, run_clinvk
 
 
@@ -486,10 +487,16 @@ def test_the_example_config_loads_and_documents_every_key(monkeypatch, capsys) -
     assert ["backends.opencode.adapter", '"command"', "file", str(EXAMPLE)] in [
         line.split() for line in out.splitlines()]
     loaded = load()
-    # Every scalar key is written out, at its default.
-    assert all(source == f"file {EXAMPLE}" for source in loaded.sources.values())
+    # Every scalar key is written out, at its default; a key unset by default (a budget
+    # cap) is shown commented out, since TOML has no way to write "unset".
+    text = EXAMPLE.read_text()
+    for key, source in loaded.sources.items():
+        if key_info(key).default is None:
+            assert f"\n# {key.split('.')[1]} = " in text, key
+        else:
+            assert source == f"file {EXAMPLE}", key
     defaults = Config()
-    for section in ("defaults", "session"):
+    for section in ("defaults", "session", "budget", "parallel"):
         assert msgspec.to_builtins(getattr(loaded.config, section)) == \
             msgspec.to_builtins(getattr(defaults, section))
     raw = tomllib.loads(EXAMPLE.read_text())

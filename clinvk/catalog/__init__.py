@@ -345,6 +345,19 @@ class Catalog:
 
         return self._guarded(run)  # type: ignore[no-any-return]
 
+    def spent(self, start: float | None, end: float | None) -> tuple[float, int]:
+        """The cost of the turns started in [start, end), and how many finished turns
+        used tokens without a price (clinvk.spend's rules)."""
+        if self.conn is None:
+            return 0.0, 0
+        from clinvk.catalog.aggregate import spent
+
+        def run() -> tuple[float, int]:
+            assert self.conn is not None
+            return spent(self.conn, start, end)
+
+        return self._guarded(run)  # type: ignore[no-any-return]
+
     def storage(self, cutoff: float | None) -> Storage:
         """Counts and sizes for `sessions storage`; ``cleanable`` counts the sessions
         last used before ``cutoff`` that `clean` would remove."""

@@ -214,6 +214,17 @@ def _straddlers(conn: sqlite3.Connection, report: Report, flt: Filter, dead: Dea
         _group(report, key).absorb(group)
 
 
+def spent(conn: sqlite3.Connection, start: float | None, end: float | None
+          ) -> tuple[float, int]:
+    """The cost of the turns started in [start, end), and the count of finished turns
+    that used tokens (or succeeded) without a price."""
+    usd, unpriced = conn.execute(
+        "SELECT total(cost), coalesce(sum(cost IS NULL AND status != 'running' AND "
+        "(i0 IS NOT NULL OR status = 'ok')), 0) FROM turns WHERE started >= ? AND started < ?",
+        (-_INF if start is None else start, _INF if end is None else end)).fetchone()
+    return float(usd), int(unpriced)
+
+
 def _group(report: Report, key: str) -> Totals:
     found = report.groups.get(key)
     if found is None:

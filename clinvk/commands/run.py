@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from clinvk.backends import Backend, Request
     from clinvk.config import Config
     from clinvk.model import Session
+    from clinvk.runner import StopSignals
     from clinvk.store import SessionStore
     from clinvk.turn import TurnPlan
 
@@ -64,7 +65,8 @@ def footer(store: SessionStore) -> Callable[[Session], None]:
 
 # --------------------------------------------------------------------------- planning
 def make_plan(*, name: str, config: Config, request: Request, fmt: OutputFormat,
-              timeout: float | None, ephemeral: bool = False, quiet: bool = False) -> TurnPlan:
+              timeout: float | None, ephemeral: bool = False, quiet: bool = False,
+              ignore_budget: bool = False) -> TurnPlan:
     from clinvk.backends import get_backend
     from clinvk.backends.argv import check_owned
     from clinvk.turn import TurnPlan
@@ -78,7 +80,8 @@ def make_plan(*, name: str, config: Config, request: Request, fmt: OutputFormat,
     invocation = backend.invocation(request, backend_config)
     return TurnPlan(backend=backend, backend_config=backend_config, request=request,
                     invocation=invocation, fmt=fmt, timeout=timeout, pricing=config.pricing,
-                    ephemeral=ephemeral, quiet=quiet)
+                    ephemeral=ephemeral, quiet=quiet,
+                    budget=None if ignore_budget else config.budget)
 
 
 def print_dry_run(plan: TurnPlan) -> int:
@@ -102,6 +105,21 @@ def print_dry_run(plan: TurnPlan) -> int:
     return 0
 
 
+def _announce(session_id: str) -> None:
+    """A detached turn (--detach) tells the command that started it its session id."""
+    if "CLINVK_DETACH_FD" in os.environ:
+        from clinvk.detach import announce
+
+        announce(session_id)
+
+
+def _within_budget(plan: TurnPlan, store: SessionStore | None, session: Session | None) -> None:
+    if plan.budget is not None:
+        from clinvk.budget import enforce
+
+        enforce(plan.budget, store, session)
+
+
 def _ready(plan: TurnPlan) -> None:
     from clinvk.programs import check_executable
 
@@ -109,13 +127,16 @@ def _ready(plan: TurnPlan) -> None:
 
 
 def run_new(store: SessionStore | None, text: str, plan: TurnPlan, *, name: str,
-            title: str | None, tags: list[str]) -> int:
+            title: str | None, tags: list[str], signals: StopSignals | None = None) -> int:
+    """Record a new session and run its first turn. ``signals``: the StopSignals of a
+    turn run on a worker thread (its command forwards Ctrl-C to it); else a new one."""
     from clinvk.liveness import process_start_time
     from clinvk.model import Session, make_title, utcnow
     from clinvk.runner import StopSignals
     from clinvk.turn import execute, new_turn
 
     _ready(plan)
+    _within_budget(plan, store, None)
     now = utcnow()
     pid = os.getpid()
     model = plan.request.model or plan.backend_config.model or None
@@ -123,14 +144,15 @@ def run_new(store: SessionStore | None, text: str, plan: TurnPlan, *, name: str,
                       last_used_at=now, title=title or make_title(text), tags=tags, model=model,
                       status="running", pid=pid, pid_start=process_start_time(pid))
     turn = new_turn(session, text, model)
-    with StopSignals() as signals:
+    with signals or StopSignals() as stop:
         if store is None:
-            return execute(None, session, turn, plan, signals)
+            return execute(None, session, turn, plan, stop)
         if plan.fmt == "text" and not plan.quiet:
             plan.footer = footer(store)
         store.create(session)
         with store.lock(session.id):
-            return execute(store, session, turn, plan, signals)
+            _announce(session.id)
+            return execute(store, session, turn, plan, stop)
 
 
 def settle_dead_runner(store: SessionStore, session: Session) -> None:
@@ -143,7 +165,8 @@ def settle_dead_runner(store: SessionStore, session: Session) -> None:
 
 
 def run_existing(store: SessionStore, ident: str, text: str, *, wait: float,
-                 build: Callable[[Session], TurnPlan], waitable: bool = True) -> int:
+                 build: Callable[[Session], TurnPlan], waitable: bool = True,
+                 signals: StopSignals | None = None) -> int:
     """Resume session ``ident``: lock it for the whole turn, check it, run, save.
 
     ``waitable``: whether the command takes --wait (the busy hint offers it only then).
@@ -162,16 +185,18 @@ def run_existing(store: SessionStore, ident: str, text: str, *, wait: float,
         check_resumable(session)
         plan = build(session)
         _ready(plan)
+        _within_budget(plan, store, session)
         if plan.fmt == "text" and not plan.quiet:
             plan.footer = footer(store)
-        with StopSignals() as signals:
+        with signals or StopSignals() as stop:
             pid = os.getpid()
             session.status, session.reason = "running", None
             session.pid, session.pid_start, session.pgid = pid, process_start_time(pid), None
             turn = new_turn(session, text, plan.request.model or plan.backend_config.model
                             or session.model)
             store.save(session)
-            return execute(store, session, turn, plan, signals)
+            _announce(session.id)
+            return execute(store, session, turn, plan, stop)
 
 
 def resume_request(session: Session, text: str, *, model: str | None, backend_args: list[str],
@@ -206,6 +231,8 @@ def prompt(
     system_prompt: str | None = None,
     approval: Approval | None = None,
     quiet: Annotated[bool, Parameter(negative="")] = False,
+    ignore_budget: Annotated[bool, Parameter(negative="")] = False,
+    detach: Annotated[bool, Parameter(negative="")] = False,
     after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),
 ) -> int:
     """Send a prompt to a coding-agent CLI and record the conversation as a new session.
@@ -251,6 +278,11 @@ def prompt(
         What the agent may do unasked: default, auto-edit, full-auto, plan, read-only.
     quiet
         Text mode: no tool-call lines and no session line on stderr (errors still show).
+    ignore_budget
+        Run even when a [budget] cap is reached (this command only).
+    detach
+        Run the turn in the background: print the session id at once (`clinvk wait ID`
+        collects it).
     """
     from clinvk.backends import Request
     from clinvk.config import load
@@ -270,6 +302,8 @@ def prompt(
                          hint="--continue adds a turn to a stored session")
     clean_title = check_title(title) if title is not None else None
     limit = pick_timeout(timeout, config.backend(name), config)
+    if detach:
+        return _detach(prompt, text, fmt, ephemeral=ephemeral, dry_run=dry_run)
     if continue_:
         if tags or title or system_prompt or approval:
             raise UsageError("--tag, --title, --system-prompt and --approval apply to a new "
@@ -284,7 +318,7 @@ def prompt(
             request = resume_request(session, text, model=model, backend_args=backend_arg or [],
                                      config=config)
             return make_plan(name=session.backend, config=config, request=request, fmt=fmt,
-                             timeout=limit, quiet=quiet)
+                             timeout=limit, quiet=quiet, ignore_budget=ignore_budget)
 
         if dry_run:
             return print_dry_run(build(store.read(found)))
@@ -294,7 +328,7 @@ def prompt(
                       approval=approval,
                       extra_args=[*config.backend(name).args, *(backend_arg or [])])
     plan = make_plan(name=name, config=config, request=request, fmt=fmt, timeout=limit,
-                     ephemeral=ephemeral, quiet=quiet)
+                     ephemeral=ephemeral, quiet=quiet, ignore_budget=ignore_budget)
     if dry_run:
         return print_dry_run(plan)
     return run_new(None if ephemeral else open_store(), text, plan, name=name,
@@ -317,6 +351,8 @@ def resume(
     wait: float = 0,
     dry_run: Annotated[bool, Parameter(negative="")] = False,
     quiet: Annotated[bool, Parameter(negative="")] = False,
+    ignore_budget: Annotated[bool, Parameter(negative="")] = False,
+    detach: Annotated[bool, Parameter(negative="")] = False,
     after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),
 ) -> int:
     """Continue a recorded session with a new prompt.
@@ -353,6 +389,11 @@ def resume(
         Print the vendor command and run nothing.
     quiet
         Text mode: no tool-call lines and no session line on stderr (errors still show).
+    ignore_budget
+        Run even when a [budget] cap is reached (this command only).
+    detach
+        Run the turn in the background: print the session id at once (`clinvk wait ID`
+        collects it).
     """
     from clinvk.config import load
 
@@ -379,6 +420,8 @@ def resume(
                                hint='start one with `clinvk "PROMPT"`')
         full = found
     config = load().config
+    if interactive and detach:
+        raise UsageError("--detach cannot be combined with --interactive")
     if interactive:
         return _resume_interactive(store, full, prompt, model=model,
                                    backend_args=backend_arg or [], config=config, wait=wait,
@@ -386,19 +429,32 @@ def resume(
     check_not_an_option(prompt, after_options)
     text = check_text(read_prompt(prompt), "the prompt")
     fmt: OutputFormat = output_format or config.defaults.output_format
+    if detach:
+        return _detach(prompt, text, fmt, ephemeral=False, dry_run=dry_run)
 
     def build(session: Session) -> TurnPlan:
         request = resume_request(session, text, model=model, backend_args=backend_arg or [],
                                  config=config)
         limit = pick_timeout(timeout, config.backend(session.backend), config)
         return make_plan(name=session.backend, config=config, request=request, fmt=fmt,
-                         timeout=limit, quiet=quiet)
+                         timeout=limit, quiet=quiet, ignore_budget=ignore_budget)
 
     if dry_run:
         session = store.read(full)
         check_resumable(session)
         return print_dry_run(build(session))
     return run_existing(store, full, text, wait=wait, build=build)
+
+
+def _detach(prompt: str | None, text: str, fmt: OutputFormat, *, ephemeral: bool,
+            dry_run: bool) -> int:
+    if ephemeral or dry_run:
+        raise UsageError("--detach cannot be combined with "
+                         + ("--ephemeral" if ephemeral else "--dry-run"),
+                         hint="a background turn is found again through its stored session")
+    from clinvk.detach import start
+
+    return start(text if prompt in (None, "-") else None, json_output=fmt != "text")
 
 
 def _resume_interactive(store: SessionStore, ident: str, prompt: str | None, *,

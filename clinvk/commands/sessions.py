@@ -34,6 +34,7 @@ _ELSEWHERE = (
     ("clinvk.commands.care", "current", "current"),
     ("clinvk.commands.care", "recap", "recap"),
     ("clinvk.commands.care", "doctor", "doctor"),
+    ("clinvk.commands.sync", "sync", "sync"),
 )
 for _module, _attr, _name in _ELSEWHERE:
     app.command(f"{_module}:{_attr}", name=_name)

@@ -31,6 +31,15 @@ class SessionConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     list_limit: int = 20
 
 
+class SyncConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # Where `clinvk sessions sync` looks for each vendor's own transcripts: the vendor's
+    # home dirs (as CLAUDE_CONFIG_DIR, CODEX_HOME, GEMINI_CLI_HOME); empty: the one the
+    # vendor itself uses.
+    claude: list[str] = msgspec.field(default_factory=list)
+    codex: list[str] = msgspec.field(default_factory=list)
+    gemini: list[str] = msgspec.field(default_factory=list)
+
+
 class BackendConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # claude | codex | gemini | command; empty means the backend's own name.
     adapter: str = ""
@@ -59,11 +68,27 @@ class PriceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     cache_write: float | None = None
 
 
+class BudgetConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Spending caps in USD; unset means no cap. Checked before every turn."""
+
+    daily_usd: float | None = None
+    monthly_usd: float | None = None
+    session_usd: float | None = None
+
+
+class ParallelConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # Units `clinvk parallel` runs at once; 0 means the number of CPUs (at most 16).
+    max_workers: int = 0
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     defaults: DefaultsConfig = msgspec.field(default_factory=DefaultsConfig)
     session: SessionConfig = msgspec.field(default_factory=SessionConfig)
+    budget: BudgetConfig = msgspec.field(default_factory=BudgetConfig)
+    parallel: ParallelConfig = msgspec.field(default_factory=ParallelConfig)
     backends: dict[str, BackendConfig] = msgspec.field(default_factory=dict)
     pricing: dict[str, PriceConfig] = msgspec.field(default_factory=dict)
+    sync: SyncConfig = msgspec.field(default_factory=SyncConfig)
 
     def backend(self, name: str) -> BackendConfig:
         return self.backends.get(name) or BackendConfig()
@@ -73,6 +98,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 MAX_RETENTION_DAYS = 36500
 MAX_LIST_LIMIT = 1_000_000
 MAX_TIMEOUT = 365 * 86400
+MAX_WORKERS = 16
+MAX_BUDGET_USD = 1e9
 
 # Scalar settings that can come from the environment, keyed by dotted name.
 SCALAR_KEYS: dict[str, tuple[type, str]] = {
@@ -82,6 +109,11 @@ SCALAR_KEYS: dict[str, tuple[type, str]] = {
     "session.retention_days": (int, (f"a whole number of days ≥ 0 and ≤ {MAX_RETENTION_DAYS} "
                                     "(0 keeps forever)")),
     "session.list_limit": (int, f"a whole number ≥ 0 and ≤ {MAX_LIST_LIMIT} (0 shows all)"),
+    "budget.daily_usd": (float, "USD (a number ≥ 0); unset means no cap"),
+    "budget.monthly_usd": (float, "USD (a number ≥ 0); unset means no cap"),
+    "budget.session_usd": (float, "USD (a number ≥ 0); unset means no cap"),
+    "parallel.max_workers": (int, (f"a whole number ≥ 0 and ≤ {MAX_WORKERS} "
+                                   "(0 means the number of CPUs)")),
 }
 
 
@@ -251,6 +283,14 @@ def check_semantics(config: Config) -> None:
     timeout_rule = f"must be a number ≥ 0 and ≤ {MAX_TIMEOUT} (0 means no limit)"
     if not _in_range(config.defaults.timeout, MAX_TIMEOUT):
         raise SettingError("defaults.timeout", timeout_rule)
+    for cap in ("daily_usd", "monthly_usd", "session_usd"):
+        value = getattr(config.budget, cap)
+        if value is not None and not _in_range(value, MAX_BUDGET_USD):
+            raise SettingError(f"budget.{cap}", f"must be a number ≥ 0 and ≤ {MAX_BUDGET_USD:g} "
+                               "(USD; leave it unset for no cap)")
+    if not 0 <= config.parallel.max_workers <= MAX_WORKERS:
+        raise SettingError("parallel.max_workers",
+                           f"must be ≥ 0 and ≤ {MAX_WORKERS} (0 means the number of CPUs)")
     for name, backend in config.backends.items():
         if not _in_range(backend.timeout, MAX_TIMEOUT):
             raise SettingError(format_key(["backends", name, "timeout"]), timeout_rule)

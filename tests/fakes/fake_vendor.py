@@ -23,6 +23,11 @@ Knobs (environment variables):
     FAKE_IGNORE          comma list of signals to ignore: INT,TERM
     FAKE_CHILD           "1": start a child process in the same process group that
                          sleeps (and ignores the same signals), to prove group kills
+
+Per-run knobs, for runs that must differ within one clinvk (parallel units): a prompt
+(stdin or argv) holding ``[fake sleep=0.5 exit=1 hang=2 sample=NAME]`` sets
+SLEEP_BEFORE, EXIT, HANG_AFTER and SAMPLE for that run only. Start and end records
+carry "at" (epoch seconds), so tests can tell which runs overlapped.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ VERSIONS = {
     "codex": "codex-cli 0.169.0",
     "gemini": "0.61.0",
 }
+DIRECTIVE = re.compile(r"\[fake ([^\]]*)\]")
+DIRECTIVE_KNOBS = {"sleep": "FAKE_SLEEP_BEFORE", "exit": "FAKE_EXIT", "hang": "FAKE_HANG_AFTER",
+                   "sample": "FAKE_SAMPLE"}
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -79,6 +87,11 @@ def main() -> int:
         signal.signal(signal.SIGINT, lambda *_: os._exit(130))
     stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read().decode(
         "utf-8", "surrogateescape")
+    for found in DIRECTIVE.finditer(stdin + "\n" + "\n".join(argv)):
+        for pair in found[1].split():
+            key, _, value = pair.partition("=")
+            if key in DIRECTIVE_KNOBS:
+                os.environ[DIRECTIVE_KNOBS[key]] = value
     child = None
     if os.environ.get("FAKE_CHILD") == "1":
         code = ("import signal, time\n"
@@ -87,7 +100,8 @@ def main() -> int:
         child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log({"event": "start", "name": name, "argv": argv, "cwd": os.getcwd(), "stdin": stdin,
-         "pid": os.getpid(), "pgid": os.getpgid(0), "child_pid": child.pid if child else None})
+         "pid": os.getpid(), "pgid": os.getpgid(0), "child_pid": child.pid if child else None,
+         "at": time.time()})
     sample = (os.environ.get(f"FAKE_SAMPLE_{name.upper()}") or os.environ.get("FAKE_SAMPLE")
               or default_sample(name, argv))
     text = (SAMPLES / sample).read_text(encoding="utf-8")
@@ -117,7 +131,7 @@ def main() -> int:
     if extra:
         sys.stderr.write(extra + ("" if extra.endswith("\n") else "\n"))
         sys.stderr.flush()
-    log({"event": "end", "pid": os.getpid(), "wrote_at": wrote_at})
+    log({"event": "end", "pid": os.getpid(), "wrote_at": wrote_at, "at": time.time()})
     return int(os.environ.get("FAKE_EXIT", "0"))
 
 

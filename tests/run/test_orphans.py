@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from clinvk.liveness import process_start_time
+from clinvk.recovery import WATCHDOG_NAME
 from clinvk.store import SessionStore
 from tests.run.conftest import (
     Fakes,
@@ -37,7 +38,7 @@ def _watchdog_pids(pgid: int) -> list[int]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(b"clinvk.recovery" in part for part in cmdline) and str(pgid).encode() in cmdline:
+        if WATCHDOG_NAME.encode() in cmdline and str(pgid).encode() in cmdline:
             found.append(int(entry))
     return found
 

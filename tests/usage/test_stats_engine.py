@@ -164,3 +164,17 @@ def test_split_runs() -> None:
     assert list(split_runs(list("ABA"), [1, 2, 3])) == [("A", [1, 3]), ("B", [2])]
     assert list(split_runs(list("AABCB"), [1, 2, 3, 4, 5])) == [
         ("A", [1, 2]), ("B", [3, 5]), ("C", [4])]
+
+
+@pytest.mark.parametrize(("start", "end"), WINDOWS)
+def test_the_catalogs_spend_is_the_files_spend(varied, start, end) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from clinvk.spend import Spend, _add
+
+    sessions = [s for _p, s, _why in iter_sessions(varied)]
+    when = [None if t is None else datetime.fromtimestamp(t, UTC) for t in (start, end)]
+    expected = _add(Spend(), sessions, when[0], when[1])
+    usd, unpriced = Catalog.open(varied).spent(start, end)
+    assert usd == pytest.approx(expected.usd) and unpriced == expected.unpriced
+    assert expected.usd > 0 and expected.unpriced > 0

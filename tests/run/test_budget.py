@@ -1,0 +1,79 @@
+"""[budget] caps: checked before every turn (prompt, resume, each unit of parallel)
+against the cost recorded in the store; clinvk as a real process with fake vendors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from clinvk.store import SessionStore
+from tests.conftest import add_session
+from tests.run.conftest import Fakes, run_proc
+
+
+def caps(home: Path, **values: float) -> None:
+    body = "".join(f"{k} = {v}\n" for k, v in values.items())
+    (home / "config.toml").write_text(f"[budget]\n{body}")
+
+
+def test_a_reached_daily_cap_refuses_the_turn(fake: Fakes, workdir: Path, store: SessionStore,
+                                              clinvk_home: Path) -> None:
+    add_session(store, cost=5.12)
+    add_session(store, cost=40.0, age_days=40)  # before today: not counted
+    add_session(store, cost=None, title="no price")  # an unpriced turn, named
+    caps(clinvk_home, daily_usd=5)
+    before = sorted(p.name for p in (clinvk_home / "sessions").rglob("*.json"))
+    r = run_proc("prompt", "hello")
+    assert r.code == 1
+    assert r.err.splitlines()[0] == (
+        "clinvk: error: budget exceeded: $5.12 spent today of a $5.00 daily cap "
+        "(clinvk sessions stats --range today); 1 unpriced turn not counted")
+    assert "--ignore-budget" in r.err.splitlines()[1]
+    assert fake.starts() == []
+    assert sorted(p.name for p in (clinvk_home / "sessions").rglob("*.json")) == before
+    ok = run_proc("prompt", "--ignore-budget", "hello")
+    assert ok.code == 0, ok.err
+    assert len(fake.starts()) == 1
+
+
+def test_env_overrides_the_file_and_80_percent_warns(fake: Fakes, workdir: Path,
+                                                     store: SessionStore,
+                                                     clinvk_home: Path) -> None:
+    add_session(store, cost=4.2)
+    caps(clinvk_home, daily_usd=1)
+    r = run_proc("prompt", "hello", env={"CLINVK_BUDGET_DAILY_USD": "5"})
+    assert r.code == 0, r.err
+    assert "clinvk: warning: budget: $4.20 spent today, 84% of the $5.00 daily cap" in r.err
+    monthly = run_proc("prompt", "hello", env={"CLINVK_BUDGET_DAILY_USD": "100",
+                                               "CLINVK_BUDGET_MONTHLY_USD": "4"})
+    assert monthly.code == 1
+    assert "spent this month of a $4.00 monthly cap" in monthly.err
+    bad = run_proc("prompt", "hello", env={"CLINVK_BUDGET_DAILY_USD": "lots"})
+    assert bad.code == 1 and "CLINVK_BUDGET_DAILY_USD='lots'" in bad.err
+
+
+def test_session_cap_refuses_a_resume(fake: Fakes, workdir: Path, store: SessionStore,
+                                      clinvk_home: Path) -> None:
+    session = add_session(store, cost=0.6, turns=2, workdir=str(workdir))
+    caps(clinvk_home, session_usd=1)
+    r = run_proc("resume", session.id, "more")
+    assert r.code == 1
+    assert (f"budget exceeded: $1.20 spent in session {session.id} of a $1.00 per-session cap"
+            in r.err)
+    assert fake.starts() == []
+    assert len(store.read(session.id).turns) == 2
+
+
+def test_each_parallel_unit_is_checked_before_it_starts(fake: Fakes, workdir: Path,
+                                                        clinvk_home: Path) -> None:
+    # Each fake claude turn costs $0.0018235: two fit under $0.003, the third does not.
+    caps(clinvk_home, daily_usd=0.003)
+    tasks = workdir / "t.jsonl"
+    tasks.write_text("".join(json.dumps({"prompt": f"p{i}"}) + "\n" for i in range(3)))
+    r = run_proc("parallel", "-f", str(tasks), "--max-parallel", "1", "-o", "json")
+    assert r.code == 1
+    results = r.json()["results"]
+    assert [u["status"] for u in results] == ["ok", "ok", "error"]
+    assert results[2]["id"] is None
+    assert results[2]["error"].startswith("budget exceeded: $0.00 spent today")
+    assert len(fake.starts()) == 2
