@@ -16,7 +16,7 @@ import msgspec
 from clinvk.model import CostSource, ToolKind, ToolStatus, Usage
 
 if TYPE_CHECKING:
-    from clinvk.config import BackendConfig
+    from clinvk.backends.settings import BackendConfig
 
 ApprovalMode = Literal["default", "auto-edit", "full-auto", "plan", "read-only"]
 

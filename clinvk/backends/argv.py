@@ -14,7 +14,7 @@ from clinvk.errors import UsageError
 
 if TYPE_CHECKING:
     from clinvk.backends import Request
-    from clinvk.config import BackendConfig
+    from clinvk.backends.settings import BackendConfig
 
 # Linux refuses exec (E2BIG) when one argument, with its NUL, exceeds MAX_ARG_STRLEN.
 MAX_ARG_BYTES = 32 * 4096 - 1

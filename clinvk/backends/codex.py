@@ -34,7 +34,7 @@ from clinvk.errors import UsageError
 from clinvk.model import ToolKind, ToolStatus, Usage
 
 if TYPE_CHECKING:
-    from clinvk.config import BackendConfig
+    from clinvk.backends.settings import BackendConfig
 
 NAME = "codex"
 

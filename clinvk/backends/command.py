@@ -25,7 +25,7 @@ from clinvk.backends.jsonlines import decode_object
 from clinvk.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from clinvk.config import BackendConfig
+    from clinvk.backends.settings import BackendConfig
 
 PLACEHOLDERS = ("{prompt}", "{model}", "{session}")
 _PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
@@ -97,7 +97,7 @@ class CommandBackend:
         )
 
     def parser(self, request: Request) -> CommandParser:
-        from clinvk.config import BackendConfig
+        from clinvk.backends.settings import BackendConfig
 
         # Without a config (constructed by name only), read stdout as plain text.
         config = self._config or BackendConfig(adapter="command")

@@ -9,6 +9,7 @@ Settings come from, in order of precedence: a command-line flag > ``CLINVK_<SECT
 > the config file > the default. Nothing here imports tomlkit at import time.
 """
 
+from clinvk.backends.settings import BackendConfig
 from clinvk.config.keys import format_key, split_key
 from clinvk.config.load import (
     LoadedConfig,
@@ -25,7 +26,6 @@ from clinvk.config.schema import (
     MAX_RETENTION_DAYS,
     MAX_TIMEOUT,
     SCALAR_KEYS,
-    BackendConfig,
     Config,
     DefaultsConfig,
     KeyInfo,

@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple
 
 import msgspec
 
+from clinvk.backends.settings import BackendConfig
 from clinvk.config.keys import format_key, split_key
 from clinvk.errors import ConfigError
 
@@ -38,25 +39,6 @@ class SyncConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     claude: list[str] = msgspec.field(default_factory=list)
     codex: list[str] = msgspec.field(default_factory=list)
     gemini: list[str] = msgspec.field(default_factory=list)
-
-
-class BackendConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    # claude | codex | gemini | command; empty means the backend's own name.
-    adapter: str = ""
-    command: str = ""
-    model: str = ""
-    args: list[str] = msgspec.field(default_factory=list)
-    env: dict[str, str] = msgspec.field(default_factory=dict)
-    timeout: float = 0
-    # adapter = "command" only: argv templates with {prompt}, {model}, {session}.
-    argv: list[str] = msgspec.field(default_factory=list)
-    resume_argv: list[str] = msgspec.field(default_factory=list)
-    # How to read a command backend's stdout: plain text, or one JSON object.
-    output: Literal["text", "json"] = "text"
-    text_field: str = "result"
-    session_field: str = ""
-    # Send the prompt on stdin instead of through {prompt}.
-    prompt_stdin: bool = False
 
 
 class PriceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
