@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from clinvk.errors import ClinvkError
 
 if TYPE_CHECKING:
+    from clinvk.catalog import Catalog
     from clinvk.config.schema import BudgetConfig
     from clinvk.model import Session
     from clinvk.spend import Spend
@@ -75,10 +76,10 @@ def enforce(budget: BudgetConfig, store: SessionStore | None, session: Session |
                "per-session", f"clinvk sessions show {session.id}", "budget.session_usd")
 
 
-def usage(budget: BudgetConfig, store: SessionStore) -> list[dict[str, object]]:
+def usage(budget: BudgetConfig, catalog: Catalog) -> list[dict[str, object]]:
     """Each daily/monthly cap that is set, with what is spent of it: for `sessions stats`
     ({cap, limit_usd, spent_usd, used (a fraction), unpriced_turns, range})."""
-    from clinvk.spend import spent
+    from clinvk.spend import spent_in
     from clinvk.timespec import range_bounds
 
     rows: list[dict[str, object]] = []
@@ -87,7 +88,7 @@ def usage(budget: BudgetConfig, store: SessionStore) -> list[dict[str, object]]:
         if limit is None:
             continue
         start, _end = range_bounds(range_name)
-        spend = spent(store, start)
+        spend = spent_in(catalog, start)
         rows.append({"cap": cap, "limit_usd": limit, "spent_usd": round(spend.usd, 6),
                      "used": round(spend.usd / limit, 4) if limit else None,
                      "unpriced_turns": spend.unpriced, "range": range_name})

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
 
+    from clinvk.catalog import Catalog
     from clinvk.model import Session
     from clinvk.store import SessionStore
 
@@ -48,10 +49,16 @@ def spent(store: SessionStore, start: datetime | None = None,
 
     catalog = Catalog.open(store)
     try:
-        usd, unpriced = catalog.spent(None if start is None else start.timestamp(),
-                                      None if end is None else end.timestamp())
+        return spent_in(catalog, start, end)
     finally:
         catalog.close()
+
+
+def spent_in(catalog: Catalog, start: datetime | None = None,
+             end: datetime | None = None) -> Spend:
+    """spent() asked of a catalog that is already open."""
+    usd, unpriced = catalog.spent(None if start is None else start.timestamp(),
+                                  None if end is None else end.timestamp())
     return Spend(usd, unpriced)
 
 

@@ -193,23 +193,6 @@ class SessionStore:
             result[ident] = ident[:need]
         return result
 
-    def iter_sessions(self) -> Iterator[tuple[Path, Session | None, str | None]]:
-        """Every session file with its record, or None and the reason it cannot be read
-        (`sessions sync` matches them all against the vendors' transcripts)."""
-        try:
-            shards = sorted(os.listdir(self.sessions_dir))
-        except FileNotFoundError:
-            return
-        for shard in shards:
-            for ident in sorted(self._shard_ids(shard)):
-                path = self.sessions_dir / shard / f"{ident}.json"
-                try:
-                    yield path, self.read_file(path), None
-                except NotFoundError:
-                    continue
-                except ClinvkError as exc:
-                    yield path, None, exc.message
-
     # ---------------------------------------------------------------- locking
     def _filelock(self, path: Path, timeout: float) -> BaseFileLock:
         from filelock import FileLock

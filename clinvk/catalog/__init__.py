@@ -358,6 +358,14 @@ class Catalog:
 
         return self._guarded(run)  # type: ignore[no-any-return]
 
+    def owner(self, backend: str, backend_sid: str) -> str | None:
+        """The id of the session that holds this vendor conversation, if any."""
+        if self.conn is None:
+            return None
+        from clinvk.catalog.queries import owner
+
+        return self._guarded(owner, self.conn, backend, backend_sid)  # type: ignore[no-any-return]
+
     def storage(self, cutoff: float | None) -> Storage:
         """Counts and sizes for `sessions storage`; ``cleanable`` counts the sessions
         last used before ``cutoff`` that `clean` would remove."""

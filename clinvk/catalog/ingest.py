@@ -28,7 +28,7 @@ WORD = re.compile(r"[^\W_]+")
 
 _SESSION_COLUMNS = ("sid", "id", "backend", "status", "created", "last_used", "model", "tags",
                     "title", "workdir", "tokens", "pid", "pid_start", "cost", "size",
-                    "mtime_ns", "inode", "disk", *SUM_COLUMNS)
+                    "mtime_ns", "inode", "disk", *SUM_COLUMNS, "origin", "backend_sid")
 _INSERT_SESSION = (f"INSERT OR REPLACE INTO sessions({', '.join(_SESSION_COLUMNS)}) "
                    f"VALUES ({', '.join('?' * len(_SESSION_COLUMNS))})")
 _INSERT_TURN = "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -145,7 +145,8 @@ class Batch:
             sid, session.id, session.backend, session.status, session.created_at.timestamp(),
             last_used, session.model, msgspec.json.encode(tags).decode(), session.title,
             session.workdir, fit(session.tokens()), session.pid, session.pid_start,
-            session.cost(), ident.size, ident.mtime_ns, ident.inode, ident.disk, *sums))
+            session.cost(), ident.size, ident.mtime_ns, ident.inode, ident.disk, *sums,
+            session.origin, session.backend_session_id or None))
         for pos, (f, t) in enumerate(zip(facts, session.turns)):
             u = f.usage or (None, None, None, None, None)
             self.turns.append((sid, pos, f.started, f.duration, f.model, t.status, *u, f.cost,

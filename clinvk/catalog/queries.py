@@ -40,6 +40,7 @@ class Filter:
     start: float | None = None  # last used at or after (epoch seconds)
     end: float | None = None  # last used before
     older_than: float | None = None  # last used before (`clean`)
+    origin: str | None = None  # "clinvk" or "native" (adopted by `sessions sync`)
 
 
 class SessionRow(msgspec.Struct):
@@ -61,11 +62,12 @@ class SessionRow(msgspec.Struct):
     pid_start: float | None
     cost: float | None
     disk: int
+    origin: str = "clinvk"
     snippet: str | None = None
 
 
 ROW_COLUMNS = ("s.id, s.backend, s.status, s.created, s.last_used, s.model, s.tags, s.title, "
-               "s.workdir, s.tokens, s.n, s.pid, s.pid_start, s.cost, s.disk")
+               "s.workdir, s.tokens, s.n, s.pid, s.pid_start, s.cost, s.disk, s.origin")
 _tags = msgspec.json.Decoder(list[str])
 
 # The rows whose runner is gone: id → sid.
@@ -76,7 +78,7 @@ def make_row(r: tuple[Any, ...], dead: Dead) -> SessionRow:
     status = "error" if r[2] == "running" and r[0] in dead else r[2]
     tokens = r[9] if r[9] is None or isinstance(r[9], int) else int(r[9])  # see ingest.fit
     return SessionRow(r[0], r[1], status, r[2], r[3], r[4], r[5], _tags.decode(r[6]), r[7],
-                      r[8], tokens, r[10], r[11], r[12], r[13], r[14])
+                      r[8], tokens, r[10], r[11], r[12], r[13], r[14], r[15])
 
 
 def dead_running(conn: sqlite3.Connection) -> Dead:
@@ -101,7 +103,7 @@ def filtered(flt: Filter) -> bool:
     """Whether the filter keeps out any session."""
     return any(x is not None and x != [] for x in (
         flt.backend, flt.status, flt.tags or None, flt.search, flt.workdir, flt.start,
-        flt.end, flt.older_than))
+        flt.end, flt.older_than, flt.origin))
 
 
 def where(flt: Filter, dead: Dead, *, hits: bool = False) -> tuple[str, list[Any]]:
@@ -118,6 +120,9 @@ def where(flt: Filter, dead: Dead, *, hits: bool = False) -> tuple[str, list[Any
     for tag in dict.fromkeys(flt.tags):
         clauses.append("s.sid IN (SELECT sid FROM tags WHERE tag = ?)")
         params.append(tag)
+    if flt.origin is not None:
+        clauses.append("s.origin = ?")
+        params.append(flt.origin)
     if flt.workdir is not None:
         clauses.append("s.workdir = ?")
         params.append(flt.workdir)
@@ -147,6 +152,14 @@ def rows(conn: sqlite3.Connection, flt: Filter, dead: Dead, offset: int,
                           "ORDER BY s.last_used DESC, s.id LIMIT ? OFFSET ?",
                           [*params, -1 if limit is None else limit, offset])
     return (make_row(r, dead) for r in cursor)
+
+
+def owner(conn: sqlite3.Connection, backend: str, backend_sid: str) -> str | None:
+    """The session holding the vendor conversation ``backend_sid`` of ``backend`` (the
+    first created, should several hold it), or None."""
+    row = conn.execute("SELECT id FROM sessions WHERE backend = ? AND backend_sid = ? "
+                       "ORDER BY created, id LIMIT 1", (backend, backend_sid)).fetchone()
+    return None if row is None else str(row[0])
 
 
 # --------------------------------------------------------------------------- search

@@ -30,7 +30,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # The sums of some turns, in this order, wherever they are kept (sessions, splits).
 SUM_COLUMNS = ("n", "duration", "timed", "i0", "i1", "i2", "i3", "i4", "rep_cost", "rep_n",
@@ -52,12 +52,15 @@ CREATE TABLE sessions(
     workdir TEXT NOT NULL, tokens INTEGER, pid INTEGER, pid_start REAL, cost REAL,
     size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
     disk INTEGER NOT NULL,
-    {_SUMS});
+    {_SUMS},
+    origin TEXT NOT NULL, backend_sid TEXT);
 CREATE INDEX sessions_last_used ON sessions(last_used DESC, id);
 CREATE INDEX sessions_running ON sessions(status) WHERE status = 'running';
 -- What `sessions storage` adds up, read from the index alone, in group order.
 CREATE INDEX sessions_kinds ON sessions(status, backend, n, disk, last_used);
 CREATE INDEX sessions_created ON sessions(created);
+CREATE INDEX sessions_backend_sid ON sessions(backend, backend_sid)
+    WHERE backend_sid IS NOT NULL;
 CREATE TABLE turns(
     sid INTEGER NOT NULL, pos INTEGER NOT NULL, started REAL NOT NULL, duration REAL,
     model TEXT, status TEXT NOT NULL, i0 INTEGER, i1 INTEGER, i2 INTEGER, i3 INTEGER,

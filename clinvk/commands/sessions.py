@@ -40,6 +40,7 @@ for _module, _attr, _name in _ELSEWHERE:
     app.command(f"{_module}:{_attr}", name=_name)
 
 RangeName = Literal["today", "yesterday", "7d", "30d", "thismonth", "lastmonth", "all"]
+OriginName = Literal["clinvk", "native"]
 
 
 def open_store() -> SessionStore:
@@ -70,7 +71,8 @@ def check_status(status: str | None) -> None:
 def make_filter(*, backend: str | None = None, status: str | None = None,
                 tags: list[str] | None = None, search: str | None = None,
                 range_: str | None = None, since: str | None = None, until: str | None = None,
-                workdir: str | None = None, older_than: datetime | None = None) -> Filter:
+                workdir: str | None = None, older_than: datetime | None = None,
+                origin: str | None = None) -> Filter:
     """The list filters from the command line, checked; shared by list, clean, export
     and stats."""
     from clinvk.catalog import Filter
@@ -80,7 +82,7 @@ def make_filter(*, backend: str | None = None, status: str | None = None,
     start, end = window(range_, since, until)
     return Filter(backend=backend, status=status, tags=list(tags or []), search=search or None,
                   workdir=workdir, start=start, end=end,
-                  older_than=older_than.timestamp() if older_than else None)
+                  older_than=older_than.timestamp() if older_than else None, origin=origin)
 
 
 class ListItem(msgspec.Struct):
@@ -98,13 +100,14 @@ class ListItem(msgspec.Struct):
     tokens: int | None
     turns: int
     cost_usd: float | None
+    origin: str
 
 
 def list_item(s: SessionRow) -> ListItem:
     stamp = datetime.fromtimestamp
     return ListItem(s.id, s.backend, s.status, stamp(s.created, UTC),
                     stamp(s.last_used, UTC), s.model, s.tags, s.title, s.workdir,
-                    s.tokens, s.turns, s.cost)
+                    s.tokens, s.turns, s.cost, s.origin)
 
 
 def here_dir() -> str:
@@ -125,6 +128,7 @@ def list_(
     range_: Annotated[RangeName | None, Parameter(name="--range")] = None,
     since: str | None = None,
     here: bool = False,
+    origin: OriginName | None = None,
     json: bool = False,
 ) -> int:
     """List sessions, newest first.
@@ -151,6 +155,9 @@ def list_(
         Only sessions last used on or after this date (YYYY-MM-DD or ISO 8601).
     here
         Only sessions whose working directory is the current directory.
+    origin
+        Only sessions started through clinvk, or only those adopted from the vendor
+        CLIs' own transcripts by `clinvk sessions sync` (native).
     json
         Print {"items": [...], "total": N, "limit": L, "offset": O}.
     """
@@ -160,7 +167,7 @@ def list_(
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 or more (0 shows all)")
     flt = make_filter(backend=backend, status=status, tags=tag, search=search, range_=range_,
-                      since=since, workdir=here_dir() if here else None)
+                      since=since, workdir=here_dir() if here else None, origin=origin)
     if limit is None:
         from clinvk.config import load
 

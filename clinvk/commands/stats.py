@@ -9,6 +9,7 @@ from cyclopts import Parameter
 from clinvk.errors import UsageError
 
 if TYPE_CHECKING:
+    from clinvk.catalog import Catalog
     from clinvk.stats import Report, Totals
 
 CSV_COLUMNS = (
@@ -56,7 +57,7 @@ def stats(
     here
         Only sessions whose working directory is the current directory.
     json
-        Print {"totals": {...}, "groups": [...], ...} (see docs/stats.md).
+        Print {"totals": {...}, "groups": [...], "budget": [...], ...} (see docs/stats.md).
     csv
         Print CSV: one row per group (or one "total" row without --by).
     """
@@ -77,16 +78,39 @@ def stats(
     flt = make_filter(backend=backend, tags=tag, workdir=here_dir() if here else None)
     catalog = open_catalog(open_store())
     report = catalog.aggregate(by, start, end, flt)
+    caps = budget_usage(catalog) if not csv else []
     report_skipped(catalog)
     if json:
         from clinvk.output import print_json
 
-        print_json(report_json(report, range_, backend, tag, here))
+        print_json({**report_json(report, range_, backend, tag, here), "budget": caps})
     elif csv:
         write_csv(report)
     else:
-        print_text(report, range_)
+        print_text(report, range_, caps)
     return 0
+
+
+def budget_usage(catalog: Catalog) -> list[dict[str, Any]]:
+    """The [budget] caps that are set and how much of each is spent (clinvk.budget)."""
+    from clinvk.budget import usage
+    from clinvk.config import load
+
+    return usage(load().config.budget, catalog)
+
+
+def budget_text(caps: list[dict[str, Any]]) -> str:
+    """daily $4.20 of $5.00 (84%) · monthly …; unpriced turns named, as the caps do."""
+    from clinvk.output import money
+
+    parts = []
+    for cap in caps:
+        used = "" if cap["used"] is None else f" ({cap['used']:.0%})"
+        part = f"{cap['cap']} {money(cap['spent_usd'])} of {money(cap['limit_usd'])}{used}"
+        if cap["unpriced_turns"]:
+            part += f", {cap['unpriced_turns']:,} unpriced turn(s) not counted"
+        parts.append(part)
+    return " · ".join(parts)
 
 
 def report_json(report: Report, range_: str | None, backend: str | None,
@@ -185,7 +209,8 @@ def cost_text(t: Totals) -> str:
     return text
 
 
-def print_text(report: Report, range_: str | None) -> None:
+def print_text(report: Report, range_: str | None,
+               caps: list[dict[str, Any]] | None = None) -> None:
     from clinvk.output import fields, money, out, table, terminal_width, tokens
 
     t = report.totals
@@ -207,6 +232,8 @@ def print_text(report: Report, range_: str | None) -> None:
     if cost is not None and t.priced_sessions:
         per = money(cost / t.priced_sessions)
         lines.append(("Per session", f"{per} (over {t.priced_sessions:,} priced sessions)"))
+    if caps:
+        lines.append(("Budget", budget_text(caps)))
     out(fields(lines))
     if not report.by:
         return

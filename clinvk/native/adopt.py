@@ -6,7 +6,8 @@ Idempotent and incremental:
   last read, the session it went to and how many of its turns were taken; a transcript
   whose size and mtime are unchanged is not opened again.
 - A conversation already in the store (same backend and backend session id, started
-  through clinvk or adopted before) is updated in place: only new turns are appended,
+  through clinvk or adopted before; one query of the session catalog finds it) is
+  updated in place: only new turns are appended,
   and clinvk's own fields (title, tags, status, workdir) are left as they are.
 - A transcript turn that clinvk itself ran (same prompt, started within a few minutes
   after the clinvk turn) is not added twice.
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -30,6 +32,9 @@ from clinvk.model import Session, Turn, make_title
 from clinvk.native import claude, codex, discover, gemini
 from clinvk.native.transcript import Transcript, TranscriptError
 from clinvk.store import SessionStore
+
+if TYPE_CHECKING:
+    from clinvk.catalog import Catalog
 
 READERS: dict[str, Callable[[Path], Transcript]] = {
     "claude": claude.parse, "codex": codex.parse, "gemini": gemini.parse}
@@ -93,13 +98,29 @@ def load_state(store: SessionStore) -> SyncState:
     return state if state.version == STATE_VERSION else SyncState()
 
 
-def _owners(store: SessionStore) -> dict[tuple[str, str], str]:
-    """(backend, backend session id) → session id, for every session in the store."""
-    found: dict[tuple[str, str], str] = {}
-    for _path, session, _problem in store.iter_sessions():
-        if session is not None and session.backend_session_id:
-            found.setdefault((session.backend, session.backend_session_id), session.id)
-    return found
+class _Owners:
+    """Which session holds a vendor conversation: one catalog query per transcript
+    (the catalog opened on first need), and the sessions this sync created itself."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+        self.catalog: Catalog | None = None
+        self.created: dict[tuple[str, str], str] = {}
+
+    def find(self, backend: str, backend_sid: str) -> str | None:
+        mine = self.created.get((backend, backend_sid))
+        if mine is not None:
+            return mine
+        if self.catalog is None:
+            from clinvk.catalog import Catalog
+
+            self.catalog = Catalog.open(self.store)
+        found = self.catalog.owner(backend, backend_sid)
+        return found if found is not None and self.store.exists(found) else None
+
+    def close(self) -> None:
+        if self.catalog is not None:
+            self.catalog.close()
 
 
 def _is_clinvk_turn(turn: Turn, done: list[Turn], used: set[int]) -> bool:
@@ -165,48 +186,57 @@ def sync(store: SessionStore, backends: Sequence[str], *,
                     report.counts[backend].unchanged += 1
                     continue
                 todo.append((backend, path, st))
-        owners: dict[tuple[str, str], str] | None = None
-        for n, (backend, path, st) in enumerate(todo, 1):
-            if progress:
-                progress(n, len(todo))
-            counts = report.counts[backend]
-            try:
-                t = READERS[backend](path)
-            except TranscriptError as exc:
-                report.warnings.append(f"skipped {exc.message}")
-                counts.skipped += 1
-                continue
-            known = state.files.get(str(path))
-            owner = known.session if known and known.session and store.exists(
-                known.session) else None
-            if owner is None:
-                if owners is None:
-                    owners = _owners(store)
-                owner = owners.get((backend, t.backend_session_id))
-            taken = known.turns if known and known.session == owner else 0
-            try:
-                change = _apply(store, t, owner, taken, dry_run, price)
-            except SessionBusyError:
-                report.warnings.append(f"skipped {path}: its session {owner} is busy "
-                                       "(a turn is running); it is synced next time")
-                counts.skipped += 1
-                continue
-            if change is not None:
-                report.changes.append(change)
-                if change.action == "new":
-                    counts.new += 1
-                    if change.id and owners is not None:
-                        owners[(backend, t.backend_session_id)] = change.id
-                else:
-                    counts.updated += 1
-                owner = change.id or owner
-            state.files[str(path)] = FileState(st.st_size, st.st_mtime_ns, owner,
-                                               len(t.complete()))
+        owners = _Owners(store)
+        try:
+            _adopt(store, todo, state, report, owners, dry_run, price, progress)
+        finally:
+            owners.close()
         if not dry_run and todo:
             atomic_write(state_path(store), msgspec.json.encode(state))
     finally:
         lock.release()
     return report
+
+
+def _adopt(store: SessionStore, todo: list[tuple[str, Path, os.stat_result]],
+           state: SyncState, report: Report, owners: _Owners, dry_run: bool,
+           price: Callable[[Turn], None], progress: Callable[[int, int], None] | None
+           ) -> None:
+    """Read each transcript of ``todo`` and record it (see sync)."""
+    for n, (backend, path, st) in enumerate(todo, 1):
+        if progress:
+            progress(n, len(todo))
+        counts = report.counts[backend]
+        try:
+            t = READERS[backend](path)
+        except TranscriptError as exc:
+            report.warnings.append(f"skipped {exc.message}")
+            counts.skipped += 1
+            continue
+        known = state.files.get(str(path))
+        owner = known.session if known and known.session and store.exists(
+            known.session) else None
+        if owner is None:
+            owner = owners.find(backend, t.backend_session_id)
+        taken = known.turns if known and known.session == owner else 0
+        try:
+            change = _apply(store, t, owner, taken, dry_run, price)
+        except SessionBusyError:
+            report.warnings.append(f"skipped {path}: its session {owner} is busy "
+                                   "(a turn is running); it is synced next time")
+            counts.skipped += 1
+            continue
+        if change is not None:
+            report.changes.append(change)
+            if change.action == "new":
+                counts.new += 1
+                if change.id:
+                    owners.created[(backend, t.backend_session_id)] = change.id
+            else:
+                counts.updated += 1
+            owner = change.id or owner
+        state.files[str(path)] = FileState(st.st_size, st.st_mtime_ns, owner,
+                                           len(t.complete()))
 
 
 def _apply(store: SessionStore, t: Transcript, owner: str | None, taken: int,

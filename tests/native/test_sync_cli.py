@@ -9,7 +9,7 @@ from pathlib import Path
 
 from clinvk.model import Session, Turn
 from clinvk.store import SessionStore
-from tests.conftest import Ran, run_clinvk
+from tests.conftest import Ran, iter_sessions, run_clinvk
 from tests.native.conftest import CLAUDE_ID, CODEX_ID, GEMINI_ID, transcript
 
 IDS = {"claude": CLAUDE_ID, "codex": CODEX_ID, "gemini": GEMINI_ID}
@@ -27,7 +27,7 @@ def sync(home: Path, *args: str) -> Ran:
 def sessions(clinvk_home: Path) -> dict[str, Session]:
     """backend session id → session, read from the files."""
     found = {}
-    for _p, s, _why in SessionStore(clinvk_home).iter_sessions():
+    for _p, s, _why in iter_sessions(SessionStore(clinvk_home)):
         assert s is not None
         found[s.backend_session_id or ""] = s
     return found
@@ -199,3 +199,61 @@ def test_config_roots_replace_the_vendor_home(native_home: Path, clinvk_home: Pa
     (clinvk_home / "config.toml").write_text(f'[sync]\ncodex = ["{moved}"]\n')
     ran = sync(native_home, "--from", "codex")
     assert ran.out.strip() == "Synced codex: 1 new, 0 updated, 0 skipped"
+
+
+def test_lost_sync_state_finds_the_adopted_session_in_the_catalog(
+        native_home: Path, clinvk_home: Path) -> None:
+    """Without its state file, sync asks the catalog which session holds each
+    conversation: an existing catalog, or one it has to build first."""
+    assert sync(native_home).code == 0
+    first = {bsid: s.id for bsid, s in sessions(clinvk_home).items()}
+    (clinvk_home / "sync" / "state.json").unlink()
+    (clinvk_home / "catalog.db").unlink(missing_ok=True)
+    ran = sync(native_home, "--json")
+    assert ran.code == 0, ran.err
+    report = json.loads(ran.out)
+    assert report["sessions"] == []  # nothing new in the transcripts: nothing added
+    assert {bsid: s.id for bsid, s in sessions(clinvk_home).items()} == first
+    # The conversation grows and the state is lost again; the catalog now exists.
+    assert (clinvk_home / "catalog.db").exists()
+    (clinvk_home / "sync" / "state.json").unlink()
+    path = transcript(native_home, "codex")
+    lines = path.read_text().splitlines(keepends=True)
+    last = max(i for i, line in enumerate(lines) if '"UserMessage"' in line)
+    tail = "".join(lines[last:]).replace('"bye"', '"one more"').replace(
+        "2026-11-30T03:22:0", "2026-11-30T03:23:0")
+    path.write_text("".join(lines) + tail)
+    grown = sync(native_home, "--json")
+    assert grown.code == 0, grown.err
+    (change,) = json.loads(grown.out)["sessions"]
+    assert (change["action"], change["id"], change["turns_added"]) == (
+        "updated", first[CODEX_ID], 1)
+    assert len(sessions(clinvk_home)) == 3
+
+
+def test_list_origin_filters_and_json_rows_carry_it(native_home: Path,
+                                                     clinvk_home: Path) -> None:
+    from tests.conftest import add_session
+
+    mine = add_session(SessionStore(clinvk_home), title="started through clinvk")
+    assert sync(native_home).code == 0
+    everything = json.loads(run_clinvk("sessions", "list", "--json").out)["items"]
+    assert sorted(r["origin"] for r in everything) == ["clinvk", "native", "native", "native"]
+    native = run_clinvk("sessions", "list", "--origin", "native", "--json")
+    assert native.code == 0, native.err
+    rows = json.loads(native.out)
+    assert rows["total"] == 3
+    assert {r["backend"] for r in rows["items"]} == {"claude", "codex", "gemini"}
+    assert {r["origin"] for r in rows["items"]} == {"native"}
+    own = json.loads(run_clinvk("sessions", "list", "--origin", "clinvk", "--json").out)
+    assert [(r["id"], r["origin"]) for r in own["items"]] == [(mine.id, "clinvk")]
+    # Combined with other filters, as every filter is.
+    both = json.loads(run_clinvk("sessions", "list", "--origin", "native", "-b", "codex",
+                                 "--json").out)
+    assert [r["backend"] for r in both["items"]] == ["codex"]
+    text = run_clinvk("sessions", "list", "--origin", "clinvk")
+    assert text.code == 0 and "started through clinvk" in text.out
+    assert "say hi" not in text.out
+    bad = run_clinvk("sessions", "list", "--origin", "vendor")
+    assert bad.code == 1 and bad.out == ""
+    assert bad.err.startswith('clinvk: error: Invalid value "vendor" for --origin')

@@ -77,3 +77,34 @@ def test_each_parallel_unit_is_checked_before_it_starts(fake: Fakes, workdir: Pa
     assert results[2]["id"] is None
     assert results[2]["error"].startswith("budget exceeded: $0.00 spent today")
     assert len(fake.starts()) == 2
+
+
+def test_stats_shows_each_cap_and_how_much_of_it_is_used(store: SessionStore,
+                                                         clinvk_home: Path) -> None:
+    add_session(store, cost=4.2)
+    add_session(store, cost=None, title="no price")
+    add_session(store, cost=40.0, age_days=400)  # neither today nor this month
+    caps(clinvk_home, daily_usd=5, monthly_usd=100, session_usd=1)
+    r = run_proc("sessions", "stats", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["budget"] == [
+        {"cap": "daily", "limit_usd": 5.0, "spent_usd": 4.2, "used": 0.84,
+         "unpriced_turns": 1, "range": "today"},
+        {"cap": "monthly", "limit_usd": 100.0, "spent_usd": 4.2, "used": 0.042,
+         "unpriced_turns": 1, "range": "thismonth"}]
+    text = run_proc("sessions", "stats", "--range", "all")
+    assert text.code == 0, text.err
+    (line,) = [ln for ln in text.out.splitlines() if ln.startswith("Budget")]
+    assert line.split(None, 1)[1] == (
+        "daily $4.20 of $5.00 (84%), 1 unpriced turn(s) not counted · monthly $4.20 of "
+        "$100.00 (4%), 1 unpriced turn(s) not counted")
+    # The caps follow the environment, as the check before each turn does.
+    env = run_proc("sessions", "stats", "--json", env={"CLINVK_BUDGET_DAILY_USD": "8.4"})
+    assert json.loads(env.out)["budget"][0]["used"] == 0.5
+
+
+def test_stats_without_caps_has_no_budget_line(store: SessionStore) -> None:
+    add_session(store, cost=1.0)
+    r = run_proc("sessions", "stats")
+    assert r.code == 0 and "Budget" not in r.out
+    assert json.loads(run_proc("sessions", "stats", "--json").out)["budget"] == []

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from clinvk.store import SessionStore
+from tests.conftest import iter_sessions
 from tests.run.conftest import Fakes, run_proc, spawn
 
 CLAUDE_ANSWER = "MOCK anthropic reply #1: say hi"
@@ -45,7 +46,7 @@ prompt = "review: {{previous}}"
     assert runs[1]["stdin"] == second
     assert not any("evil" in arg for arg in runs[1]["argv"])
     assert {s["cwd"] for s in runs} == {str(workdir)}  # one workdir for every step
-    recorded = {s.id: s for _, s, _ in store.iter_sessions() if s is not None}
+    recorded = {s.id: s for _, s, _ in iter_sessions(store) if s is not None}
     assert recorded[out["results"][1]["id"]].turns[0].prompt == second
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from clinvk.store import SessionStore
+from tests.conftest import iter_sessions
 from tests.run.conftest import Fakes, group_gone, run_proc, spawn, wait_for
 
 
@@ -45,7 +46,7 @@ def peak_overlap(spans: list[tuple[float, float]]) -> int:
 
 
 def sessions(store: SessionStore) -> list[Any]:
-    return [s for _, s, _ in store.iter_sessions() if s is not None]
+    return [s for _, s, _ in iter_sessions(store) if s is not None]
 
 
 def test_units_overlap_and_each_is_a_recorded_session(fake: Fakes, workdir: Path,

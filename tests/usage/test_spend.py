@@ -1,11 +1,12 @@
 """clinvk.spend and clinvk.budget.usage: the recorded cost in a window, and how much of
-each cap it uses (what `sessions stats` is to show once wired to the catalog)."""
+each cap it uses (what `sessions stats` shows, asked of an open catalog)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from clinvk.budget import usage
+from clinvk.catalog import Catalog
 from clinvk.config.schema import BudgetConfig
 from clinvk.model import utcnow
 from clinvk.spend import session_spent, spent
@@ -28,7 +29,11 @@ def test_spent_sums_the_window_and_counts_unpriced_turns(store: SessionStore) ->
 def test_session_spent_and_cap_usage(store: SessionStore) -> None:
     session = add_session(store, cost=0.5, turns=3)
     assert round(session_spent(session).usd, 6) == 1.5
-    rows = usage(BudgetConfig(daily_usd=3.0, session_usd=1.0), store)
-    assert rows == [{"cap": "daily", "limit_usd": 3.0, "spent_usd": 1.5, "used": 0.5,
-                     "unpriced_turns": 0, "range": "today"}]
-    assert usage(BudgetConfig(), store) == []
+    catalog = Catalog.open(store)
+    try:
+        rows = usage(BudgetConfig(daily_usd=3.0, session_usd=1.0), catalog)
+        assert rows == [{"cap": "daily", "limit_usd": 3.0, "spent_usd": 1.5, "used": 0.5,
+                         "unpriced_turns": 0, "range": "today"}]
+        assert usage(BudgetConfig(), catalog) == []
+    finally:
+        catalog.close()
