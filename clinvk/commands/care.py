@@ -172,8 +172,10 @@ def current(*, json: bool = False,
         report_skipped,
     )
     from clinvk.errors import ClinvkError
+    from clinvk.native.auto import auto_sync
 
     here = here_dir()
+    auto_sync()
     catalog = open_catalog(open_store())
     for row in catalog.rows(Filter(workdir=here)).rows:
         if row.status in ("paused", "completed"):

@@ -168,10 +168,15 @@ def list_(
         raise UsageError("--limit must be 0 or more (0 shows all)")
     flt = make_filter(backend=backend, status=status, tags=tag, search=search, range_=range_,
                       since=since, workdir=here_dir() if here else None, origin=origin)
-    if limit is None:
-        from clinvk.config import load
+    from clinvk.config import load
 
-        limit = load().config.session.list_limit
+    config = load().config
+    if limit is None:
+        limit = config.session.list_limit
+    if config.sync.auto:
+        from clinvk.native.auto import auto_sync
+
+        auto_sync(config)
     store = open_store()
     catalog = open_catalog(store)
     page = catalog.rows(flt, offset, limit or None, snippets=not json)

@@ -68,11 +68,13 @@ def stats(
         open_store,
         report_skipped,
     )
+    from clinvk.native.auto import auto_sync
     from clinvk.stats import check_group
     from clinvk.timespec import window
 
     if json and csv:
         raise UsageError("--json and --csv exclude each other")
+    auto_sync()
     check_group(by)
     start, end = window(range_, since, until)
     flt = make_filter(backend=backend, tags=tag, workdir=here_dir() if here else None)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from cyclopts import Parameter
-
-if TYPE_CHECKING:
-    from clinvk.model import Turn
 
 RangeName = Literal["today", "yesterday", "7d", "30d", "thismonth", "lastmonth", "all"]
 
@@ -47,22 +43,16 @@ def sync(
     from clinvk.config import load
     from clinvk.native.adopt import check_backends
     from clinvk.native.adopt import sync as run_sync
+    from clinvk.native.auto import homes, pricer
     from clinvk.output import out, print_json, warn
-    from clinvk.pricing import compute_cost
     from clinvk.timespec import window
 
     backends = check_backends([b.strip() for b in from_.split(",") if b.strip()])
     start, end = window(None if range_ == "all" else range_, since, None)
     config = load().config
-    homes = {b: [Path(h) for h in getattr(config.sync, b)] for b in backends
-             if getattr(config.sync, b)}
-
-    def price(turn: Turn) -> None:
-        turn.cost_usd, turn.cost_source, turn.price_source = compute_cost(
-            turn.model, turn.usage, config.pricing, turn.started_at)
-
-    report = run_sync(open_store(), backends, homes=homes, start=start, end=end,
-                      dry_run=dry_run, price=price, progress=_progress("Syncing"))
+    report = run_sync(open_store(), backends, homes=homes(config, backends), start=start,
+                      end=end, dry_run=dry_run, price=pricer(config),
+                      progress=_progress("Syncing"))
     for line in report.warnings:
         warn(line)
     if json:

@@ -39,6 +39,9 @@ class SyncConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     claude: list[str] = msgspec.field(default_factory=list)
     codex: list[str] = msgspec.field(default_factory=list)
     gemini: list[str] = msgspec.field(default_factory=list)
+    # Run an incremental sync before `sessions list`, `stats` and `current`, for at most
+    # clinvk.native.auto.BUDGET_S; what is left waits for the next command.
+    auto: bool = False
 
 
 class PriceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -18,6 +18,7 @@ Idempotent and incremental:
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -84,6 +85,8 @@ class Report:
     counts: dict[str, Counts]
     changes: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Transcripts left for a later sync because the deadline came first.
+    deferred: int = 0
 
 
 def state_path(store: SessionStore) -> Path:
@@ -156,8 +159,13 @@ def sync(store: SessionStore, backends: Sequence[str], *,
          homes: dict[str, list[Path]] | None = None, start: float | None = None,
          end: float | None = None, dry_run: bool = False,
          price: Callable[[Turn], None] = lambda turn: None,
-         progress: Callable[[int, int], None] | None = None) -> Report:
-    """Adopt new and grown transcripts of ``backends``; see the module doc."""
+         progress: Callable[[int, int], None] | None = None,
+         deadline: float | None = None) -> Report:
+    """Adopt new and grown transcripts of ``backends``; see the module doc.
+
+    ``deadline`` (a time.monotonic() value): transcripts not reached by then are left
+    as they are, counted in ``Report.deferred``, and taken by the next sync.
+    """
     from filelock import FileLock, Timeout
 
     report = Report(dry_run, {b: Counts() for b in backends})
@@ -188,7 +196,7 @@ def sync(store: SessionStore, backends: Sequence[str], *,
                 todo.append((backend, path, st))
         owners = _Owners(store)
         try:
-            _adopt(store, todo, state, report, owners, dry_run, price, progress)
+            _adopt(store, todo, state, report, owners, dry_run, price, progress, deadline)
         finally:
             owners.close()
         if not dry_run and todo:
@@ -200,10 +208,13 @@ def sync(store: SessionStore, backends: Sequence[str], *,
 
 def _adopt(store: SessionStore, todo: list[tuple[str, Path, os.stat_result]],
            state: SyncState, report: Report, owners: _Owners, dry_run: bool,
-           price: Callable[[Turn], None], progress: Callable[[int, int], None] | None
-           ) -> None:
+           price: Callable[[Turn], None], progress: Callable[[int, int], None] | None,
+           deadline: float | None = None) -> None:
     """Read each transcript of ``todo`` and record it (see sync)."""
     for n, (backend, path, st) in enumerate(todo, 1):
+        if deadline is not None and time.monotonic() >= deadline:
+            report.deferred = len(todo) - n + 1
+            return
         if progress:
             progress(n, len(todo))
         counts = report.counts[backend]

@@ -257,3 +257,40 @@ def test_list_origin_filters_and_json_rows_carry_it(native_home: Path,
     bad = run_clinvk("sessions", "list", "--origin", "vendor")
     assert bad.code == 1 and bad.out == ""
     assert bad.err.startswith('clinvk: error: Invalid value "vendor" for --origin')
+
+
+def test_sync_auto_adopts_before_list_and_stats(
+        native_home: Path, clinvk_home: Path) -> None:
+    env = vendor_env(native_home)
+    # Off by default: nothing the vendors recorded by themselves is listed or counted.
+    ran = run_clinvk("sessions", "list", "--json", env=env)
+    assert ran.code == 0 and json.loads(ran.out)["items"] == []
+    assert run_clinvk("config", "set", "sync.auto", "true").code == 0
+    # On: stats adopts first, so the three vendor conversations count.
+    ran = run_clinvk("sessions", "stats", "--json", env=env)
+    assert ran.code == 0, ran.err
+    assert json.loads(ran.out)["totals"]["sessions"] == 3
+    # list runs it too; with nothing new it adds nothing twice.
+    ran = run_clinvk("sessions", "list", "--json", "--origin", "native", env=env)
+    assert ran.code == 0, ran.err
+    assert sorted(row["backend"] for row in json.loads(ran.out)["items"]) == sorted(IDS)
+    assert len(sessions(clinvk_home)) == 3
+
+
+def test_sync_auto_stops_at_its_budget_and_defers_the_rest(
+        native_home: Path, clinvk_home: Path) -> None:
+    from clinvk.config import load
+    from clinvk.native.adopt import sync as run_sync
+    from clinvk.native.auto import homes, pricer
+
+    config = load().config
+    everything = ["claude", "codex", "gemini"]
+    where = {b: [native_home / {"claude": ".claude", "codex": ".codex", "gemini": ""}[b]]
+             for b in everything}
+    assert homes(config, everything) == {}  # no [sync] roots: the vendors' own homes
+    report = run_sync(SessionStore(clinvk_home), everything, homes=where,
+                      price=pricer(config), deadline=time.monotonic() - 1)
+    assert report.deferred == 3 and report.changes == [] and sessions(clinvk_home) == {}
+    report = run_sync(SessionStore(clinvk_home), everything, homes=where,
+                      price=pricer(config), deadline=time.monotonic() + 60)
+    assert report.deferred == 0 and len(report.changes) == 3
