@@ -70,7 +70,8 @@ def check_status(status: str | None) -> None:
 def make_filter(*, backend: str | None = None, status: str | None = None,
                 tags: list[str] | None = None, search: str | None = None,
                 range_: str | None = None, since: str | None = None, until: str | None = None,
-                workdir: str | None = None, older_than: datetime | None = None) -> Filter:
+                workdir: str | None = None, older_than: datetime | None = None,
+                touched: str | None = None) -> Filter:
     """The list filters from the command line, checked; shared by list, clean, export
     and stats."""
     from clinvk.catalog import Filter
@@ -80,7 +81,19 @@ def make_filter(*, backend: str | None = None, status: str | None = None,
     start, end = window(range_, since, until)
     return Filter(backend=backend, status=status, tags=list(tags or []), search=search or None,
                   workdir=workdir, start=start, end=end,
-                  older_than=older_than.timestamp() if older_than else None)
+                  older_than=older_than.timestamp() if older_than else None,
+                  touched=touched_paths(touched) if touched is not None else [])
+
+
+def touched_paths(path: str) -> list[str]:
+    """The absolute forms of a --touched PATH (against the current directory): as
+    written, and with its symlinks resolved, either of which a tool call may have named."""
+    import os
+
+    if not path or "\0" in path:
+        raise UsageError("--touched needs a file path", hint="e.g. --touched src/auth.go")
+    plain = os.path.abspath(path)
+    return list(dict.fromkeys([plain, os.path.realpath(plain)]))
 
 
 class ListItem(msgspec.Struct):
@@ -125,6 +138,7 @@ def list_(
     range_: Annotated[RangeName | None, Parameter(name="--range")] = None,
     since: str | None = None,
     here: bool = False,
+    touched: str | None = None,
     json: bool = False,
 ) -> int:
     """List sessions, newest first.
@@ -144,13 +158,16 @@ def list_(
     tag
         Only sessions with this tag (repeat for all of several).
     search
-        Case-insensitive text in titles, prompts and answers.
+        Case-insensitive text in titles, prompts, answers, tool call summaries and paths.
     range_
         Only sessions last used in: today, yesterday, 7d, 30d, thismonth, lastmonth, all.
     since
         Only sessions last used on or after this date (YYYY-MM-DD or ISO 8601).
     here
         Only sessions whose working directory is the current directory.
+    touched
+        Only sessions whose tool calls read or changed this file (relative to the
+        current directory).
     json
         Print {"items": [...], "total": N, "limit": L, "offset": O}.
     """
@@ -160,7 +177,7 @@ def list_(
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 or more (0 shows all)")
     flt = make_filter(backend=backend, status=status, tags=tag, search=search, range_=range_,
-                      since=since, workdir=here_dir() if here else None)
+                      since=since, workdir=here_dir() if here else None, touched=touched)
     if limit is None:
         from clinvk.config import load
 
