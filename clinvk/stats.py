@@ -26,6 +26,8 @@ from clinvk.errors import UsageError
 from clinvk.model import STATUSES
 
 GROUPS = ("backend", "model", "day", "week", "month", "workdir", "tag")
+# `--by tool` groups the tool calls, not the turn sums (clinvk.catalog.tools).
+TOOL_GROUP = "tool"
 NO_TAG = "(untagged)"
 
 
@@ -42,8 +44,9 @@ class TurnFact(NamedTuple):
 
 
 def check_group(by: str | None) -> None:
-    if by is not None and by not in GROUPS:
-        raise UsageError(f"invalid group: {by!r}", hint="valid groups: " + ", ".join(GROUPS))
+    if by is not None and by not in GROUPS and by != TOOL_GROUP:
+        raise UsageError(f"invalid group: {by!r}",
+                         hint="valid groups: " + ", ".join((*GROUPS, TOOL_GROUP)))
 
 
 # Positions in the Sums tuple that sum_turns returns.

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from clinvk.catalog.queries import Dead
     from clinvk.catalog.refresh import Files
+    from clinvk.catalog.tools import ToolReport
     from clinvk.model import Session
     from clinvk.stats import Report
 
@@ -331,8 +332,9 @@ class Catalog:
 
     def aggregate(self, by: str | None, start: float | None, end: float | None,
                   flt: Filter | None = None) -> Report:
-        """The stats of the filtered sessions' turns started in [start, end), per group."""
-        from clinvk.stats import Report, check_group
+        """The stats of the filtered sessions' turns started in [start, end), per group
+        (``tool``: the totals only; the tool calls are counted by ``tools``)."""
+        from clinvk.stats import TOOL_GROUP, Report, check_group
 
         check_group(by)
         if self.conn is None:
@@ -341,7 +343,25 @@ class Catalog:
 
         def run() -> Report:
             assert self.conn is not None
-            return aggregate(self.conn, by, start, end, flt or Filter(), self._dead_running())
+            report = aggregate(self.conn, None if by == TOOL_GROUP else by, start, end,
+                               flt or Filter(), self._dead_running())
+            report.by = by
+            return report
+
+        return self._guarded(run)  # type: ignore[no-any-return]
+
+    def tools(self, start: float | None, end: float | None, flt: Filter | None = None
+              ) -> ToolReport:
+        """The tool calls of the filtered sessions' turns started in [start, end), per
+        tool name and kind."""
+        from clinvk.catalog.tools import ToolReport, tool_report
+
+        if self.conn is None:
+            return ToolReport()
+
+        def run() -> ToolReport:
+            assert self.conn is not None
+            return tool_report(self.conn, start, end, flt or Filter(), self._dead_running())
 
         return self._guarded(run)  # type: ignore[no-any-return]
 

@@ -116,8 +116,28 @@ def split_rows(sid: int, status: str, model: str | None, last_used: float,
 
 
 def body_of(session: Session) -> str:
-    """The searchable text besides the title: every prompt and answer."""
-    return "\n".join(text for t in session.turns for text in (t.prompt, t.response) if text)
+    """The searchable text besides the title: every prompt and answer, then each tool
+    call's summary and paths."""
+    texts = [text for t in session.turns for text in (t.prompt, t.response) if text]
+    for t in session.turns:
+        for c in t.tool_calls:
+            texts.extend(x for x in (c.summary, *c.paths) if x)
+    return "\n".join(texts)
+
+
+def tool_rows(sid: int, session: Session) -> tuple[list[tuple[Any, ...]], list[tuple[str, int]]]:
+    """The tool_calls rows of one session, and its touched (path, sid) pairs."""
+    import msgspec
+
+    calls: list[tuple[Any, ...]] = []
+    paths: dict[str, None] = {}
+    for pos, t in enumerate(session.turns):
+        for idx, c in enumerate(t.tool_calls):
+            calls.append((sid, pos, idx, c.name, c.kind, c.status, c.summary,
+                          msgspec.json.encode(c.paths).decode()))
+            paths.update(dict.fromkeys(c.paths))
+        paths.update(dict.fromkeys(t.files_changed))
+    return calls, [(path, sid) for path in paths]
 
 
 @dataclass
@@ -130,6 +150,8 @@ class Batch:
     tags: list[tuple[str, int]] = field(default_factory=list)
     splits: list[tuple[Any, ...]] = field(default_factory=list)
     texts: list[tuple[int, str, str]] = field(default_factory=list)
+    tool_calls: list[tuple[Any, ...]] = field(default_factory=list)
+    touched: list[tuple[str, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.sessions)
@@ -155,6 +177,9 @@ class Batch:
         self.splits.extend(split_rows(sid, session.status, session.model, last_used, facts,
                                       self.cals, whole=sums))
         self.texts.append((sid, session.title, body_of(session)))
+        calls, touched = tool_rows(sid, session)
+        self.tool_calls.extend(calls)
+        self.touched.extend(touched)
 
     def write(self, conn: sqlite3.Connection, *, terms: bool) -> None:
         """Insert the gathered rows (the sessions' old rows are already gone); ``terms``
@@ -166,6 +191,9 @@ class Batch:
         conn.executemany("INSERT OR IGNORE INTO tags(tag, sid) VALUES (?, ?)", self.tags)
         conn.executemany(INSERT_SPLIT, self.splits)
         conn.executemany("INSERT INTO texts(rowid, title, body) VALUES (?, ?, ?)", self.texts)
+        conn.executemany("INSERT INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         self.tool_calls)
+        conn.executemany("INSERT INTO touched(path, sid) VALUES (?, ?)", self.touched)
         if terms:
             words: set[str] = set()
             for _sid, title, body in self.texts:
@@ -179,7 +207,7 @@ def forget(conn: sqlite3.Connection, sid: int) -> None:
     """Remove every row of one session."""
     gone = conn.execute("DELETE FROM sessions WHERE sid = ?", (sid,)).rowcount
     conn.execute("UPDATE meta SET value = value - ? WHERE key = 'count'", (gone,))
-    for table in ("turns", "splits"):
+    for table in ("turns", "splits", "tool_calls", "touched"):
         conn.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
     conn.execute("DELETE FROM tags WHERE sid = ?", (sid,))
     conn.execute("DELETE FROM texts WHERE rowid = ?", (sid,))

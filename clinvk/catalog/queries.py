@@ -5,7 +5,7 @@ clinvk process is gone counts as ``error``: the few running rows are checked onc
 query (``dead_running``) and the answer joins the SQL as a JSON list of their sids.
 
 Search keeps the meaning it always had — case-insensitive text anywhere in a title,
-prompt or answer, also inside a word — and uses FTS5 to narrow the candidates first:
+prompt or answer (or a tool call's summary or paths), also inside a word — and uses FTS5 to narrow the candidates first:
 each word of the query becomes a condition on the session's words (the whole word when
 the query has other characters on both sides of it, else a prefix, a suffix or any part
 of a word, looked up in ``terms``). Candidates are then checked for the exact text,
@@ -41,6 +41,8 @@ class Filter:
     end: float | None = None  # last used before
     older_than: float | None = None  # last used before (`clean`)
     origin: str | None = None  # "clinvk" or "native" (adopted by `sessions sync`)
+    # A tool call named one of these absolute paths, or a turn changed it (any of them).
+    touched: list[str] = field(default_factory=list)
 
 
 class SessionRow(msgspec.Struct):
@@ -103,7 +105,7 @@ def filtered(flt: Filter) -> bool:
     """Whether the filter keeps out any session."""
     return any(x is not None and x != [] for x in (
         flt.backend, flt.status, flt.tags or None, flt.search, flt.workdir, flt.start,
-        flt.end, flt.older_than, flt.origin))
+        flt.end, flt.older_than, flt.origin, flt.touched or None))
 
 
 def where(flt: Filter, dead: Dead, *, hits: bool = False) -> tuple[str, list[Any]]:
@@ -130,6 +132,10 @@ def where(flt: Filter, dead: Dead, *, hits: bool = False) -> tuple[str, list[Any
         if bound is not None:
             clauses.append(f"s.last_used {op} ?")
             params.append(bound)
+    if flt.touched:
+        clauses.append("s.sid IN (SELECT sid FROM touched WHERE path IN "
+                       "(SELECT value FROM json_each(?)))")
+        params.append(msgspec.json.encode(sorted(set(flt.touched))).decode())
     if hits:
         clauses.append("s.sid IN (SELECT sid FROM temp.hits)")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params

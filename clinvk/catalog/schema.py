@@ -16,6 +16,10 @@ The tables (``sid`` is the rowid of ``sessions``):
   zone they were computed in: ``meta.tz``);
 * ``texts``: FTS5 over each session's title and its prompts and answers, and ``terms``,
   every distinct word in it, so a search for part of a word finds the words holding it;
+* ``tool_calls``: one row per tool call of a turn — name, kind, status, summary and the
+  paths it read or changed (a JSON list); ``turn`` is the turn's position, as in
+  ``turns``; ``touched``: (path, sid), every path a session's tool calls named or its
+  turns changed (`sessions list --touched`);
 * ``shards``: each shard directory's mtime when the catalog last matched it;
 * ``bad``: files that could not be read as sessions, with why (reported until fixed);
 * ``meta``: ``complete`` once a full build finished, ``tz`` (see splits), ``count``
@@ -30,7 +34,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # The sums of some turns, in this order, wherever they are kept (sessions, splits).
 SUM_COLUMNS = ("n", "duration", "timed", "i0", "i1", "i2", "i3", "i4", "rep_cost", "rep_n",
@@ -78,6 +82,13 @@ CREATE INDEX splits_sid ON splits(sid);
 CREATE VIRTUAL TABLE texts USING fts5(
     title, body, tokenize = 'unicode61 remove_diacritics 0', detail = none);
 CREATE TABLE terms(term TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE tool_calls(
+    sid INTEGER NOT NULL, turn INTEGER NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL,
+    kind TEXT NOT NULL, status TEXT NOT NULL, summary TEXT NOT NULL, paths TEXT NOT NULL,
+    PRIMARY KEY(sid, turn, idx)) WITHOUT ROWID;
+CREATE TABLE touched(path TEXT NOT NULL, sid INTEGER NOT NULL,
+    PRIMARY KEY(path, sid)) WITHOUT ROWID;
+CREATE INDEX touched_sid ON touched(sid);
 CREATE TABLE bad(
     path TEXT PRIMARY KEY, shard TEXT NOT NULL, size INTEGER, mtime_ns INTEGER,
     inode INTEGER, reason TEXT NOT NULL) WITHOUT ROWID;

@@ -72,7 +72,7 @@ def make_filter(*, backend: str | None = None, status: str | None = None,
                 tags: list[str] | None = None, search: str | None = None,
                 range_: str | None = None, since: str | None = None, until: str | None = None,
                 workdir: str | None = None, older_than: datetime | None = None,
-                origin: str | None = None) -> Filter:
+                origin: str | None = None, touched: str | None = None) -> Filter:
     """The list filters from the command line, checked; shared by list, clean, export
     and stats."""
     from clinvk.catalog import Filter
@@ -82,7 +82,19 @@ def make_filter(*, backend: str | None = None, status: str | None = None,
     start, end = window(range_, since, until)
     return Filter(backend=backend, status=status, tags=list(tags or []), search=search or None,
                   workdir=workdir, start=start, end=end,
-                  older_than=older_than.timestamp() if older_than else None, origin=origin)
+                  older_than=older_than.timestamp() if older_than else None, origin=origin,
+                  touched=touched_paths(touched) if touched is not None else [])
+
+
+def touched_paths(path: str) -> list[str]:
+    """The absolute forms of a --touched PATH (against the current directory): as
+    written, and with its symlinks resolved, either of which a tool call may have named."""
+    import os
+
+    if not path or "\0" in path:
+        raise UsageError("--touched needs a file path", hint="e.g. --touched src/auth.go")
+    plain = os.path.abspath(path)
+    return list(dict.fromkeys([plain, os.path.realpath(plain)]))
 
 
 class ListItem(msgspec.Struct):
@@ -129,6 +141,7 @@ def list_(
     since: str | None = None,
     here: bool = False,
     origin: OriginName | None = None,
+    touched: str | None = None,
     json: bool = False,
 ) -> int:
     """List sessions, newest first.
@@ -148,7 +161,7 @@ def list_(
     tag
         Only sessions with this tag (repeat for all of several).
     search
-        Case-insensitive text in titles, prompts and answers.
+        Case-insensitive text in titles, prompts, answers, tool call summaries and paths.
     range_
         Only sessions last used in: today, yesterday, 7d, 30d, thismonth, lastmonth, all.
     since
@@ -158,6 +171,9 @@ def list_(
     origin
         Only sessions started through clinvk, or only those adopted from the vendor
         CLIs' own transcripts by `clinvk sessions sync` (native).
+    touched
+        Only sessions whose tool calls read or changed this file (relative to the
+        current directory).
     json
         Print {"items": [...], "total": N, "limit": L, "offset": O}.
     """
@@ -167,7 +183,8 @@ def list_(
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 or more (0 shows all)")
     flt = make_filter(backend=backend, status=status, tags=tag, search=search, range_=range_,
-                      since=since, workdir=here_dir() if here else None, origin=origin)
+                      since=since, workdir=here_dir() if here else None, origin=origin,
+                      touched=touched)
     from clinvk.config import load
 
     config = load().config

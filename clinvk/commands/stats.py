@@ -10,6 +10,7 @@ from clinvk.errors import UsageError
 
 if TYPE_CHECKING:
     from clinvk.catalog import Catalog
+    from clinvk.catalog.tools import ToolReport
     from clinvk.stats import Report, Totals
 
 CSV_COLUMNS = (
@@ -19,6 +20,7 @@ CSV_COLUMNS = (
     "reported_turns", "computed_cost_usd", "computed_turns", "unpriced_turns",
     "no_usage_turns", "avg_cost_per_session_usd",
 )
+TOOL_CSV_COLUMNS = ("tool", "kind", "calls", "errors", "denied", "error_rate", "sessions")
 
 
 def stats(
@@ -49,7 +51,8 @@ def stats(
     until
         Only turns started before this moment; a plain date includes that day.
     by
-        One row per: backend, model, day, week, month, workdir, tag.
+        One row per: backend, model, day, week, month, workdir, tag, tool (tool calls
+        per tool name and kind).
     backend
         Only sessions of this backend.
     tag
@@ -79,17 +82,19 @@ def stats(
     start, end = window(range_, since, until)
     flt = make_filter(backend=backend, tags=tag, workdir=here_dir() if here else None)
     catalog = open_catalog(open_store())
+    # --by tool: the usual totals, and the tool calls per tool instead of the groups.
     report = catalog.aggregate(by, start, end, flt)
     caps = budget_usage(catalog) if not csv else []
+    tools = catalog.tools(start, end, flt)
     report_skipped(catalog)
     if json:
         from clinvk.output import print_json
 
-        print_json({**report_json(report, range_, backend, tag, here), "budget": caps})
+        print_json({**report_json(report, range_, backend, tag, here, tools), "budget": caps})
     elif csv:
-        write_csv(report)
+        write_csv(report, tools)
     else:
-        print_text(report, range_, caps)
+        print_text(report, range_, tools, caps)
     return 0
 
 
@@ -116,10 +121,11 @@ def budget_text(caps: list[dict[str, Any]]) -> str:
 
 
 def report_json(report: Report, range_: str | None, backend: str | None,
-                tags: list[str] | None, here: bool) -> dict[str, Any]:
+                tags: list[str] | None, here: bool, tools: ToolReport | None = None
+                ) -> dict[str, Any]:
     from clinvk.output import iso
 
-    return {
+    found = {
         "range": {
             "name": range_,
             "start": iso(report.start) if report.start is not None else None,
@@ -131,6 +137,11 @@ def report_json(report: Report, range_: str | None, backend: str | None,
         "groups": ([{"key": g.key, **g.to_json()} for g in report.sorted_groups()]
                    if report.by else None),
     }
+    if tools is not None:
+        found["tools"] = tools.to_json()
+        if report.by == "tool":
+            found["groups"] = [g.to_json() for g in tools.groups]
+    return found
 
 
 def _csv_row(key: str, t: Totals) -> list[object]:
@@ -152,11 +163,19 @@ def _csv_row(key: str, t: Totals) -> list[object]:
     ]
 
 
-def write_csv(report: Report) -> None:
+def write_csv(report: Report, tools: ToolReport | None = None) -> None:
     import csv as csvlib
     import sys
 
     writer = csvlib.writer(sys.stdout, lineterminator="\n")
+    if report.by == "tool" and tools is not None:
+        writer.writerow(TOOL_CSV_COLUMNS)
+        for tg in tools.groups:
+            data = tg.to_json()
+            writer.writerow([tg.name, tg.kind, tg.calls, tg.errors, tg.denied,
+                             "" if data["error_rate"] is None else data["error_rate"],
+                             tg.sessions])
+        return
     writer.writerow(CSV_COLUMNS)
     if report.by:
         for g in report.sorted_groups():
@@ -211,7 +230,18 @@ def cost_text(t: Totals) -> str:
     return text
 
 
-def print_text(report: Report, range_: str | None,
+def tools_text(tools: ToolReport) -> str:
+    """The Tools: line: calls, how many failed, the most used tools."""
+    if not tools.calls:
+        return "no tool calls recorded"
+    text = f"{tools.calls:,} calls · {tools.errors:,} errors ({tools.errors / tools.calls:.1%})"
+    if tools.denied:
+        text += f" · {tools.denied:,} denied"
+    most = ", ".join(f"{name} {calls:,}" for name, calls in tools.most_used())
+    return f"{text} · most used: {most}"
+
+
+def print_text(report: Report, range_: str | None, tools: ToolReport | None = None,
                caps: list[dict[str, Any]] | None = None) -> None:
     from clinvk.output import fields, money, out, table, terminal_width, tokens
 
@@ -234,10 +264,15 @@ def print_text(report: Report, range_: str | None,
     if cost is not None and t.priced_sessions:
         per = money(cost / t.priced_sessions)
         lines.append(("Per session", f"{per} (over {t.priced_sessions:,} priced sessions)"))
+    if tools is not None:
+        lines.append(("Tools", tools_text(tools)))
     if caps:
         lines.append(("Budget", budget_text(caps)))
     out(fields(lines))
     if not report.by:
+        return
+    if report.by == "tool":
+        _print_tools(tools)
         return
     rows = []
     for g in report.sorted_groups():
@@ -251,6 +286,18 @@ def print_text(report: Report, range_: str | None,
     out(table([report.by.upper(), "SESSIONS", "TURNS", "DURATION", "INPUT", "OUTPUT",
                "CACHE READ", "CACHE WRITE", "REASONING", "COST", "UNPRICED"], rows,
               fit=terminal_width(), shrink=0, optional=_droppable(rows)))
+
+
+def _print_tools(tools: ToolReport | None) -> None:
+    from clinvk.output import out, table, terminal_width
+
+    if tools is None or not tools.groups:
+        return
+    rows = [[g.name, g.kind, f"{g.calls:,}", f"{g.errors:,}", f"{g.denied:,}",
+             f"{g.errors / g.calls:.1%}", f"{g.sessions:,}"] for g in tools.groups]
+    out()
+    out(table(["TOOL", "KIND", "CALLS", "ERRORS", "DENIED", "ERROR RATE", "SESSIONS"], rows,
+              fit=terminal_width(), shrink=0, optional=[4, 6, 5]))
 
 
 # Columns a narrow terminal loses first (the totals above still name every figure).
