@@ -48,6 +48,9 @@ COMMAND_SPECS = (
     ("clinvk.commands.sessions:app", "sessions",
      ("List, inspect, clean and account for recorded sessions.\n\n"
      "Example: clinvk sessions list --range 7d")),
+    ("clinvk.commands.mcp:mcp", "mcp",
+     ("Serve the session store to agents over MCP (stdio); --allow-run adds prompt, resume, "
+      "cancel.\n\nExample: clinvk mcp   (register it: claude mcp add clinvk -- clinvk mcp)")),
     ("clinvk.commands.config:app", "config",
      "Show and edit clinvk's settings.\n\nExample: clinvk config set session.retention_days 14"),
 )

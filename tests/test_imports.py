@@ -1,4 +1,5 @@
-"""`clinvk sessions list` stays cheap to start: no lock library, no TOML editor, no rich.
+"""`clinvk sessions list` stays cheap to start: no lock library, no TOML editor, no rich,
+no MCP SDK.
 
 Runs the real entry point (`python -m clinvk`) in a subprocess under `-X importtime`,
 which logs every module the process imports, on a store with a few sessions and on an
@@ -18,7 +19,7 @@ import pytest
 from tests.conftest import add_session
 
 REPO = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("filelock", "tomlkit", "rich")
+FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio")
 
 
 def imported_modules(*args: str, home: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:

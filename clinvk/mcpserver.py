@@ -1,0 +1,186 @@
+"""The MCP server of `clinvk mcp`: clinvk's store as tools and resources over stdio.
+
+Built on the official `mcp` SDK (the optional `clinvk[server]` extra), imported only
+here. Every tool runs the clinvk command it names as a child process with `--json`
+(or `-o json`), so its structured result is exactly what the CLI prints and its
+errors carry the CLI's own message and exit code; a failing command becomes an MCP
+tool error, never a crash of the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Literal
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+
+from clinvk import __version__
+
+EXIT_MEANINGS = {1: "error", 4: "session error", 124: "timed out", 130: "interrupted"}
+RangeName = Literal["today", "yesterday", "7d", "30d", "thismonth", "lastmonth", "all"]
+ByName = Literal["backend", "model", "day", "week", "month", "workdir", "tag", "tool"]
+
+INSTRUCTIONS = (
+    "clinvk records every conversation with the coding-agent CLIs (claude, codex, gemini) "
+    "as a session. Ask it which sessions exist, what they said, what they cost, and which "
+    "session belongs to a working directory.")
+
+
+class CommandFailed(Exception):
+    """A clinvk command exited non-zero: its message and exit code."""
+
+    def __init__(self, code: int, stderr: str) -> None:
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        said = [line for line in lines if line.startswith(("clinvk: error:", "hint:"))]
+        text = "\n".join(said or lines[-3:]) or "clinvk failed"
+        meaning = EXIT_MEANINGS.get(code, "error")
+        super().__init__(f"{text}\n(exit code {code}: {meaning})")
+        self.code = code
+
+
+async def clinvk(*args: str, cwd: str | None = None) -> str:
+    """Run `clinvk ARGS` and return its stdout; CommandFailed when it exits non-zero."""
+    if cwd is not None and not os.path.isdir(cwd):
+        raise CommandFailed(1, f"clinvk: error: no such directory: {cwd}")
+    result = await anyio.run_process(
+        [sys.executable, "-m", "clinvk", *args], cwd=cwd, check=False,
+        stdin=None, env={**os.environ, "NO_COLOR": "1"})
+    if result.returncode != 0:
+        raise CommandFailed(result.returncode, result.stderr.decode("utf-8", "replace"))
+    return result.stdout.decode("utf-8", "replace")
+
+
+async def as_json(*args: str, cwd: str | None = None) -> dict[str, Any]:
+    """The JSON a clinvk command prints; a ToolError with its message when it fails."""
+    try:
+        data = json.loads(await clinvk(*args, cwd=cwd))
+    except CommandFailed as exc:
+        raise ToolError(str(exc)) from None
+    return data if isinstance(data, dict) else {"result": data}
+
+
+def _opt(flag: str, value: object) -> list[str]:
+    if value is None or value is False:
+        return []
+    return [flag] if value is True else [flag, str(value)]
+
+
+def _tags(tags: list[str] | None) -> list[str]:
+    return [arg for tag in tags or [] for arg in ("--tag", tag)]
+
+
+def build(*, allow_run: bool) -> MCPServer:
+    """The server: read-only tools and resources, plus the run tools with allow_run."""
+    server: MCPServer = MCPServer("clinvk", version=__version__, instructions=INSTRUCTIONS)
+
+    @server.tool()
+    async def sessions_list(backend: str | None = None, status: str | None = None,
+                            tag: list[str] | None = None, search: str | None = None,
+                            range: RangeName | None = None, since: str | None = None,
+                            workdir: str | None = None,
+                            origin: Literal["clinvk", "native"] | None = None,
+                            limit: int = 20, offset: int = 0) -> dict[str, Any]:
+        """Sessions, newest first, as `clinvk sessions list --json`: {"items", "total",
+        "limit", "offset"}. workdir keeps only the sessions of that directory; limit 0
+        means all."""
+        return await as_json(
+            "sessions", "list", "--json", "--limit", str(limit), "--offset", str(offset),
+            *_opt("--backend", backend), *_opt("--status", status), *_tags(tag),
+            *_opt("--search", search), *_opt("--range", range), *_opt("--since", since),
+            *_opt("--origin", origin), *_opt("--here", workdir is not None), cwd=workdir)
+
+    @server.tool()
+    async def session_show(id: str) -> dict[str, Any]:
+        """One session's whole record (turns and tool calls included), as
+        `clinvk sessions show ID --json`. id: the session id or a unique prefix."""
+        return await as_json("sessions", "show", "--json", "--", id)
+
+    @server.tool()
+    async def session_history(id: str, tools: bool = False) -> dict[str, Any]:
+        """Every turn of a session, {"id", "turns"}, as `clinvk sessions history ID --json`;
+        with tools, every tool call instead: {"id", "tool_calls"}."""
+        return await as_json("sessions", "history", "--json", *_opt("--tools", tools), "--", id)
+
+    @server.tool()
+    async def usage_stats(range: RangeName | None = None, since: str | None = None,
+                          until: str | None = None, by: ByName | None = None,
+                          backend: str | None = None,
+                          tag: list[str] | None = None) -> dict[str, Any]:
+        """Sessions, turns, time, tokens and cost, optionally one group per `by`, as
+        `clinvk sessions stats --json`."""
+        return await as_json(
+            "sessions", "stats", "--json", *_opt("--range", range), *_opt("--since", since),
+            *_opt("--until", until), *_opt("--by", by), *_opt("--backend", backend),
+            *_tags(tag))
+
+    @server.tool()
+    async def search(text: str, limit: int = 20) -> dict[str, Any]:
+        """Sessions whose titles, prompts, answers or tool calls contain text, as
+        `clinvk sessions list -q TEXT --json`."""
+        return await as_json("sessions", "list", "--json", "--search", text,
+                             "--limit", str(limit))
+
+    @server.tool()
+    async def current_session(workdir: str) -> dict[str, Any]:
+        """The most recently used session of workdir that is not paused or completed, as
+        `clinvk sessions current --json` run there."""
+        return await as_json("sessions", "current", "--json", cwd=workdir)
+
+    @server.tool()
+    async def recap(limit: int = 5) -> dict[str, Any]:
+        """Today and this week at a glance, running turns and the latest answers, as
+        `clinvk sessions recap --json`."""
+        return await as_json("sessions", "recap", "--json", "--limit", str(limit))
+
+    if allow_run:
+        @server.tool()
+        async def prompt(prompt: str, backend: str | None = None, model: str | None = None,
+                         workdir: str | None = None) -> dict[str, Any]:
+            """Send a prompt to a backend and record a new session; returns the result of
+            `clinvk prompt -o json`."""
+            return await as_json("prompt", "-o", "json", *_opt("--backend", backend),
+                                 *_opt("--model", model), *_opt("--workdir", workdir),
+                                 "--", prompt)
+
+        @server.tool()
+        async def resume(id: str, prompt: str) -> dict[str, Any]:
+            """Continue session id with another prompt; returns the result of
+            `clinvk resume ID -o json`."""
+            return await as_json("resume", "-o", "json", "--", id, prompt)
+
+        @server.tool()
+        async def cancel(id: str) -> dict[str, Any]:
+            """Stop the turn session id is running, as `clinvk cancel ID`."""
+            try:
+                said = await clinvk("cancel", "--", id)
+            except CommandFailed as exc:
+                raise ToolError(str(exc)) from None
+            return {"id": id, "cancelled": True, "message": said.strip()}
+
+    @server.resource("clinvk://sessions/{id}", mime_type="application/json",
+                     description="A session's whole record, as `clinvk sessions show ID --json`.")
+    async def session_record(id: str) -> str:
+        try:
+            return await clinvk("sessions", "show", "--json", "--", id)
+        except CommandFailed as exc:
+            raise ResourceError(str(exc)) from None
+
+    @server.resource("clinvk://sessions/{id}/transcript", mime_type="text/markdown",
+                     description="A session as a Markdown transcript, as "
+                                 "`clinvk sessions export ID --format markdown`.")
+    async def session_transcript(id: str) -> str:
+        try:
+            return await clinvk("sessions", "export", "--format", "markdown", "--", id)
+        except CommandFailed as exc:
+            raise ResourceError(str(exc)) from None
+
+    return server
+
+
+def serve(*, allow_run: bool) -> None:
+    """Serve on stdin/stdout until the client closes them."""
+    build(allow_run=allow_run).run("stdio")
