@@ -14,7 +14,6 @@ import json
 import math
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -64,26 +63,13 @@ class TaskFile:
 # --------------------------------------------------------------------------- reading
 def _read(path: str) -> tuple[str, str]:
     """(text, name for messages); `-` is stdin."""
-    if path == "-":
-        try:
-            return sys.stdin.buffer.read().decode("utf-8"), "stdin"
-        except (OSError, ValueError, AttributeError):
-            raise TaskFileError("cannot read the task file from stdin") from None
-        except UnicodeDecodeError:
-            raise TaskFileError("the task file on stdin is not UTF-8 text") from None
+    from clinvk.inputfile import read_input
+
+    raw, name = read_input(path, "task file", TaskFileError)
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise TaskFileError(f"task file not found: {path}") from None
-    except IsADirectoryError:
-        raise TaskFileError(f"task file is a directory: {path}") from None
-    except OSError as exc:
-        raise TaskFileError(f"cannot read task file {path}: {exc.strerror or exc}") from None
-    try:
-        return raw.decode("utf-8-sig"), path
+        return raw.decode("utf-8-sig"), name
     except UnicodeDecodeError:
-        raise TaskFileError(f"task file {path} is not UTF-8 text") from None
+        raise TaskFileError(f"the task file {name} is not UTF-8 text") from None
 
 
 def _kind(path: str, text: str) -> str:

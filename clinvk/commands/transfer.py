@@ -285,8 +285,9 @@ def import_(
         Print {"imported": [{"id": NEW, "from": OLD}, ...]}.
     """
     from clinvk.commands.sessions import open_store
+    from clinvk.inputfile import read_input
 
-    data, name = _read_input(file)
+    data, name = read_input(file, "export file")
     sessions = parse_records(data, name)
     store = open_store()
     if keep_ids:
@@ -328,20 +329,6 @@ def import_(
 
     err(f"Imported {len(imported)} session(s) from {name}.")
     return 0
-
-
-def _read_input(file: str) -> tuple[bytes, str]:
-    if file == "-":
-        return sys.stdin.buffer.read(), "stdin"
-    path = Path(file).expanduser()
-    try:
-        return path.read_bytes(), str(path)
-    except FileNotFoundError:
-        raise ClinvkError(f"no such file: {file}") from None
-    except IsADirectoryError:
-        raise ClinvkError(f"{file} is a directory, not an export file") from None
-    except OSError as exc:
-        raise ClinvkError(f"cannot read {file}: {exc.strerror}") from None
 
 
 def parse_records(data: bytes, name: str) -> list[Session]:
