@@ -51,6 +51,9 @@ COMMAND_SPECS = (
     ("clinvk.commands.mcp:mcp", "mcp",
      ("Serve the session store to agents over MCP (stdio); --allow-run adds prompt, resume, "
       "cancel.\n\nExample: clinvk mcp   (register it: claude mcp add clinvk -- clinvk mcp)")),
+    ("clinvk.commands.serve:serve", "serve",
+     ("Serve the session store as an authenticated HTTP API (and MCP at /mcp); --allow-run "
+      "adds prompt, resume, cancel.\n\nExample: clinvk serve --port 8765")),
     ("clinvk.commands.config:app", "config",
      "Show and edit clinvk's settings.\n\nExample: clinvk config set session.retention_days 14"),
 )

@@ -10,17 +10,14 @@ tool error, never a crash of the server.
 from __future__ import annotations
 
 import json
-import os
-import sys
 from typing import Any, Literal
 
-import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
 from clinvk import __version__
+from clinvk.childcli import CommandFailed, clinvk, opt, tags
 
-EXIT_MEANINGS = {1: "error", 4: "session error", 124: "timed out", 130: "interrupted"}
 RangeName = Literal["today", "yesterday", "7d", "30d", "thismonth", "lastmonth", "all"]
 ByName = Literal["backend", "model", "day", "week", "month", "workdir", "tag", "tool"]
 
@@ -30,30 +27,6 @@ INSTRUCTIONS = (
     "session belongs to a working directory.")
 
 
-class CommandFailed(Exception):
-    """A clinvk command exited non-zero: its message and exit code."""
-
-    def __init__(self, code: int, stderr: str) -> None:
-        lines = [line for line in stderr.splitlines() if line.strip()]
-        said = [line for line in lines if line.startswith(("clinvk: error:", "hint:"))]
-        text = "\n".join(said or lines[-3:]) or "clinvk failed"
-        meaning = EXIT_MEANINGS.get(code, "error")
-        super().__init__(f"{text}\n(exit code {code}: {meaning})")
-        self.code = code
-
-
-async def clinvk(*args: str, cwd: str | None = None) -> str:
-    """Run `clinvk ARGS` and return its stdout; CommandFailed when it exits non-zero."""
-    if cwd is not None and not os.path.isdir(cwd):
-        raise CommandFailed(1, f"clinvk: error: no such directory: {cwd}")
-    result = await anyio.run_process(
-        [sys.executable, "-m", "clinvk", *args], cwd=cwd, check=False,
-        stdin=None, env={**os.environ, "NO_COLOR": "1"})
-    if result.returncode != 0:
-        raise CommandFailed(result.returncode, result.stderr.decode("utf-8", "replace"))
-    return result.stdout.decode("utf-8", "replace")
-
-
 async def as_json(*args: str, cwd: str | None = None) -> dict[str, Any]:
     """The JSON a clinvk command prints; a ToolError with its message when it fails."""
     try:
@@ -61,16 +34,6 @@ async def as_json(*args: str, cwd: str | None = None) -> dict[str, Any]:
     except CommandFailed as exc:
         raise ToolError(str(exc)) from None
     return data if isinstance(data, dict) else {"result": data}
-
-
-def _opt(flag: str, value: object) -> list[str]:
-    if value is None or value is False:
-        return []
-    return [flag] if value is True else [flag, str(value)]
-
-
-def _tags(tags: list[str] | None) -> list[str]:
-    return [arg for tag in tags or [] for arg in ("--tag", tag)]
 
 
 def build(*, allow_run: bool) -> MCPServer:
@@ -89,9 +52,9 @@ def build(*, allow_run: bool) -> MCPServer:
         means all."""
         return await as_json(
             "sessions", "list", "--json", "--limit", str(limit), "--offset", str(offset),
-            *_opt("--backend", backend), *_opt("--status", status), *_tags(tag),
-            *_opt("--search", search), *_opt("--range", range), *_opt("--since", since),
-            *_opt("--origin", origin), *_opt("--here", workdir is not None), cwd=workdir)
+            *opt("--backend", backend), *opt("--status", status), *tags(tag),
+            *opt("--search", search), *opt("--range", range), *opt("--since", since),
+            *opt("--origin", origin), *opt("--here", workdir is not None), cwd=workdir)
 
     @server.tool()
     async def session_show(id: str) -> dict[str, Any]:
@@ -103,7 +66,7 @@ def build(*, allow_run: bool) -> MCPServer:
     async def session_history(id: str, tools: bool = False) -> dict[str, Any]:
         """Every turn of a session, {"id", "turns"}, as `clinvk sessions history ID --json`;
         with tools, every tool call instead: {"id", "tool_calls"}."""
-        return await as_json("sessions", "history", "--json", *_opt("--tools", tools), "--", id)
+        return await as_json("sessions", "history", "--json", *opt("--tools", tools), "--", id)
 
     @server.tool()
     async def usage_stats(range: RangeName | None = None, since: str | None = None,
@@ -113,9 +76,9 @@ def build(*, allow_run: bool) -> MCPServer:
         """Sessions, turns, time, tokens and cost, optionally one group per `by`, as
         `clinvk sessions stats --json`."""
         return await as_json(
-            "sessions", "stats", "--json", *_opt("--range", range), *_opt("--since", since),
-            *_opt("--until", until), *_opt("--by", by), *_opt("--backend", backend),
-            *_tags(tag))
+            "sessions", "stats", "--json", *opt("--range", range), *opt("--since", since),
+            *opt("--until", until), *opt("--by", by), *opt("--backend", backend),
+            *tags(tag))
 
     @server.tool()
     async def search(text: str, limit: int = 20) -> dict[str, Any]:
@@ -142,8 +105,8 @@ def build(*, allow_run: bool) -> MCPServer:
                          workdir: str | None = None) -> dict[str, Any]:
             """Send a prompt to a backend and record a new session; returns the result of
             `clinvk prompt -o json`."""
-            return await as_json("prompt", "-o", "json", *_opt("--backend", backend),
-                                 *_opt("--model", model), *_opt("--workdir", workdir),
+            return await as_json("prompt", "-o", "json", *opt("--backend", backend),
+                                 *opt("--model", model), *opt("--workdir", workdir),
                                  "--", prompt)
 
         @server.tool()

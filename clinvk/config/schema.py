@@ -66,6 +66,13 @@ class ParallelConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_workers: int = 0
 
 
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # `clinvk serve`: turns (prompt, resume) running at once; beyond, a 429.
+    max_running: int = 4
+    # A file holding the bearer token (CLINVK_SERVER_TOKEN wins); empty: a generated one.
+    token_file: str = ""
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     defaults: DefaultsConfig = msgspec.field(default_factory=DefaultsConfig)
     session: SessionConfig = msgspec.field(default_factory=SessionConfig)
@@ -74,6 +81,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     backends: dict[str, BackendConfig] = msgspec.field(default_factory=dict)
     pricing: dict[str, PriceConfig] = msgspec.field(default_factory=dict)
     sync: SyncConfig = msgspec.field(default_factory=SyncConfig)
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
 
     def backend(self, name: str) -> BackendConfig:
         return self.backends.get(name) or BackendConfig()
@@ -85,6 +93,7 @@ MAX_LIST_LIMIT = 1_000_000
 MAX_TIMEOUT = 365 * 86400
 MAX_WORKERS = 16
 MAX_BUDGET_USD = 1e9
+MAX_RUNNING = 64
 
 # Scalar settings that can come from the environment, keyed by dotted name.
 SCALAR_KEYS: dict[str, tuple[type, str]] = {
@@ -99,6 +108,7 @@ SCALAR_KEYS: dict[str, tuple[type, str]] = {
     "budget.session_usd": (float, "USD (a number ≥ 0); unset means no cap"),
     "parallel.max_workers": (int, (f"a whole number ≥ 0 and ≤ {MAX_WORKERS} "
                                    "(0 means the number of CPUs)")),
+    "server.max_running": (int, f"a whole number ≥ 1 and ≤ {MAX_RUNNING}"),
 }
 
 
@@ -276,6 +286,8 @@ def check_semantics(config: Config) -> None:
     if not 0 <= config.parallel.max_workers <= MAX_WORKERS:
         raise SettingError("parallel.max_workers",
                            f"must be ≥ 0 and ≤ {MAX_WORKERS} (0 means the number of CPUs)")
+    if not 1 <= config.server.max_running <= MAX_RUNNING:
+        raise SettingError("server.max_running", f"must be ≥ 1 and ≤ {MAX_RUNNING}")
     for name, backend in config.backends.items():
         if not _in_range(backend.timeout, MAX_TIMEOUT):
             raise SettingError(format_key(["backends", name, "timeout"]), timeout_rule)
