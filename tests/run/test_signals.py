@@ -174,7 +174,9 @@ def test_a_second_resume_of_a_busy_session_exits_4_at_once(fake: Fakes, workdir:
 
 def test_a_session_deleted_during_its_turn_is_not_recreated(fake: Fakes, workdir: Path, run,
                                                             store: SessionStore) -> None:
-    fake.set(sleep_after=1.5)
+    # Long enough that the delete (a whole clinvk process) lands inside the turn, even on a
+    # loaded machine.
+    fake.set(sleep_after=4)
     proc = spawn("prompt", "hello")
     session = running_session(store)
     assert run("sessions", "delete", "--force", session.id).code == 0
