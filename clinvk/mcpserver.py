@@ -27,10 +27,11 @@ INSTRUCTIONS = (
     "session belongs to a working directory.")
 
 
-async def as_json(*args: str, cwd: str | None = None) -> dict[str, Any]:
+async def as_json(*args: str, cwd: str | None = None, input: str | None = None
+                  ) -> dict[str, Any]:
     """The JSON a clinvk command prints; a ToolError with its message when it fails."""
     try:
-        data = json.loads(await clinvk(*args, cwd=cwd))
+        data = json.loads(await clinvk(*args, cwd=cwd, input=input))
     except CommandFailed as exc:
         raise ToolError(str(exc)) from None
     return data if isinstance(data, dict) else {"result": data}
@@ -105,15 +106,16 @@ def build(*, allow_run: bool) -> MCPServer:
                          workdir: str | None = None) -> dict[str, Any]:
             """Send a prompt to a backend and record a new session; returns the result of
             `clinvk prompt -o json`."""
+            # The prompt goes on stdin: no argv length limit, never read as a flag.
             return await as_json("prompt", "-o", "json", *opt("--backend", backend),
                                  *opt("--model", model), *opt("--workdir", workdir),
-                                 "--", prompt)
+                                 "-", input=prompt)
 
         @server.tool()
         async def resume(id: str, prompt: str) -> dict[str, Any]:
             """Continue session id with another prompt; returns the result of
             `clinvk resume ID -o json`."""
-            return await as_json("resume", "-o", "json", "--", id, prompt)
+            return await as_json("resume", "-o", "json", "--", id, "-", input=prompt)
 
         @server.tool()
         async def cancel(id: str) -> dict[str, Any]:
