@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,15 @@ def run_clinvk(*args: str, env: dict[str, str] | None = None, cwd: str | Path | 
     )
     return Ran(proc.returncode, proc.stdout, proc.stderr)
 
+
+
+def cli_json(*args: str, cwd: str | Path | None = None) -> Any:
+    """The JSON a successful `clinvk ARGS` printed (a real process)."""
+    import json
+
+    ran = run_clinvk(*args, cwd=cwd)
+    assert ran.code == 0, ran.err
+    return json.loads(ran.out)
 
 @pytest.fixture
 def cli() -> type:

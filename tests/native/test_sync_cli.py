@@ -24,6 +24,18 @@ def sync(home: Path, *args: str) -> Ran:
     return run_clinvk("sessions", "sync", *args, env=vendor_env(home))
 
 
+def grow_codex_transcript(native_home: Path) -> Path:
+    """The codex conversation grows by one more turn: its last turn's records appended
+    again, with another prompt and later times (the reader needs no new ids)."""
+    path = transcript(native_home, "codex")
+    lines = path.read_text().splitlines(keepends=True)
+    last = max(i for i, line in enumerate(lines) if '"UserMessage"' in line)
+    tail = "".join(lines[last:]).replace('"bye"', '"one more"').replace(
+        "2026-11-30T03:22:0", "2026-11-30T03:23:0")
+    path.write_text("".join(lines) + tail)
+    return path
+
+
 def sessions(clinvk_home: Path) -> dict[str, Session]:
     """backend session id → session, read from the files."""
     found = {}
@@ -86,12 +98,7 @@ def test_grown_transcript_appends_only_the_new_turn_and_keeps_clinvk_fields(
     assert run_clinvk("sessions", "pause", old.id).code == 0
     # The same conversation grows by one more turn: append its records again (new ids
     # are not needed by the reader; the prompt is changed to tell it apart).
-    path = transcript(native_home, "codex")
-    lines = path.read_text().splitlines(keepends=True)
-    last = max(i for i, line in enumerate(lines) if '"UserMessage"' in line)
-    tail = "".join(lines[last:]).replace('"bye"', '"one more"').replace(
-        "2026-11-30T03:22:0", "2026-11-30T03:23:0")
-    path.write_text("".join(lines) + tail)
+    path = grow_codex_transcript(native_home)
     ran = sync(native_home, "--json")
     assert ran.code == 0, ran.err
     (change,) = json.loads(ran.out)["sessions"]
@@ -217,12 +224,7 @@ def test_lost_sync_state_finds_the_adopted_session_in_the_catalog(
     # The conversation grows and the state is lost again; the catalog now exists.
     assert (clinvk_home / "catalog.db").exists()
     (clinvk_home / "sync" / "state.json").unlink()
-    path = transcript(native_home, "codex")
-    lines = path.read_text().splitlines(keepends=True)
-    last = max(i for i, line in enumerate(lines) if '"UserMessage"' in line)
-    tail = "".join(lines[last:]).replace('"bye"', '"one more"').replace(
-        "2026-11-30T03:22:0", "2026-11-30T03:23:0")
-    path.write_text("".join(lines) + tail)
+    grow_codex_transcript(native_home)
     grown = sync(native_home, "--json")
     assert grown.code == 0, grown.err
     (change,) = json.loads(grown.out)["sessions"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, run_clinvk
+from tests.conftest import REPO, cli_json, run_clinvk
 from tests.run.conftest import Fakes
 
 pytest.importorskip("mcp")
@@ -43,12 +43,6 @@ def with_client(body: Callable[[ClientSession], Awaitable[None]], *flags: str) -
                 await body(s)
 
     anyio.run(main)
-
-
-def cli_json(*args: str, cwd: Path | None = None) -> Any:
-    ran = run_clinvk(*args, cwd=cwd)
-    assert ran.code == 0, ran.err
-    return json.loads(ran.out)
 
 
 @pytest.fixture

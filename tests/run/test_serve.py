@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, run_clinvk
+from tests.conftest import REPO, cli_json, run_clinvk
 from tests.run.conftest import Fakes
 
 httpx = pytest.importorskip("httpx")
@@ -84,12 +84,6 @@ def serve(servers: list[Server], *flags: str, **kw: Any) -> Server:
     server = Server(*flags, **kw)
     servers.append(server)
     return server
-
-
-def cli_json(*args: str, cwd: Path | None = None) -> Any:
-    ran = run_clinvk(*args, cwd=cwd)
-    assert ran.code == 0, ran.err
-    return json.loads(ran.out)
 
 
 @pytest.fixture
