@@ -11,6 +11,7 @@ from clinvk.errors import UsageError
 if TYPE_CHECKING:
     from clinvk.catalog import Catalog
     from clinvk.catalog.tools import ToolReport
+    from clinvk.config import Config
     from clinvk.stats import Report, Totals
 
 CSV_COLUMNS = (
@@ -77,14 +78,17 @@ def stats(
 
     if json and csv:
         raise UsageError("--json and --csv exclude each other")
-    auto_sync()
+    from clinvk.config import load
+
+    config = load().config  # read once: for sync.auto and the budget caps
+    auto_sync(config)
     check_group(by)
     start, end = window(range_, since, until)
     flt = make_filter(backend=backend, tags=tag, workdir=here_dir() if here else None)
     catalog = open_catalog(open_store())
     # --by tool: the usual totals, and the tool calls per tool instead of the groups.
     report = catalog.aggregate(by, start, end, flt)
-    caps = budget_usage(catalog) if not csv else []
+    caps = budget_usage(catalog, config) if not csv else []
     tools = catalog.tools(start, end, flt)
     report_skipped(catalog)
     if json:
@@ -98,12 +102,11 @@ def stats(
     return 0
 
 
-def budget_usage(catalog: Catalog) -> list[dict[str, Any]]:
+def budget_usage(catalog: Catalog, config: Config) -> list[dict[str, Any]]:
     """The [budget] caps that are set and how much of each is spent (clinvk.budget)."""
     from clinvk.budget import usage
-    from clinvk.config import load
 
-    return usage(load().config.budget, catalog)
+    return usage(config.budget, catalog)
 
 
 def budget_text(caps: list[dict[str, Any]]) -> str:
