@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what clinvk's demo and tests need, from the project's own files:
-#   .venv/ with clinvk (editable), its test dependencies and the server extra (mcp), and
+#   .venv/ with clinvk (editable), its test dependencies and the server, tui and team extras, and
 #   the pinned vendor CLIs (claude, codex, gemini) from npm into a cache outside the clone.
 # Prints the vendor CLIs' bin dir as its last line. Idempotent; CLINVK_FRESH_VENV=1 recreates .venv.
 set -euo pipefail
@@ -15,7 +15,7 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv >&2
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,server]" >&2
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,server,tui,team]" >&2
 
 if [ "${CLINVK_SKIP_VENDOR:-0}" != "1" ]; then
   bash scripts/install-vendor-clis.sh | tail -n 1
