@@ -4,7 +4,9 @@
 
 Starts a real `clinvk serve` on 127.0.0.1 (a free port, a token of its own) over a store
 made or reused by benchmarks/gen_store.py, waits for /healthz, then sends --requests GETs
-with at most --concurrency in flight (httpx), and prints the latency p50/p90/p99/max and
+with at most --concurrency in flight (over keep-alive connections, by a stdlib
+client light enough that the figures are the server's; --httpx for an httpx client),
+and prints the latency p50/p90/p99/max and
 the errors. Target: p99 ≤ 100 ms, 0 errors. Loopback only; the loop is bounded by the
 request count. Exits 0 whatever the figures.
 """
@@ -27,10 +29,56 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def load_raw(port: int, token: str, requests: int, concurrency: int
+                   ) -> tuple[list[float], list[str]]:
+    """--concurrency keep-alive HTTP/1.1 connections, each sending its share of the
+    requests one after another: a client light enough (stdlib asyncio streams) that the
+    figures are the server's, not the client's."""
+    import json
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    request = (f"GET /v1/sessions?limit=20 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+               f"Authorization: Bearer {token}\r\n\r\n").encode()
+    left = [requests]
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while left[0] > 0:
+                left[0] -= 1
+                began = time.perf_counter()
+                try:
+                    writer.write(request)
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    lines = head.decode("latin-1").split("\r\n")
+                    length = next(int(line.split(":", 1)[1]) for line in lines
+                                  if line.lower().startswith("content-length:"))
+                    body = await reader.readexactly(length)
+                    if lines[0].split()[1] != "200" or len(json.loads(body)["items"]) != 20:
+                        errors.append(lines[0])
+                except Exception as exc:  # noqa: BLE001 - a failed request is a figure
+                    errors.append(type(exc).__name__)
+                    return
+                finally:
+                    latencies.append(time.perf_counter() - began)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return latencies, errors
 
 
 async def load(base: str, token: str, requests: int, concurrency: int
@@ -66,6 +114,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--store", type=Path, default=None)
+    parser.add_argument("--httpx", action="store_true",
+                        help="load with an httpx AsyncClient instead (its own CPU dominates)")
     args = parser.parse_args()
     home = args.store or bench_dir() / f"serve-{args.sessions}"
     ensure_store(home, args.sessions)
@@ -93,8 +143,16 @@ def main() -> int:
         # One warm-up request (the catalog is checked once).
         asyncio.run(load(base, token, 1, 1))
         began = time.perf_counter()
-        latencies, errors = asyncio.run(load(base, token, args.requests, args.concurrency))
+        server_cpu = cpu_seconds(server.pid)
+        client_cpu = time.process_time()
+        if args.httpx:
+            latencies, errors = asyncio.run(load(base, token, args.requests, args.concurrency))
+        else:
+            latencies, errors = asyncio.run(load_raw(port, token, args.requests,
+                                                     args.concurrency))
         wall = time.perf_counter() - began
+        server_cpu = cpu_seconds(server.pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -105,6 +163,8 @@ def main() -> int:
           f"{wall:.1f} s, {args.requests / wall:.1f} req/s")
     print(f"latency ms: p50 {q[49]:.0f}  p90 {q[89]:.0f}  p99 {q[98]:.0f}  max {ms[-1]:.0f}  "
           f"(target p99 <= 100 ms)")
+    print(f"cpu per request: server {server_cpu / args.requests * 1000:.2f} ms, "
+          f"client ({'httpx' if args.httpx else 'asyncio streams'}) {client_cpu / args.requests * 1000:.2f} ms")
     print(f"errors: {len(errors)}" + (f" ({', '.join(sorted(set(errors)))})" if errors else ""))
     return 0
 

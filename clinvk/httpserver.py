@@ -23,6 +23,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clinvk import __version__
 from clinvk.childcli import CommandFailed, clinvk, clinvk_lines, opt, tags
+from clinvk.errors import ClinvkError, NotFoundError
+from clinvk.serveread import Reader, session_list
 
 MAX_BODY = 1024 * 1024
 MAX_PROMPT = 512 * 1024
@@ -46,13 +48,21 @@ class HTTPFailure(Exception):
 
 def status_for(exc: CommandFailed) -> int:
     """The HTTP status of a clinvk exit: 404 for an unknown session, else by exit code."""
-    if exc.message.startswith("session not found"):
-        return 404
-    return {1: 400, 4: 409, 124: 504, 130: 409}.get(exc.code, 500)
+    return _status(exc.code, exc.message.startswith("session not found"))
 
 
-def failure(exc: CommandFailed) -> HTTPFailure:
-    return HTTPFailure(status_for(exc), exc.message, hint=exc.hint, exit_code=exc.code)
+def _status(code: int, not_found: bool) -> int:
+    return 404 if not_found else {1: 400, 4: 409, 124: 504, 130: 409}.get(code, 500)
+
+
+def failure(exc: CommandFailed | ClinvkError) -> HTTPFailure:
+    """The HTTP failure of a clinvk command that failed (as a child or in-process)."""
+    if isinstance(exc, CommandFailed):
+        status = status_for(exc)
+    else:
+        status = _status(exc.exit_code, isinstance(exc, NotFoundError))
+    return HTTPFailure(status, exc.message, hint=exc.hint,
+                       exit_code=exc.code if isinstance(exc, CommandFailed) else exc.exit_code)
 
 
 @dataclass
@@ -61,6 +71,7 @@ class State:
     allow_run: bool
     max_running: int
     running: int = 0
+    reader: Reader = field(default_factory=Reader)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -141,15 +152,17 @@ async def healthz(request: Request) -> Response:
 
 
 async def list_sessions(request: Request) -> Response:
-    q = query(request, LIST_QUERY)
-    workdir = q.get("workdir")
-    return JSONResponse(await as_json(
-        "sessions", "list", "--json", "--limit", q.get("limit", "20"),
-        "--offset", q.get("offset", "0"), *opt("--backend", q.get("backend")),
-        *opt("--status", q.get("status")), *tags(q.get("tag")),
-        *opt("--search", q.get("search")), *opt("--range", q.get("range")),
-        *opt("--since", q.get("since")), *opt("--origin", q.get("origin")),
-        *opt("--touched", q.get("touched")), *opt("--here", workdir is not None), cwd=workdir))
+    return await listing(request, query(request, LIST_QUERY))
+
+
+async def listing(request: Request, q: dict[str, Any]) -> Response:
+    """`clinvk sessions list --json`, answered in-process (clinvk.serveread)."""
+    state: State = request.app.state.clinvk
+    try:
+        body = await state.reader.ask(session_list, q)
+    except ClinvkError as exc:
+        raise failure(exc) from None
+    return Response(body, media_type="application/json")
 
 
 async def show_session(request: Request) -> Response:
@@ -177,9 +190,7 @@ async def search(request: Request) -> Response:
     q = query(request, {"q": "string", "limit": "integer", "offset": "integer"})
     if not q.get("q"):
         raise HTTPFailure(400, "query parameter 'q' is required")
-    return JSONResponse(await as_json("sessions", "list", "--json", "--search", q["q"],
-                                      "--limit", q.get("limit", "20"),
-                                      "--offset", q.get("offset", "0")))
+    return await listing(request, {"search": q.pop("q"), **q})
 
 
 async def delete_session(request: Request) -> Response:
@@ -421,11 +432,16 @@ def build(*, token: str, allow_run: bool, max_running: int, host: str) -> ASGIAp
                                       host=host)
     routes.extend(mcp_app.routes)
 
+    state = State(token.encode(), allow_run, max_running)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with mcp.session_manager.run():
-            yield
+        try:
+            async with mcp.session_manager.run():
+                yield
+        finally:
+            state.reader.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.clinvk = State(token.encode(), allow_run, max_running)
+    app.state.clinvk = state
     return Guard(app, token.encode())

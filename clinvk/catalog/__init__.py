@@ -106,6 +106,8 @@ class Catalog:
         self.in_memory = False
         self.skipped: list[Skipped] = []
         self._dead: Dead | None = None
+        self._inode: int | None = None
+        self._data_version: int | None = None
 
     # ------------------------------------------------------------ opening
     @classmethod
@@ -132,6 +134,7 @@ class Catalog:
         if not usable:
             conn = self._build_locked()
         self.conn = conn
+        self._inode = self._file_inode()
         try:
             refresh.refresh(conn, self.files)
         except Exception as exc:
@@ -139,6 +142,55 @@ class Catalog:
                 raise
             # Someone is writing it: answer from the last committed state.
         self._load_skipped()
+
+    def _file_inode(self) -> int | None:
+        import os
+
+        try:
+            return os.stat(self.path).st_ino
+        except OSError:
+            return None
+
+    def refresh(self) -> None:
+        """Bring a catalog held open by a long-lived process (`clinvk serve`) up to date,
+        as ``open`` would for a new one: opened anew when its file was replaced (another
+        process rebuilt it) or when it had nothing, refreshed from the files otherwise."""
+        if (self.conn is None or self.in_memory or self._inode is None
+                or self._file_inode() != self._inode):
+            self.close()
+            self.in_memory = False
+            self._dead = None
+            if _has_shards(self.files.sessions_dir):
+                self._guarded(self._open_file, again=False)
+            return
+        self._dead = None
+
+        def again() -> None:
+            from clinvk.catalog import refresh
+
+            assert self.conn is not None
+            try:
+                refresh.refresh(self.conn, self.files)
+            except Exception as exc:
+                if not _is_busy(exc):
+                    raise
+            self._load_skipped()
+
+        self._guarded(again, again=False)
+
+    def written(self) -> bool:
+        """Whether the catalog changed under this open catalog since the last call: another
+        connection committed to it (a writer's ``record``; SQLite's ``data_version``) or
+        another process replaced the file. Cheap; what it cannot see (a session file
+        changed behind clinvk's back, a vendor process that died) only ``refresh`` finds."""
+        if self.conn is None or self.in_memory or self._file_inode() != self._inode:
+            return True
+        try:
+            version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        except Exception:  # noqa: BLE001 - unusable now: refresh sorts it out
+            return True
+        seen, self._data_version = self._data_version, version
+        return seen is not None and seen != version
 
     def _build_locked(self, reason: str | None = None, *, force: bool = False
                       ) -> sqlite3.Connection:
@@ -241,6 +293,7 @@ class Catalog:
                 self.conn.close()
             self.conn = None
             self.conn = self._build_locked(reason=str(first))
+            self._inode = self._file_inode()
             self._dead = None
             self._load_skipped()
             return fn(*args) if again else None
@@ -412,6 +465,7 @@ class Catalog:
         if self.conn is not None:
             self.conn.close()
         self.conn = self._build_locked(force=True)
+        self._inode = self._file_inode()
         self._dead = None
         self._load_skipped()
 

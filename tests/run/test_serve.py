@@ -363,3 +363,51 @@ def test_generates_a_private_token_file_and_prints_its_path(
     assert len(token) >= 32
     ok = httpx.get(s.url + "/v1/sessions", headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200 and ok.json()["total"] == 2
+
+
+def test_listings_are_fresh_in_process_answers(servers: list[Server], store: dict[str, str],
+                                               workdir: Path) -> None:
+    """The listings come from the catalog the server keeps open: a session made, changed or
+    deleted by another process shows at once, and so does a catalog rebuilt underneath."""
+    s = serve(servers)
+    c = s.client
+    assert c.get("/v1/sessions").json()["total"] == 2
+    third = cli_json("prompt", "-b", "gemini", "-o", "json", "-w", str(workdir),
+                     "draft the release notes")["id"]
+    assert c.get("/v1/sessions").json() == cli_json("sessions", "list", "--json")
+    assert [i["id"] for i in c.get("/v1/search", params={"q": "release"}).json()["items"]] \
+        == [third]
+    assert run_clinvk("sessions", "tag", third, "+docs").code == 0
+    assert c.get("/v1/sessions", params={"tag": "docs"}).json()["total"] == 1
+    assert run_clinvk("sessions", "delete", store["first"]).code == 0
+    # Another process rebuilds the catalog file (a new inode) while the server holds it.
+    catalog = Path(os.environ["CLINVK_HOME"]) / "catalog.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{catalog}{suffix}").unlink(missing_ok=True)
+    assert run_clinvk("sessions", "list").code == 0
+    got = c.get("/v1/sessions").json()
+    assert got == cli_json("sessions", "list", "--json") and got["total"] == 2
+    # A session file removed behind clinvk's back shows within the full check's second.
+    home = Path(os.environ["CLINVK_HOME"])
+    next(home.glob(f"sessions/*/{third}.json")).unlink()
+    deadline = time.monotonic() + 5
+    while c.get("/v1/sessions").json()["total"] != 1:
+        assert time.monotonic() < deadline, "the removed file never showed"
+        time.sleep(0.1)
+
+
+def test_listing_query_errors_are_400_with_the_cli_meaning(servers: list[Server],
+                                                           store: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    s = serve(servers)
+    c = s.client
+    for params, said in (({"limit": "ten"}, "limit must be a whole number"),
+                         ({"offset": "-1"}, "offset must be 0 or more"),
+                         ({"origin": "elsewhere"}, "invalid origin"),
+                         ({"range": "fortnight"}, "invalid range"),
+                         ({"since": "not-a-date"}, ""),
+                         ({"workdir": str(tmp_path / "missing")}, "no such directory")):
+        r = c.get("/v1/sessions", params=params)
+        assert r.status_code == 400, (params, r.text)
+        assert said in r.json()["error"] and r.json()["exit_code"] == 1
+    assert c.get("/v1/sessions", params={"limit": 0}).json()["total"] == 2
