@@ -10,7 +10,8 @@ Layout (all under ``CLINVK_HOME`` or the platform user data dir)::
 
 Writes are atomic (clinvk.atomic). Writers hold the session's lock for the whole
 read-modify-write; readers never lock. Once a write is done and its lock released, the
-change is put into the catalog (a busy catalog is left stale for its next reader).
+change is put into the catalog (a busy catalog is left stale for its next reader), except
+a finished turn's, which its next reader takes from the file (``leave_to_readers``).
 """
 
 from __future__ import annotations
@@ -364,6 +365,14 @@ class SessionStore:
             with self._mutex:
                 self._batching -= 1
             self._flush()
+
+    def leave_to_readers(self, session_id: str) -> None:
+        """Put this session's pending catalog change nowhere: the catalog's next reader
+        takes it from the file, since the write moved its shard directory's mtime (the
+        freshness check, clinvk.catalog.refresh). For a finished turn, whose catalog
+        write would cost it more than the rest of its bookkeeping."""
+        with self._mutex:
+            self._pending.pop(session_id, None)
 
     def _flush_at_exit(self) -> None:
         """Put what is still pending when the process ends (a lost change is only a stale
