@@ -1,6 +1,7 @@
 """What clinvk adds to one turn: process overhead and streaming latency; print figures.
 
     python benchmarks/bench_turn.py [--runs 21] [--store empty|10k|100k] [--dir ~/.cache/clinvk-bench]
+                                    [--baseline OTHER_CHECKOUT] [--no-stream]
 
 A fake ``claude`` goes first on PATH: a tiny Python script (``python -S``) that reads
 stdin and prints a captured ``claude -p --output-format stream-json --verbose`` run
@@ -20,6 +21,10 @@ stdin and prints a captured ``claude -p --output-format stream-json --verbose`` 
    notes when each delta arrives. Target: the first delta ≤ 20 ms after the fake wrote
    it. Also shown: the same fake read directly (the pipe's own floor), and the first
    delta written right after init (no gap: clinvk is still saving the session then).
+
+``--baseline OTHER_CHECKOUT`` also times ``clinvk prompt`` from another checkout (say one
+from before a change) in the same rounds, interleaved with this tree's, recording into a
+store of its own made the same way: a before/after comparison under the same load.
 
 Exits 0 whatever the figures.
 """
@@ -240,7 +245,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the generated stores are cached (default: "
                              "$CLINVK_BENCH_DIR or ~/.cache/clinvk-bench)")
     parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another clinvk checkout whose prompt is timed alongside, "
+                             "interleaved (before/after a change)")
+    parser.add_argument("--no-stream", action="store_true", help="skip the streaming part")
     args = parser.parse_args(argv)
+    if args.baseline is not None and not (args.baseline / "clinvk" / "__init__.py").exists():
+        parser.error(f"--baseline {args.baseline}: not a clinvk checkout")
 
     py = args.python
     cache = args.dir.expanduser().absolute()
@@ -258,18 +269,21 @@ def main(argv: list[str] | None = None) -> int:
         work = scratch / "work"
         work.mkdir()
         home = scratch / "home"
+        homes = [home] if args.baseline is None else [home, scratch / "home-baseline"]
         if args.store == "empty":
-            home.mkdir(mode=0o700)
+            for h in homes:
+                h.mkdir(mode=0o700)
         else:
             import gen_store
 
             n = {"10k": 10_000, "100k": 100_000}[args.store]
             source = cache / f"store-{n}"
             gen_store.ensure_store(source, n, log=lambda *a, **k: print(*a, file=sys.stderr))
-            t0 = time.perf_counter()
-            clone_store(source, home)
-            print(f"store: hard-linked clone of {source} ({time.perf_counter() - t0:.1f} s)",
-                  file=sys.stderr)
+            for h in homes:
+                t0 = time.perf_counter()
+                clone_store(source, h)
+                print(f"store: hard-linked clone of {source} ({time.perf_counter() - t0:.1f} s)",
+                      file=sys.stderr)
         print(f"store: {args.store} ({home}); fake vendor: {fake}")
 
         pythonpath = [write_minapp(cache / "baseline"), REPO]
@@ -310,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
             Case("direct", direct_argv, env, args.runs),
             Case("prompt-json", prompt_argv, env, args.runs),
         ]
+        if args.baseline is not None:
+            env_b = base_env([write_minapp(cache / "baseline"), args.baseline.resolve()],
+                             homes[1])
+            for key in ("PATH", "FAKE_SAMPLE", "FAKE_MODE"):
+                env_b[key] = env[key]
+            cases.append(Case("prompt-json-before", prompt_argv, env_b, args.runs))
         launcher = Launcher(py, scratch)
         try:
             run_cases(cases, args.warmup, launcher, log=lambda *a, **k: print(*a, file=sys.stderr))
@@ -328,6 +348,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  (in CPU time, less swayed by other load: {cpu_diff:.1f} ms = "
               f"{cpu_diff / by['baseline'].cpu_median_ms:.2f}x the minimal app's "
               f"{by['baseline'].cpu_median_ms:.1f} ms)")
+        if args.baseline is not None:
+            before = by["prompt-json-before"]
+            diff_b = before.median_ms - by["direct"].median_ms
+            cpu_b = before.cpu_median_ms - by["direct"].cpu_median_ms
+            print(f"baseline {args.baseline}: overhead {diff_b:.1f} ms = {diff_b / base:.2f}x "
+                  f"(CPU {cpu_b:.1f} ms = {cpu_b / by['baseline'].cpu_median_ms:.2f}x); "
+                  f"this tree {diff - diff_b:+.1f} ms wall, {cpu_diff - cpu_b:+.1f} ms CPU")
+        if args.no_stream:
+            print(machine_info())
+            return 0
 
         # ------------------------------------------------------------------ streaming
         env_s = dict(env)

@@ -10,7 +10,8 @@ Layout (all under ``CLINVK_HOME`` or the platform user data dir)::
 
 Writes are atomic (clinvk.atomic). Writers hold the session's lock for the whole
 read-modify-write; readers never lock. Once a write is done and its lock released, the
-change is put into the catalog (a busy catalog is left stale for its next reader).
+change is put into the catalog (a busy catalog is left stale for its next reader), except
+a finished turn's, which its next reader takes from the file (``leave_to_readers``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -29,9 +30,6 @@ from clinvk import ids
 from clinvk.atomic import atomic_write, fsync_dir, mkdir_private
 from clinvk.errors import ClinvkError, NotFoundError, SessionBusyError, SessionError
 from clinvk.model import SCHEMA_VERSION, Session
-
-if TYPE_CHECKING:
-    from filelock import BaseFileLock
 
 # Catalog changes an import or a bulk delete gathers before putting them in one go.
 BATCH_FLUSH = 1000
@@ -90,7 +88,7 @@ def writing(root: Path) -> Iterator[None]:
     try:
         yield
     except TimeoutError:
-        raise  # a lock held by someone else (filelock.Timeout), not a failed write
+        raise  # a lock held by someone else (LockBusy), not a failed write
     except OSError as exc:
         raise ClinvkError(
             f"cannot write to the session store at {root}: {exc.strerror or exc}",
@@ -194,11 +192,6 @@ class SessionStore:
         return result
 
     # ---------------------------------------------------------------- locking
-    def _filelock(self, path: Path, timeout: float) -> BaseFileLock:
-        from filelock import FileLock
-
-        return FileLock(str(path), timeout=timeout, mode=0o600)
-
     @contextlib.contextmanager
     def lock(self, session_id: str, *, wait: float = 0, waitable: bool = False,
              flush: bool = True) -> Iterator[None]:
@@ -209,13 +202,13 @@ class SessionStore:
         whoever writes it next in this process (or for the process's exit).
         """
         self._ensure_dirs()
-        from filelock import Timeout
+        from clinvk.locks import FileLock, LockBusy
 
-        lock = self._filelock(self.locks_dir / f"{session_id}.lock", max(0, wait))
+        lock = FileLock(self.locks_dir / f"{session_id}.lock")
         try:
             with writing(self.root):
-                lock.acquire(blocking=wait > 0, timeout=wait if wait > 0 else -1)
-        except Timeout:
+                lock.acquire(timeout=max(0, wait))
+        except LockBusy:
             holder = ""
             with contextlib.suppress(ClinvkError):
                 pid = self.read(session_id).pid
@@ -300,7 +293,7 @@ class SessionStore:
 
         The caller holds each session's lock, and the data file is gone. A writer that
         opened the old lock file and waits on it gets it after us on an unlinked file,
-        which the lock library notices and retries on the path; a writer that opens the
+        which clinvk.locks notices and retries on the path; a writer that opens the
         path later creates a fresh lock file. Either way it then finds no session and
         fails cleanly. A shard dir goes only when empty (rmdir), and a writer that
         loses its shard dir this way between making it and writing into it makes it
@@ -319,15 +312,15 @@ class SessionStore:
     def delete_many(self, session_ids: list[str],
                     progress: Callable[[int, int], None] | None = None) -> list[str]:
         """Delete several sessions; busy ones are kept. Returns the deleted ids."""
-        from filelock import Timeout
+        from clinvk.locks import FileLock, LockBusy
 
         deleted: list[str] = []
         with self.batch():
             for n, ident in enumerate(session_ids, 1):
-                lock = self._filelock(self.locks_dir / f"{ident}.lock", 0)
+                lock = FileLock(self.locks_dir / f"{ident}.lock")
                 try:
-                    lock.acquire(blocking=False)
-                except Timeout:
+                    lock.acquire()
+                except LockBusy:
                     continue
                 try:
                     path = self.path_for(ident)
@@ -372,6 +365,14 @@ class SessionStore:
             with self._mutex:
                 self._batching -= 1
             self._flush()
+
+    def leave_to_readers(self, session_id: str) -> None:
+        """Put this session's pending catalog change nowhere: the catalog's next reader
+        takes it from the file, since the write moved its shard directory's mtime (the
+        freshness check, clinvk.catalog.refresh). For a finished turn, whose catalog
+        write would cost it more than the rest of its bookkeeping."""
+        with self._mutex:
+            self._pending.pop(session_id, None)
 
     def _flush_at_exit(self) -> None:
         """Put what is still pending when the process ends (a lost change is only a stale

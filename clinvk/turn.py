@@ -53,16 +53,25 @@ class Recorder:
     """Saves the session during the turn without holding up the stream.
 
     Checkpoints (backend id known, pgid known) are written on a worker thread from a
-    snapshot, so a slow disk never delays the first text on stdout; the final save
-    waits for them and is written in order after them. A session deleted (``sessions
-    delete --force``) while the turn ran is never re-created.
+    snapshot, so a slow disk never delays the first text on stdout. One write at a
+    time, in order: a snapshot still waiting when a newer one comes is dropped (the
+    newer holds all it held), and the final save drops a waiting one, waits for the
+    one being written and is written after it. A session deleted (``sessions delete
+    --force``) while the turn ran is never re-created.
     """
 
     def __init__(self, store: SessionStore | None, session: Session) -> None:
         self.store = store
         self.session = session
         self.deleted = False
-        self._last: threading.Thread | None = None
+        self._mutex = threading.Lock()
+        self._waiting: Session | None = None  # the newest snapshot not being written yet
+        self._worker: threading.Thread | None = None
+
+    @property
+    def stored(self) -> bool:
+        """Whether the turn is (to be) in the store: not ephemeral, not deleted meanwhile."""
+        return self.store is not None and not self.deleted
 
     def _save(self, snapshot: Session) -> None:
         assert self.store is not None
@@ -75,23 +84,32 @@ class Recorder:
         if self.store is None:
             return
         snapshot = msgspec.json.decode(_encoder.encode(self.session), type=Session)
-        previous = self._last
+        with self._mutex:
+            self._waiting = snapshot
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._write_waiting, name="clinvk-save",
+                                                daemon=True)
+                self._worker.start()
 
-        def run() -> None:
-            if previous is not None:
-                previous.join()  # in order: a later snapshot is never overwritten by an earlier one
+    def _write_waiting(self) -> None:
+        while True:
+            with self._mutex:
+                snapshot, self._waiting = self._waiting, None
+                if snapshot is None:
+                    self._worker = None
+                    return
             # The final save supersedes a failed checkpoint and reports its own error.
             with contextlib.suppress(Exception):
                 self._save(snapshot)
 
-        self._last = threading.Thread(target=run, name="clinvk-save", daemon=True)
-        self._last.start()
-
     def final(self) -> None:
         if self.store is None:
             return
-        if self._last is not None:
-            self._last.join()
+        with self._mutex:
+            self._waiting = None  # what it holds, the final save holds too
+            worker = self._worker
+        if worker is not None:
+            worker.join()
         try:
             self._save(self.session)
         except OSError as exc:
@@ -100,6 +118,18 @@ class Recorder:
             from clinvk.output import warn
 
             warn(f"session {self.session.id} was deleted while the turn ran; the turn is not saved")
+
+
+def turn_saved(store: SessionStore, session: Session, turn: Turn) -> None:
+    """What follows the final save of a stored turn, while its session is still locked:
+    the one place for work a finished turn hands on.
+
+    The catalog is not written here, nor when the lock is let go: the save moved the
+    session's shard directory, so the catalog's next reader takes the session from its
+    file (docs/architecture.md, "A turn and the catalog"). Only the readers pay for it,
+    once for every turn since the last of them.
+    """
+    store.leave_to_readers(session.id)
 
 
 # --------------------------------------------------------------------------- the turn
@@ -182,6 +212,9 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
         emitter.tool_result(call)  # every tool_call event gets its tool_result
     try:
         recorder.final()
+        if recorder.stored:
+            assert store is not None
+            turn_saved(store, session, turn)
     finally:
         if not emitter.session_sent:
             emitter.session(session_info())

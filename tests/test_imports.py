@@ -1,5 +1,6 @@
 """`clinvk sessions list` stays cheap to start: no lock library, no TOML editor, no rich,
-no MCP SDK.
+no MCP SDK. `clinvk prompt` neither, and no SQLite: a turn leaves the catalog to its next
+reader.
 
 Runs the real entry point (`python -m clinvk`) in a subprocess under `-X importtime`,
 which logs every module the process imports, on a store with a few sessions and on an
@@ -22,8 +23,11 @@ REPO = Path(__file__).resolve().parent.parent
 FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio")
 
 
-def imported_modules(*args: str, home: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+def imported_modules(*args: str, home: Path, path: str | None = None,
+                     cwd: Path | None = None) -> tuple[set[str], subprocess.CompletedProcess[str]]:
     env = dict(os.environ)
+    if path is not None:
+        env["PATH"] = path
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["CLINVK_HOME"] = str(home)
     env["CLINVK_CONFIG"] = str(home / "config.toml")
@@ -32,6 +36,7 @@ def imported_modules(*args: str, home: Path) -> tuple[set[str], subprocess.Compl
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "clinvk", *args],
         check=False, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+        cwd=cwd,
     )
     modules = set()
     for line in proc.stderr.splitlines():
@@ -103,3 +108,24 @@ def test_list_on_empty_store_imports_no_heavy_modules(tmp_path: Path) -> None:
     assert {"clinvk.app", "clinvk.store", "cyclopts"} <= modules
     assert "sqlite3" not in modules  # nothing to ask a catalog about
     assert offenders(modules) == []
+
+
+@pytest.mark.parametrize("args", [("-o", "json"), ("-o", "text"), ("-o", "stream-json")])
+def test_a_turn_imports_no_lock_library_and_no_sqlite(small_store, tmp_path: Path, args) -> None:  # type: ignore[no-untyped-def]
+    from tests import fakes
+
+    set_catalog(small_store, "warm")  # a catalog the turn could have written to
+    bin_dir = fakes.install(tmp_path / "fakebin", ("claude",))
+    work = tmp_path / "work"
+    work.mkdir()
+    modules, proc = imported_modules(
+        "prompt", "-b", "claude", *args, "say hi", home=small_store.root, cwd=work,
+        path=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # The turn really ran and was recorded, and the import log really was read.
+    assert "MOCK anthropic reply #1: say hi" in proc.stdout
+    assert len(list(small_store.sessions_dir.glob("*/*.json"))) == 4
+    assert {"clinvk.app", "clinvk.store", "clinvk.locks", "clinvk.turn", "clinvk.runner",
+            "cyclopts"} <= modules
+    assert offenders(modules) == []
+    assert not {m for m in modules if m.split(".")[0] == "sqlite3" or m.startswith("clinvk.catalog")}

@@ -166,14 +166,14 @@ def sync(store: SessionStore, backends: Sequence[str], *,
     ``deadline`` (a time.monotonic() value): transcripts not reached by then are left
     as they are, counted in ``Report.deferred``, and taken by the next sync.
     """
-    from filelock import FileLock, Timeout
+    from clinvk.locks import FileLock, LockBusy
 
     report = Report(dry_run, {b: Counts() for b in backends})
     (store.root / "sync").mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(store.root / "sync" / "state.lock"))
+    lock = FileLock(store.root / "sync" / "state.lock")
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
+        lock.acquire()
+    except LockBusy:
         raise SessionBusyError("another `clinvk sessions sync` is running",
                                hint="wait for it to finish") from None
     try:
