@@ -22,7 +22,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -30,6 +30,9 @@ from clinvk import ids
 from clinvk.atomic import atomic_write, fsync_dir, mkdir_private
 from clinvk.errors import ClinvkError, NotFoundError, SessionBusyError, SessionError
 from clinvk.model import SCHEMA_VERSION, Session
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 # Catalog changes an import or a bulk delete gathers before putting them in one go.
 BATCH_FLUSH = 1000
@@ -88,7 +91,7 @@ def writing(root: Path) -> Iterator[None]:
     try:
         yield
     except TimeoutError:
-        raise  # a lock held by someone else (LockBusy), not a failed write
+        raise  # a lock held by someone else (filelock.Timeout), not a failed write
     except OSError as exc:
         raise ClinvkError(
             f"cannot write to the session store at {root}: {exc.strerror or exc}",
@@ -192,6 +195,11 @@ class SessionStore:
         return result
 
     # ---------------------------------------------------------------- locking
+    def _filelock(self, path: Path, timeout: float) -> BaseFileLock:
+        from filelock import FileLock
+
+        return FileLock(str(path), timeout=timeout, mode=0o600)
+
     @contextlib.contextmanager
     def lock(self, session_id: str, *, wait: float = 0, waitable: bool = False,
              flush: bool = True) -> Iterator[None]:
@@ -202,13 +210,13 @@ class SessionStore:
         whoever writes it next in this process (or for the process's exit).
         """
         self._ensure_dirs()
-        from clinvk.locks import FileLock, LockBusy
+        from filelock import Timeout
 
-        lock = FileLock(self.locks_dir / f"{session_id}.lock")
+        lock = self._filelock(self.locks_dir / f"{session_id}.lock", max(0, wait))
         try:
             with writing(self.root):
-                lock.acquire(timeout=max(0, wait))
-        except LockBusy:
+                lock.acquire(blocking=wait > 0, timeout=wait if wait > 0 else -1)
+        except Timeout:
             holder = ""
             with contextlib.suppress(ClinvkError):
                 pid = self.read(session_id).pid
@@ -293,7 +301,7 @@ class SessionStore:
 
         The caller holds each session's lock, and the data file is gone. A writer that
         opened the old lock file and waits on it gets it after us on an unlinked file,
-        which clinvk.locks notices and retries on the path; a writer that opens the
+        which the lock library notices and retries on the path; a writer that opens the
         path later creates a fresh lock file. Either way it then finds no session and
         fails cleanly. A shard dir goes only when empty (rmdir), and a writer that
         loses its shard dir this way between making it and writing into it makes it
@@ -312,15 +320,15 @@ class SessionStore:
     def delete_many(self, session_ids: list[str],
                     progress: Callable[[int, int], None] | None = None) -> list[str]:
         """Delete several sessions; busy ones are kept. Returns the deleted ids."""
-        from clinvk.locks import FileLock, LockBusy
+        from filelock import Timeout
 
         deleted: list[str] = []
         with self.batch():
             for n, ident in enumerate(session_ids, 1):
-                lock = FileLock(self.locks_dir / f"{ident}.lock")
+                lock = self._filelock(self.locks_dir / f"{ident}.lock", 0)
                 try:
-                    lock.acquire()
-                except LockBusy:
+                    lock.acquire(blocking=False)
+                except Timeout:
                     continue
                 try:
                     path = self.path_for(ident)

@@ -166,14 +166,14 @@ def sync(store: SessionStore, backends: Sequence[str], *,
     ``deadline`` (a time.monotonic() value): transcripts not reached by then are left
     as they are, counted in ``Report.deferred``, and taken by the next sync.
     """
-    from clinvk.locks import FileLock, LockBusy
+    from filelock import FileLock, Timeout
 
     report = Report(dry_run, {b: Counts() for b in backends})
     (store.root / "sync").mkdir(parents=True, exist_ok=True)
-    lock = FileLock(store.root / "sync" / "state.lock")
+    lock = FileLock(str(store.root / "sync" / "state.lock"))
     try:
-        lock.acquire()
-    except LockBusy:
+        lock.acquire(timeout=0)
+    except Timeout:
         raise SessionBusyError("another `clinvk sessions sync` is running",
                                hint="wait for it to finish") from None
     try:
