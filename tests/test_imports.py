@@ -103,3 +103,17 @@ def test_list_on_empty_store_imports_no_heavy_modules(tmp_path: Path) -> None:
     assert {"clinvk.app", "clinvk.store", "cyclopts"} <= modules
     assert "sqlite3" not in modules  # nothing to ask a catalog about
     assert offenders(modules) == []
+
+
+@pytest.mark.parametrize("words", [("sessions", "show", ""), ("sessions", "list", "--tag", ""),
+                                   ("config", "set", "session.")])
+def test_tab_completion_imports_no_heavy_modules(small_store, words) -> None:  # type: ignore[no-untyped-def]
+    set_catalog(small_store, "warm")
+    modules, proc = imported_modules("__complete", *words, home=small_store.root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = proc.stdout.split("\x1fbegin\n", 1)[1]
+    assert records, proc.stdout  # it answered, and the import log was read
+    if words[-1] == "":
+        assert "first of three" in records or "x\t1 session" in records
+    assert {"clinvk.completion", "cyclopts"} <= modules
+    assert offenders(modules) == []
