@@ -189,10 +189,17 @@ def _dispatch(app: App, args: list[str]) -> object:
 
 def _complete(args: list[str]) -> int:
     """`clinvk __complete WORDS…`, what the completion scripts run when TAB is pressed:
-    cyclopts finds the argument under the cursor and prints its completer's values
-    (clinvk.completion). Never an error: whatever fails offers nothing."""
+    the argument under the cursor is found (from clinvk.completion.table, else by
+    cyclopts) and its completer's values printed. Never an error: whatever fails offers
+    nothing."""
     try:
-        _dispatch(build_app(), args)
+        from clinvk.completion import table
+
+        if not table.respond(args[1:]):
+            app = build_app()
+            _dispatch(app, args)
+            sys.stdout.flush()
+            table.remember(app)  # so that the next TAB press needs no cyclopts
         sys.stdout.flush()
     except Exception:  # a TAB press must never print a traceback
         if os.environ.get("CLINVK_DEBUG"):

@@ -24,6 +24,7 @@ annotations, so it imports nothing at load time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,52 +42,77 @@ TITLE_WIDTH = 60
 
 
 # ----------------------------------------------------------------- completers
-def session_ids(context: CompletionContext) -> Choices:
+# What the arguments offer, by completer name: (the word being typed, the values already
+# given to the argument) → (value, description) pairs. The completers below, which the
+# commands' arguments name, are these as cyclopts calls them; clinvk.completion.table
+# calls these directly.
+def _session_ids(typed: str, given: set[str]) -> Choices:
     """Ids of sessions, newest first; ids already given for the argument are left out."""
-    given = {token.value for token in context.argument.tokens}
-    return [c for c in session_choices(context.incomplete) if c[0] not in given]
+    return [c for c in session_choices(typed) if c[0] not in given]
 
 
-def backends(context: CompletionContext) -> Choices:
-    return backend_choices()
-
-
-def backend_lists(context: CompletionContext) -> Choices:
+def _backend_lists(typed: str, given: set[str]) -> Choices:
     """Comma-separated backend lists (`compare -b claude,codex`): the next name."""
-    return _comma_list(context.incomplete, backend_choices())
+    return _comma_list(typed, backend_choices())
 
 
-def vendor_lists(context: CompletionContext) -> Choices:
+def _vendor_lists(typed: str, given: set[str]) -> Choices:
     """Comma-separated vendor lists (`sessions sync --from claude,codex`)."""
     from clinvk.native.discover import BACKENDS
 
-    return _comma_list(context.incomplete, [(name, "") for name in BACKENDS])
+    return _comma_list(typed, [(name, "") for name in BACKENDS])
 
 
-def statuses(context: CompletionContext) -> Choices:
+def _statuses(typed: str, given: set[str]) -> Choices:
     from clinvk.model import STATUSES
 
     return [(status, "") for status in STATUSES]
 
 
-def tags(context: CompletionContext) -> Choices:
-    return tag_choices()
-
-
-def tag_changes(context: CompletionContext) -> Choices:
+def _tag_changes(typed: str, given: set[str]) -> Choices:
     """`sessions tag ID +name -name`: known tags, with the sign already typed."""
-    sign = context.incomplete[:1] if context.incomplete[:1] in ("+", "-") else ""
+    sign = typed[:1] if typed[:1] in ("+", "-") else ""
     return [(sign + name, about) for name, about in tag_choices()]
 
 
-def stats_groups(context: CompletionContext) -> Choices:
+def _stats_groups(typed: str, given: set[str]) -> Choices:
     from clinvk.stats import GROUPS, TOOL_GROUP
 
     return [(group, "") for group in (*GROUPS, TOOL_GROUP)]
 
 
-def config_keys(context: CompletionContext) -> Choices:
-    return config_key_choices()
+VALUES: dict[str, Callable[[str, set[str]], Choices]] = {
+    "session_ids": _session_ids,
+    "backends": lambda typed, given: backend_choices(),
+    "backend_lists": _backend_lists,
+    "vendor_lists": _vendor_lists,
+    "statuses": _statuses,
+    "tags": lambda typed, given: tag_choices(),
+    "tag_changes": _tag_changes,
+    "stats_groups": _stats_groups,
+    "config_keys": lambda typed, given: config_key_choices(),
+}
+
+
+def _completer(name: str) -> Callable[[CompletionContext], Choices]:
+    values = VALUES[name]
+
+    def complete(context: CompletionContext) -> Choices:
+        return values(context.incomplete, {token.value for token in context.argument.tokens})
+
+    complete.__name__ = complete.__qualname__ = name
+    return complete
+
+
+session_ids = _completer("session_ids")
+backends = _completer("backends")
+backend_lists = _completer("backend_lists")
+vendor_lists = _completer("vendor_lists")
+statuses = _completer("statuses")
+tags = _completer("tags")
+tag_changes = _completer("tag_changes")
+stats_groups = _completer("stats_groups")
+config_keys = _completer("config_keys")
 
 
 # ----------------------------------------------------------------- the values

@@ -31,8 +31,11 @@ _KEEP_ORDER: dict[str, tuple[str, str]] = {
 def script(shell: Shell) -> str:
     """The completion script for ``shell``, covering every command."""
     from clinvk.app import build_app
+    from clinvk.completion import table
 
-    text = build_app().generate_completion(prog_name=PROG, shell=shell)
+    app = build_app()
+    text = app.generate_completion(prog_name=PROG, shell=shell)
+    table.remember(app)  # every command is loaded now: TAB needs no cyclopts from the start
     plain, ordered = _KEEP_ORDER[shell]
     return text.replace(plain, ordered)
 

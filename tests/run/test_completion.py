@@ -370,3 +370,82 @@ def test_install_completion_help_has_an_example() -> None:
     assert result.code == 0, result.err
     assert result.out.startswith("Usage: clinvk --install-completion")
     assert "Example: clinvk --install-completion bash" in result.out
+
+
+# ----------------------------------------------------------------- the quick path
+WORDS = [
+    ["sessions", "show", ""], ["sessions", "show", "a"], ["resume", ""], ["resume", "x", ""],
+    ["sessions", "delete", "KNOWN", ""], ["wait", "KNOWN", ""],
+    ["wait", "KNOWN", "--timeout", "5", ""], ["sessions", "delete", "KNOWN", "--force", ""],
+    ["sessions", "list", "--status", ""], ["sessions", "list", "-n", "5", "--tag", "r"],
+    ["sessions", "list", "--json", "--backend", ""], ["sessions", "stats", "--by", ""],
+    ["sessions", "tag", "KNOWN", "+"], ["sessions", "tag", "KNOWN", "+a", ""],
+    ["config", "set", ""], ["config", "get", "session."], ["compare", "-b", "claude,"],
+    ["sessions", "sync", "--from", "codex,"], ["prompt", "--tag", ""], ["cancel", ""],
+    ["sessions", "export", "KNOWN", ""], ["sessions", "rename", "KNOWN", ""],
+    ["sessions", "history", "--json", ""], ["sessions", "list", "--status=c"],
+    ["sessions", "show", "--", ""], ["config", "set", "--key", ""], ["sessions", "list", ""],
+    ["prompt", "hello", ""], ["sessions", "bogus", ""], [""],
+]
+
+
+def test_the_table_answers_as_cyclopts_does(store: SessionStore) -> None:
+    """For every word list it answers, clinvk.completion.table gives exactly what
+    cyclopts' own resolution gives; it answers the everyday cases itself."""
+    from cyclopts.completion._engine import compute_completions
+
+    from clinvk.catalog import Catalog
+    from clinvk.completion import VALUES, table
+
+    known = add_session(store, title="known", tags=["review"])
+    add_session(store, title="other", tags=["alpha", "review"])
+    Catalog.open(store).close()
+    app = build_app()
+    built = table.build(app)
+    answered = set()
+    for words in WORDS:
+        words = [w.replace("KNOWN", known.id) for w in words]
+        slot = table.slot(built, words)
+        if slot is None:
+            continue
+        answered.add(" ".join(words[:2]))
+        kind, given = slot
+        quick = VALUES[kind](words[-1], set(given))
+        slow = [(c.value, c.help) for c in compute_completions(app, list(words))]
+        assert quick == slow, words
+    assert {"sessions show", "resume ", "sessions delete", "wait " + known.id,
+            "sessions list", "sessions stats", "sessions tag", "config set", "config get",
+            "compare -b", "sessions sync", "prompt --tag", "cancel ", "sessions export"
+            } <= answered
+    # What it leaves to cyclopts: `--`, an --opt=value word, an option that is also a
+    # positional, a bare prompt, an unknown command, a list after an option.
+    for words in (["sessions", "show", "--", ""], ["sessions", "list", "--status=c"],
+                  ["config", "set", "--key", ""], ["prompt", "hello", ""],
+                  ["sessions", "bogus", ""], ["wait", "abcd", "--timeout", "5", ""]):
+        assert table.slot(built, words) is None, words
+
+
+def test_a_table_of_other_code_is_not_trusted(tmp_path: Path) -> None:
+    from clinvk.completion import table
+
+    built = table.build(build_app())
+    table.save(tmp_path, built)
+    assert table.load(tmp_path) == built
+    table.save(tmp_path, {**built, "fingerprint": "made-by-another-clinvk"})
+    assert table.load(tmp_path) is None
+    assert table.answer(tmp_path, ["sessions", "list", "--status", ""]) is None
+
+
+@needs_bash
+def test_bash_answers_the_same_with_or_without_the_table(
+        store: SessionStore, launcher: Path, bash_script: Path, clinvk_home: Path) -> None:
+    from clinvk.completion import table
+
+    sessions = [add_session(store, title=f"s{i}", age_days=i) for i in range(3)]
+    cached = clinvk_home / "cache" / "clinvk" / table.FILE_NAME
+    assert cached.is_file()  # `clinvk completion bash` wrote it
+    with_table = tab(bash_script, launcher, "sessions", "show", "")
+    cached.unlink()
+    without = tab(bash_script, launcher, "sessions", "show", "")
+    assert with_table == without == [s.id for s in sessions]
+    assert cached.is_file()  # written again by the press that needed cyclopts
