@@ -3,8 +3,9 @@
 `clinvk completion SHELL` prints a script cyclopts makes from the command tree
 (clinvk.completion.scripts). The script completes command and option names itself;
 for the arguments whose values live in the store or the settings, it runs
-``clinvk __complete WORDS…``, which cyclopts routes to that argument's completer here.
-Every value is looked up at that moment, none is baked into the script:
+``clinvk __complete WORDS…``, which finds the argument under the cursor
+(clinvk.completion.table, else cyclopts) and calls its completer here. Every value is
+looked up at that moment, none is baked into the script:
 
 * session ids, most recently used first, with their titles as descriptions (shells
   that show descriptions: zsh, fish): from the catalog (``Catalog.peek``: brought up
@@ -17,9 +18,9 @@ Every value is looked up at that moment, none is baked into the script:
 * statuses, `--by` groups and config keys: from the model, the stats and the config
   schema.
 
-A completer never raises (cyclopts drops any error, and the shell offers nothing) and
-never writes a session file. This module is imported by the command modules for their
-annotations, so it imports nothing at load time.
+Whatever fails offers nothing (`clinvk __complete` drops every error, and so does
+cyclopts); no session file is ever written. This module is imported by the command
+modules for their annotations, so it imports nothing heavy at load time.
 """
 
 from __future__ import annotations

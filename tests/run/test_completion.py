@@ -449,3 +449,28 @@ def test_bash_answers_the_same_with_or_without_the_table(
     without = tab(bash_script, launcher, "sessions", "show", "")
     assert with_table == without == [s.id for s in sessions]
     assert cached.is_file()  # written again by the press that needed cyclopts
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_fish_completes_ids_with_their_titles_newest_first(
+        fake: Fakes, workdir: Path, store: SessionStore, launcher: Path,
+        tmp_path: Path) -> None:
+    newest_first = make_sessions(fake, store)
+    result = run_proc("completion", "fish")
+    assert result.code == 0, result.err
+    script = tmp_path / "clinvk.fish"
+    script.write_text(result.out)
+    env = dict(os.environ)
+    env["PATH"] = f"{launcher}{os.pathsep}{env['PATH']}"
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        ["fish", "--no-config", "-c",
+         (f"source {script}; complete -C 'clinvk sessions show '; echo ==; "
+          "complete -C 'clinvk sessions list --status c'")],
+        capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    ids, statuses = proc.stdout.split("==\n")
+    assert ids.splitlines() == [f"{i}\t{t}" for i, t in
+                                zip(newest_first, ("alpha task", "gamma task", "beta task"),
+                                    strict=True)]
+    assert [line.split("\t")[0] for line in statuses.splitlines()] == ["completed"]
