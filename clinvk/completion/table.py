@@ -12,9 +12,10 @@ The table depends on clinvk's code alone, so it is kept in the user cache direct
 (``~/.cache/clinvk/completion.json`` on Linux, ``XDG_CACHE_HOME`` honoured), shared by
 every store, and trusted only for the exact clinvk files it was made from (their sizes
 and mtimes). Anything
-the walk is not sure of — `--`, an option it does not know, ``--opt=`` being completed,
-a word that only an option-like positional could take — is left to cyclopts, which
-answers every case; so the table only ever makes an answer faster, never different.
+the walk is not sure of — `--`, an option it does not know, ``--opt=value`` (or bash's
+``--opt = value``), a word that only an option-like positional could take — is left to
+cyclopts, which answers every case; so the table only ever makes an answer faster,
+never different.
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ def load(folder: Path) -> dict[str, Any] | None:
 def slot(table: dict[str, Any], words: list[str]) -> tuple[str, list[str]] | None:
     """The completer of the argument under the cursor (the last word) and the words
     already given to that argument, or None when only cyclopts can tell."""
+    if "=" in words:
+        return None  # bash splits --opt=value at the "=": cyclopts joins it again
     commands = table["commands"]
     path: list[str] = []
     entry = commands.get("")

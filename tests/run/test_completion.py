@@ -123,6 +123,8 @@ def test_bash_builds_the_missing_catalog_of_a_small_store(
 def test_bash_completes_statuses_and_fixed_words(launcher: Path, bash_script: Path) -> None:
     assert tab(bash_script, launcher, "sessions", "list", "--status", "") == list(STATUSES)
     assert tab(bash_script, launcher, "sessions", "list", "--status", "c") == ["completed"]
+    # --status=c<TAB>: bash splits the word at "=" (COMP_WORDBREAKS).
+    assert tab(bash_script, launcher, "sessions", "list", "--status", "=", "c") == ["completed"]
     assert tab(bash_script, launcher, "sessions", "stats", "--by", "") == [*GROUPS, TOOL_GROUP]
     assert tab(bash_script, launcher, "sessions", "sh") == ["show"]
     assert tab(bash_script, launcher, "sessions", "list", "--sta") == ["--status"]
@@ -386,6 +388,7 @@ WORDS = [
     ["sessions", "history", "--json", ""], ["sessions", "list", "--status=c"],
     ["sessions", "show", "--", ""], ["config", "set", "--key", ""], ["sessions", "list", ""],
     ["prompt", "hello", ""], ["sessions", "bogus", ""], [""],
+    ["sessions", "tag", "KNOWN", "--wait", "=", ""], ["sessions", "list", "--status", "=", "c"],
 ]
 
 
@@ -421,7 +424,9 @@ def test_the_table_answers_as_cyclopts_does(store: SessionStore) -> None:
     # positional, a bare prompt, an unknown command, a list after an option.
     for words in (["sessions", "show", "--", ""], ["sessions", "list", "--status=c"],
                   ["config", "set", "--key", ""], ["prompt", "hello", ""],
-                  ["sessions", "bogus", ""], ["wait", "abcd", "--timeout", "5", ""]):
+                  ["sessions", "bogus", ""], ["wait", "abcd", "--timeout", "5", ""],
+                  ["sessions", "tag", "abcd", "--wait", "=", ""],
+                  ["sessions", "list", "--status", "=", "c"]):
         assert table.slot(built, words) is None, words
 
 
