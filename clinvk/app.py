@@ -56,6 +56,12 @@ COMMAND_SPECS = (
       "adds prompt, resume, cancel.\n\nExample: clinvk serve --port 8765")),
     ("clinvk.commands.config:app", "config",
      "Show and edit clinvk's settings.\n\nExample: clinvk config set session.retention_days 14"),
+    ("clinvk.commands.completion:completion", "completion",
+     ("Print the tab-completion script for bash, zsh or fish.\n\n"
+      "Example: clinvk completion bash > ~/.local/share/bash-completion/completions/clinvk")),
+    ("clinvk.commands.completion:install", "--install-completion",
+     ("Install tab completion for bash, zsh or fish (default: your shell).\n\n"
+      "Example: clinvk --install-completion bash")),
 )
 
 
@@ -81,6 +87,8 @@ def build_app() -> App:
 COMMANDS = tuple(name for _path, name, _help in COMMAND_SPECS)
 _ROOT_FLAGS = ("--help", "-h", "--version", "-V", "--install-completion")
 _HELP_FLAGS = ("--help", "-h")
+# The hidden first word the completion scripts call clinvk with (cyclopts' protocol).
+COMPLETE = "__complete"
 
 
 def _route(args: list[str]) -> list[str]:
@@ -179,6 +187,26 @@ def _dispatch(app: App, args: list[str]) -> object:
     return command(*bound.args, **kwargs)
 
 
+def _complete(args: list[str]) -> int:
+    """`clinvk __complete WORDS…`, what the completion scripts run when TAB is pressed:
+    the argument under the cursor is found (from clinvk.completion.table, else by
+    cyclopts) and its completer's values printed. Never an error: whatever fails offers
+    nothing."""
+    try:
+        from clinvk.completion import table
+
+        if not table.respond(args[1:]):
+            app = build_app()
+            _dispatch(app, args)
+            sys.stdout.flush()
+            table.remember(app)  # so that the next TAB press needs no cyclopts
+        sys.stdout.flush()
+    except Exception:  # a TAB press must never print a traceback
+        if os.environ.get("CLINVK_DEBUG"):
+            raise
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run clinvk with ``argv`` (default: sys.argv[1:]) and return the exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -186,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         # The most common probe of a CLI; answer it without loading the framework.
         sys.stdout.write(f"{__version__}\n")
         return 0
+    if args[:1] == [COMPLETE]:
+        return _complete(args)
     from clinvk.errors import ClinvkError
 
     try:

@@ -23,6 +23,8 @@ def clinvk_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     monkeypatch.setenv("NO_COLOR", "1")
     # A vendor config of the developer's own (e.g. codex's default model) never leaks in.
     monkeypatch.setenv("CODEX_HOME", str(home / "no-codex-home"))
+    # Caches (shell completion's table) stay out of the developer's own cache directory.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     for name in list(os.environ):
         if name.startswith("CLINVK_") and name not in ("CLINVK_HOME", "CLINVK_CONFIG"):
             monkeypatch.delenv(name)

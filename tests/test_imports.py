@@ -129,3 +129,24 @@ def test_a_turn_imports_no_sqlite_and_nothing_heavy_but_the_lock(small_store, tm
             "cyclopts"} <= modules
     assert [m for m in offenders(modules) if m.split(".")[0] != "filelock"] == []
     assert not {m for m in modules if m.split(".")[0] == "sqlite3" or m.startswith("clinvk.catalog")}
+
+
+@pytest.mark.parametrize("words", [("sessions", "show", ""), ("sessions", "list", "--tag", ""),
+                                   ("config", "set", "session.")])
+def test_tab_completion_imports_no_heavy_modules(small_store, words) -> None:  # type: ignore[no-untyped-def]
+    set_catalog(small_store, "warm")
+    # The first TAB press asks cyclopts and writes down its table; the next ones read
+    # the table and need no cyclopts at all (clinvk.completion.table).
+    answers = []
+    for first in (True, False):
+        modules, proc = imported_modules("__complete", *words, home=small_store.root)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        records = proc.stdout.split("\x1fbegin\n", 1)[1]
+        assert records, proc.stdout  # it answered, and the import log was read
+        answers.append(records)
+        assert "clinvk.completion" in modules
+        assert ("cyclopts" in modules) is first
+        assert offenders(modules) == []
+    assert answers[0] == answers[1]
+    if words[-1] == "":
+        assert "first of three" in answers[0] or "x\t1 session" in answers[0]

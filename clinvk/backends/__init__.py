@@ -16,6 +16,8 @@ import msgspec
 from clinvk.model import CostSource, ToolKind, ToolStatus, Usage
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from clinvk.backends.settings import BackendConfig
 
 ApprovalMode = Literal["default", "auto-edit", "full-auto", "plan", "read-only"]
@@ -169,6 +171,11 @@ register("command", "clinvk.backends.command:CommandBackend")
 
 # Adapters that are backends by their own name; `command` needs a config table.
 BUILTIN_BACKENDS = tuple(name for name in ADAPTERS if name != "command")
+
+
+def backend_names(configured: Iterable[str]) -> list[str]:
+    """Every backend there is: the built-in ones, then those the config defines."""
+    return [*BUILTIN_BACKENDS, *(n for n in configured if n not in BUILTIN_BACKENDS)]
 
 
 def get_backend(name: str, config: BackendConfig) -> Backend:

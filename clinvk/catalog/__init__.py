@@ -17,7 +17,8 @@ Writers (clinvk.store) put what they wrote right after writing the file
 stale for the next reader to repair.
 
 The package: ``schema`` (tables, versions), ``ingest`` (the rows of a session),
-``refresh`` (freshness and builds), ``queries`` and ``aggregate`` (the questions).
+``refresh`` (freshness and builds), ``queries`` and ``aggregate`` (the questions),
+``lookup`` (the quick ones shell completion asks).
 """
 
 from __future__ import annotations
@@ -48,6 +49,13 @@ __all__ = ["Catalog", "Filter", "Mismatch", "Page", "SessionRow", "Skipped", "St
 WRITER_BUSY_MS = 2_000
 # How long a reader keeps waiting for a busy catalog before it counts as broken.
 BUSY_WAIT_S = 30.0
+# `Catalog.peek` (shell completion): how long it waits for a busy catalog, how many
+# changed shard directories it still brings up to date (each is one listing and a stat
+# per file in it, about 80 files at 100,000 sessions), and up to how many session files
+# it builds a missing or unusable catalog (about a tenth of a second).
+PEEK_BUSY_MS = 50
+PEEK_MAX_STALE_SHARDS = 16
+PEEK_BUILD_UP_TO = 300
 
 
 def catalog_path(root: Path) -> Path:
@@ -118,6 +126,41 @@ class Catalog:
         catalog = cls(files, None)
         catalog._guarded(catalog._open_file, again=False)
         return catalog
+
+    @classmethod
+    def peek(cls, files: Files) -> Catalog | None:
+        """The catalog for an answer that cannot wait (shell completion). A usable one
+        is brought up to date when at most PEEK_MAX_STALE_SHARDS shard directories
+        changed (the usual case: the last few writes), else taken as it stands, as it is
+        when another process holds it. A missing or unusable one is built (as `open`
+        does) only for a store of at most PEEK_BUILD_UP_TO session files; for a larger
+        store, or while another process builds it, the answer is None: nothing is
+        waited for."""
+        import sqlite3
+
+        from clinvk.catalog import refresh, schema
+
+        root = files.root
+        if _being_built(root) or not _has_shards(files.sessions_dir):
+            return None
+        conn = None
+        if catalog_path(root).is_file():
+            try:
+                conn = schema.connect(catalog_path(root), busy_ms=PEEK_BUSY_MS)
+                schema.check_version(conn)
+            except (sqlite3.Error, OSError, schema.Unusable):
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is None:
+            if not _at_most(files.sessions_dir, PEEK_BUILD_UP_TO):
+                return None
+            return cls.open(files)
+        try:
+            refresh.refresh(conn, files, max_shards=PEEK_MAX_STALE_SHARDS)
+        except (sqlite3.Error, OSError):
+            pass  # busy or read-only: what it holds is still a fair answer
+        return cls(files, conn)
 
     def _open_file(self) -> None:
         from clinvk.catalog import refresh, schema
@@ -484,6 +527,27 @@ def _has_shards(sessions_dir: Path) -> bool:
             return any(len(e.name) == 2 and e.is_dir(follow_symlinks=False) for e in entries)
     except (FileNotFoundError, NotADirectoryError):
         return False
+
+
+def _at_most(sessions_dir: Path, limit: int) -> bool:
+    """Whether the store holds at most ``limit`` entries in its shard directories
+    (listing stops as soon as it knows)."""
+    import os
+
+    seen = 0
+    try:
+        with os.scandir(sessions_dir) as shards:
+            for shard in shards:
+                if len(shard.name) != 2 or not shard.is_dir(follow_symlinks=False):
+                    continue
+                with os.scandir(shard.path) as entries:
+                    for _entry in entries:
+                        seen += 1
+                        if seen > limit:
+                            return False
+    except OSError:
+        return False
+    return True
 
 
 def build_lock_fd(root: Path, *, create: bool) -> int | None:

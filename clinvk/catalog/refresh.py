@@ -128,14 +128,19 @@ def _scan_shard(conn: sqlite3.Connection, files: Files, shard: str, scan: _Scan)
     scan.bad_drops.extend(bad)
 
 
-def refresh(conn: sqlite3.Connection, files: Files) -> bool:
+def refresh(conn: sqlite3.Connection, files: Files, *, max_shards: int | None = None
+            ) -> bool:
     """Bring the catalog in line with every shard whose directory changed; True if
-    anything had to be looked at."""
+    anything had to be looked at. With ``max_shards``, a catalog that more shards than
+    that moved away from is left as it is (False): a caller that must answer at once
+    (shell completion) takes it as it stands rather than read a whole store."""
     actual = shard_mtimes(files.sessions_dir)
     recorded = dict(conn.execute("SELECT name, mtime_ns FROM shards").fetchall())
     stale = sorted(s for s, m in actual.items() if recorded.get(s) != m)
     gone = [s for s in recorded if s not in actual]
     if not stale and not gone:
+        return False
+    if max_shards is not None and len(stale) + len(gone) > max_shards:
         return False
     scan = _Scan()
     for shard in stale:

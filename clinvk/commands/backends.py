@@ -44,12 +44,12 @@ def collect() -> list[BackendInfo]:
     import shutil
     from concurrent.futures import ThreadPoolExecutor
 
-    from clinvk.backends import BUILTIN_BACKENDS, get_backend
+    from clinvk.backends import backend_names, get_backend
     from clinvk.backends.argv import command as command_of
     from clinvk.config import load
 
     config = load().config
-    names = list(BUILTIN_BACKENDS) + [n for n in config.backends if n not in BUILTIN_BACKENDS]
+    names = backend_names(config.backends)
     infos: list[BackendInfo] = []
     envs: list[dict[str, str]] = []
     for name in names:

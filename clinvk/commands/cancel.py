@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-from cyclopts import Parameter
-
+from clinvk.commands.params import SessionId
 from clinvk.errors import ClinvkError, SessionError
 
 if TYPE_CHECKING:
@@ -19,7 +18,7 @@ CANCEL_SLACK = 2.0
 
 
 def cancel(
-    ident: Annotated[str, Parameter(name="ID")],
+    ident: SessionId,
     /,
 ) -> int:
     """Stop the turn a session is running; the clinvk process running it exits 130.

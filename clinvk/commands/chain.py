@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from cyclopts import Parameter
 
+from clinvk.commands.params import NewTags
 from clinvk.commands.unitreport import UnitFormat
 from clinvk.errors import UsageError
 
@@ -57,7 +58,7 @@ def chain(
     continue_on_error: Annotated[bool, Parameter(negative="")] = False,
     timeout: float | None = None,
     output_format: Annotated[UnitFormat, Parameter(name=["--output-format", "-o"])] = "text",
-    tag: Annotated[list[str] | None, Parameter(name="--tag")] = None,
+    tag: NewTags = None,
     ephemeral: Annotated[bool, Parameter(negative="")] = False,
     ignore_budget: Annotated[bool, Parameter(negative="")] = False,
 ) -> int:

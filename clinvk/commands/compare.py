@@ -6,6 +6,8 @@ from typing import Annotated
 
 from cyclopts import Parameter
 
+from clinvk import completion
+from clinvk.commands.params import NewTags
 from clinvk.commands.unitreport import UnitFormat
 from clinvk.errors import UsageError
 
@@ -32,12 +34,13 @@ def compare(
     prompt: Annotated[str | None, Parameter(name="PROMPT", allow_leading_hyphen=True)] = None,
     /,
     *,
-    backends: Annotated[str, Parameter(name=["--backends", "-b"])],
+    backends: Annotated[str, Parameter(name=["--backends", "-b"],
+                                         completer=completion.backend_lists)],
     model: Annotated[list[str] | None, Parameter(name=["--model", "-m"])] = None,
     workdir: Annotated[str | None, Parameter(name=["--workdir", "-w"])] = None,
     timeout: float | None = None,
     output_format: Annotated[UnitFormat, Parameter(name=["--output-format", "-o"])] = "text",
-    tag: Annotated[list[str] | None, Parameter(name="--tag")] = None,
+    tag: NewTags = None,
     ephemeral: Annotated[bool, Parameter(negative="")] = False,
     ignore_budget: Annotated[bool, Parameter(negative="")] = False,
     after_options: Annotated[tuple[str, ...], Parameter(parse=False)] = (),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from cyclopts import App, Parameter
 
+from clinvk import completion
 from clinvk.errors import ConfigError, NotFoundError
 
 if TYPE_CHECKING:
@@ -27,6 +28,10 @@ default. docs/config.md describes every key.
 Example: clinvk config set session.retention_days 90
 """,
 )
+
+# A dotted key; TAB offers every key the schema has (clinvk.completion).
+ConfigKey = Annotated[str, Parameter(completer=completion.config_keys)]
+
 
 @app.command
 def path() -> int:
@@ -84,7 +89,7 @@ def show(*, json: bool = False) -> int:
 
 
 @app.command
-def get(key: str, *, json: bool = False) -> int:
+def get(key: ConfigKey, *, json: bool = False) -> int:
     """Print the effective value of one setting (after env overrides).
 
     KEY is dotted: section.key, backends.NAME.key, backends.NAME.env.VAR,
@@ -116,7 +121,7 @@ def get(key: str, *, json: bool = False) -> int:
 
 
 @app.command(name="set")
-def set_(key: str, value: Annotated[str, Parameter(allow_leading_hyphen=True)]) -> int:
+def set_(key: ConfigKey, value: Annotated[str, Parameter(allow_leading_hyphen=True)]) -> int:
     """Set KEY to VALUE in the config file, keeping its comments and ordering.
 
     VALUE is read by the key's type: a number, true/false, a string, a list as a
@@ -146,7 +151,7 @@ def set_(key: str, value: Annotated[str, Parameter(allow_leading_hyphen=True)]) 
 
 
 @app.command
-def unset(key: str) -> int:
+def unset(key: ConfigKey) -> int:
     """Remove KEY from the config file, so the environment or the default applies.
 
     Removing a table (backends.NAME, pricing.MODEL) removes all its keys. A key that

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from cyclopts import Parameter
-
+from clinvk.commands.params import SessionId
 from clinvk.errors import UsageError
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ def print_turns(session: Session) -> None:
         out()
 
 
-def history(ident: Annotated[str, Parameter(name="ID")], /, *, json: bool = False,
+def history(ident: SessionId, /, *, json: bool = False,
             tools: bool = False, kind: str | None = None, status: str | None = None) -> int:
     """Every turn of a session: time, prompt, answer, tokens, cost, duration, exit code.
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from cyclopts import Parameter
 
+from clinvk.commands.params import NewTags
 from clinvk.commands.unitreport import UnitFormat
 from clinvk.errors import UsageError
 
@@ -19,7 +20,7 @@ def parallel(
     fail_fast: Annotated[bool, Parameter(negative="")] = False,
     timeout: float | None = None,
     output_format: Annotated[UnitFormat, Parameter(name=["--output-format", "-o"])] = "text",
-    tag: Annotated[list[str] | None, Parameter(name="--tag")] = None,
+    tag: NewTags = None,
     ephemeral: Annotated[bool, Parameter(negative="")] = False,
     ignore_budget: Annotated[bool, Parameter(negative="")] = False,
 ) -> int:

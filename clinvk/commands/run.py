@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from cyclopts import Parameter
 
+from clinvk import completion
 from clinvk.commands.checks import (
     check_not_an_option,
     check_resumable,
@@ -24,6 +25,7 @@ from clinvk.commands.checks import (
     pick_timeout,
     read_prompt,
 )
+from clinvk.commands.params import BackendName, NewTags
 from clinvk.errors import BackendError, SessionError, UsageError
 
 if TYPE_CHECKING:
@@ -216,7 +218,7 @@ def prompt(
     prompt: Annotated[str | None, Parameter(name="PROMPT", allow_leading_hyphen=True)] = None,
     /,
     *,
-    backend: Annotated[str | None, Parameter(name=["--backend", "-b"])] = None,
+    backend: BackendName = None,
     model: Annotated[str | None, Parameter(name=["--model", "-m"])] = None,
     workdir: Annotated[str | None, Parameter(name=["--workdir", "-w"])] = None,
     output_format: Annotated[OutputFormat | None, Parameter(name=["--output-format", "-o"])] = None,
@@ -224,7 +226,7 @@ def prompt(
     ephemeral: Annotated[bool, Parameter(negative="")] = False,
     dry_run: Annotated[bool, Parameter(negative="")] = False,
     timeout: float | None = None,
-    tag: Annotated[list[str] | None, Parameter(name="--tag")] = None,
+    tag: NewTags = None,
     title: str | None = None,
     backend_arg: Annotated[list[str] | None,
                            Parameter(name="--backend-arg", allow_leading_hyphen=True)] = None,
@@ -336,7 +338,8 @@ def prompt(
 
 
 def resume(
-    ident: Annotated[str | None, Parameter(name="ID")] = None,
+    ident: Annotated[str | None,
+                     Parameter(name="ID", completer=completion.session_ids)] = None,
     prompt: Annotated[str | None, Parameter(name="PROMPT", allow_leading_hyphen=True)] = None,
     /,
     *,

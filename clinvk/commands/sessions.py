@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import msgspec
 from cyclopts import App, Parameter
 
+from clinvk import completion
+from clinvk.commands.params import BackendName, SessionId, Status, TagFilter
 from clinvk.errors import SessionBusyError, SessionError, UsageError
 from clinvk.model import STATUSES
 
@@ -131,11 +133,11 @@ def here_dir() -> str:
 @app.command(name="list")
 def list_(
     *,
-    backend: Annotated[str | None, Parameter(name=["--backend", "-b"])] = None,
-    status: str | None = None,
+    backend: BackendName = None,
+    status: Status = None,
     limit: Annotated[int | None, Parameter(name=["--limit", "-n"])] = None,
     offset: int = 0,
-    tag: Annotated[list[str] | None, Parameter(name=["--tag", "-t"])] = None,
+    tag: TagFilter = None,
     search: Annotated[str | None, Parameter(name=["--search", "-q"])] = None,
     range_: Annotated[RangeName | None, Parameter(name="--range")] = None,
     since: str | None = None,
@@ -298,7 +300,7 @@ def _print_table(store: SessionStore, rows: list[SessionRow], *, search: bool = 
 
 
 @app.command
-def show(ident: Annotated[str, Parameter(name="ID")], /, *, json: bool = False,
+def show(ident: SessionId, /, *, json: bool = False,
          turns: bool = False) -> int:
     """Show one session: backend, model, status, times, workdir, tokens, cost, tags.
 
@@ -376,7 +378,7 @@ def _resolve_all(store: SessionStore, idents: tuple[str, ...]) -> list[str]:
 
 
 @app.command
-def delete(*idents: Annotated[str, Parameter(name="ID")], force: bool = False) -> int:
+def delete(*idents: SessionId, force: bool = False) -> int:
     """Delete sessions (all ids are checked before any is deleted).
 
     Example: clinvk sessions delete 3fk2a9 x81bq0
@@ -427,8 +429,8 @@ def clean(
     *,
     # A negative window (-3d) must reach the duration check, not read as a flag.
     older_than: Annotated[str | None, Parameter(allow_leading_hyphen=True)] = None,
-    status: str | None = None,
-    backend: Annotated[str | None, Parameter(name=["--backend", "-b"])] = None,
+    status: Status = None,
+    backend: BackendName = None,
     dry_run: bool = False,
     json: bool = False,
 ) -> int:
@@ -537,7 +539,7 @@ def _set_status(ident: str, new: Literal["paused", "completed"], wait: float) ->
 
 
 @app.command
-def pause(ident: Annotated[str, Parameter(name="ID")], /, *, wait: float = 0) -> int:
+def pause(ident: SessionId, /, *, wait: float = 0) -> int:
     """Set a session aside: skipped by --last lookups and never cleaned.
 
     Example: clinvk sessions pause 3fk2a9
@@ -553,7 +555,7 @@ def pause(ident: Annotated[str, Parameter(name="ID")], /, *, wait: float = 0) ->
 
 
 @app.command
-def complete(ident: Annotated[str, Parameter(name="ID")], /, *, wait: float = 0) -> int:
+def complete(ident: SessionId, /, *, wait: float = 0) -> int:
     """Close a session; resuming it later re-opens it.
 
     Example: clinvk sessions complete 3fk2a9
@@ -569,8 +571,9 @@ def complete(ident: Annotated[str, Parameter(name="ID")], /, *, wait: float = 0)
 
 
 @app.command
-def tag(ident: Annotated[str, Parameter(name="ID")], /,
-        *changes: Annotated[str, Parameter(name="CHANGES", allow_leading_hyphen=True)],
+def tag(ident: SessionId, /,
+        *changes: Annotated[str, Parameter(name="CHANGES", allow_leading_hyphen=True,
+                                             completer=completion.tag_changes)],
         wait: float = 0) -> int:
     """Add (+tag or tag) and remove (-tag) tags.
 
@@ -617,7 +620,7 @@ def tag(ident: Annotated[str, Parameter(name="ID")], /,
 
 
 @app.command
-def rename(ident: Annotated[str, Parameter(name="ID")], title: str, /, *,
+def rename(ident: SessionId, title: str, /, *,
            wait: float = 0) -> int:
     """Change a session's title.
 

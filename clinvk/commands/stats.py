@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from cyclopts import Parameter
 
+from clinvk import completion
+from clinvk.commands.params import BackendName, TagFilter
 from clinvk.errors import UsageError
 
 if TYPE_CHECKING:
@@ -29,9 +31,9 @@ def stats(
     range_: Annotated[str | None, Parameter(name="--range")] = None,
     since: str | None = None,
     until: str | None = None,
-    by: str | None = None,
-    backend: Annotated[str | None, Parameter(name=["--backend", "-b"])] = None,
-    tag: Annotated[list[str] | None, Parameter(name=["--tag", "-t"])] = None,
+    by: Annotated[str | None, Parameter(completer=completion.stats_groups)] = None,
+    backend: BackendName = None,
+    tag: TagFilter = None,
     here: bool = False,
     json: bool = False,
     csv: bool = False,

@@ -6,12 +6,15 @@ from typing import Annotated, Literal
 
 from cyclopts import Parameter
 
+from clinvk import completion
+
 RangeName = Literal["today", "yesterday", "7d", "30d", "thismonth", "lastmonth", "all"]
 
 
 def sync(
     *,
-    from_: Annotated[str, Parameter(name="--from")] = "claude,codex,gemini",
+    from_: Annotated[str, Parameter(name="--from",
+                                    completer=completion.vendor_lists)] = "claude,codex,gemini",
     since: str | None = None,
     range_: Annotated[RangeName | None, Parameter(name="--range")] = None,
     dry_run: bool = False,

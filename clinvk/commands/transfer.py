@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, cast
 import msgspec
 from cyclopts import Parameter
 
+from clinvk.commands.params import BackendName, SessionId, Status, TagFilter
 from clinvk.errors import ClinvkError, UsageError
 
 if TYPE_CHECKING:
@@ -35,13 +36,13 @@ ExportFormat = Literal["json", "jsonl", "markdown"]
 
 # --------------------------------------------------------------------------- export
 def export(
-    *idents: Annotated[str, Parameter(name="ID")],
+    *idents: SessionId,
     output: Annotated[Path | None, Parameter(name=["--output", "-o"])] = None,
     format: Annotated[str, Parameter(name=["--format", "-f"])] = "json",
     all_: Annotated[bool, Parameter(name="--all", negative="")] = False,
-    backend: Annotated[str | None, Parameter(name=["--backend", "-b"])] = None,
-    status: str | None = None,
-    tag: Annotated[list[str] | None, Parameter(name=["--tag", "-t"])] = None,
+    backend: BackendName = None,
+    status: Status = None,
+    tag: TagFilter = None,
     search: Annotated[str | None, Parameter(name=["--search", "-q"])] = None,
     range_: Annotated[str | None, Parameter(name="--range")] = None,
     since: str | None = None,

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from cyclopts import Parameter
 
+from clinvk import completion
 from clinvk.errors import SessionError, TimedOutError, UsageError
 
 __all__ = ["wait"]
@@ -18,7 +19,7 @@ EXIT_FOR = {"ok": 0, "error": 1, "timeout": 124, "cancelled": 130, "interrupted"
 
 
 def wait(
-    ident: Annotated[list[str], Parameter(name="ID")],
+    ident: Annotated[list[str], Parameter(name="ID", completer=completion.session_ids)],
     /,
     *,
     timeout: float | None = None,
