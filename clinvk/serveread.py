@@ -10,8 +10,9 @@ The catalog is touched by one worker thread at a time (SQLite and the GIL would
 serialize the work anyway), so the event loop keeps accepting requests meanwhile.
 Freshness: whatever clinvk itself writes (a turn, a tag, a delete, an import, another
 process rebuilding the catalog) shows in the very next answer, as in a new `sessions
-list`: each question first asks the catalog whether anything was written to it
-(``Catalog.written``, a few microseconds) and, if so, refreshes it. The full freshness
+list`: each question first asks whether anything was written (``Catalog.written``: the
+store's ``last-write`` stamp, the catalog's own change counter; a few microseconds) and,
+if so, refreshes the catalog. The full freshness
 check (``Catalog.refresh``: every shard directory, every vendor process of a turn
 recorded running) costs a few milliseconds at 100,000 sessions, so it runs at most once
 every FULL_CHECK_S under load: a session file changed behind clinvk's back, or a

@@ -6,6 +6,7 @@ Layout (all under ``CLINVK_HOME`` or the platform user data dir)::
     sessions/<first two chars of the id>/<id>.json   the records (the truth)
     locks/<id>.lock                                   one sidecar lock per session
     catalog.db                                        derived views, see clinvk.catalog
+    last-write                                        touched by every write (``stamp_path``)
     quarantine/                                       where `sessions doctor --fix` moves bad files
 
 Writes are atomic (clinvk.atomic). Writers hold the session's lock for the whole
@@ -111,6 +112,9 @@ class SessionStore:
         self.sessions_dir = root / "sessions"
         self.locks_dir = root / "locks"
         self.quarantine_dir = root / "quarantine"
+        # Its mtime moves with every session written or deleted here: a process that keeps
+        # the catalog open (clinvk serve) sees at a glance that it must look again.
+        self.stamp_path = root / "last-write"
         # Ids whose lock this object holds, and the catalog changes not put yet: a change
         # waits for its lock's release (and a batch for its end), so that the catalog
         # never holds up a writer that others wait for.
@@ -374,6 +378,18 @@ class SessionStore:
                 self._batching -= 1
             self._flush()
 
+    def _stamp(self) -> None:
+        """Move the mtime of ``stamp_path`` (made if missing); quietly nothing if it
+        cannot be, since the catalog's full freshness check needs no stamp."""
+        try:
+            os.utime(self.stamp_path)
+        except FileNotFoundError:
+            with contextlib.suppress(OSError):
+                os.close(os.open(self.stamp_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
+                                 0o600))
+        except OSError:
+            pass
+
     def leave_to_readers(self, session_id: str) -> None:
         """Put this session's pending catalog change nowhere: the catalog's next reader
         takes it from the file, since the write moved its shard directory's mtime (the
@@ -392,6 +408,7 @@ class SessionStore:
             self._exit_hook = True
 
     def _changed(self, session_id: str, data: bytes | None, path: Path) -> None:
+        self._stamp()
         with self._mutex:
             self._pending[session_id] = (data, path)
             held = session_id in self._held

@@ -116,6 +116,7 @@ class Catalog:
         self._dead: Dead | None = None
         self._inode: int | None = None
         self._data_version: int | None = None
+        self._stamp: int | None = None
 
     # ------------------------------------------------------------ opening
     @classmethod
@@ -222,10 +223,18 @@ class Catalog:
         self._guarded(again, again=False)
 
     def written(self) -> bool:
-        """Whether the catalog changed under this open catalog since the last call: another
-        connection committed to it (a writer's ``record``; SQLite's ``data_version``) or
+        """Whether the store or the catalog changed under this open catalog since the last
+        call: a session written or deleted through the store (its ``stamp_path`` moved),
+        another connection committed to the catalog (SQLite's ``data_version``), or
         another process replaced the file. Cheap; what it cannot see (a session file
         changed behind clinvk's back, a vendor process that died) only ``refresh`` finds."""
+        import os
+
+        try:
+            stamp: int | None = os.stat(self.files.stamp_path).st_mtime_ns
+        except OSError:
+            stamp = None
+        seen_stamp, self._stamp = self._stamp, stamp
         if self.conn is None or self.in_memory or self._file_inode() != self._inode:
             return True
         try:
@@ -233,7 +242,7 @@ class Catalog:
         except Exception:  # noqa: BLE001 - unusable now: refresh sorts it out
             return True
         seen, self._data_version = self._data_version, version
-        return seen is not None and seen != version
+        return (seen is not None and seen != version) or seen_stamp != stamp
 
     def _build_locked(self, reason: str | None = None, *, force: bool = False
                       ) -> sqlite3.Connection:

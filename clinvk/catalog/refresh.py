@@ -43,6 +43,7 @@ class Files(Protocol):
 
     root: Path
     sessions_dir: Path
+    stamp_path: Path  # its mtime moves with every write through the store
 
     def read_file(self, path: Path) -> Session: ...
 
