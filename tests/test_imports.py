@@ -1,5 +1,5 @@
 """`clinvk sessions list` stays cheap to start: no lock library, no TOML editor, no rich,
-no MCP SDK.
+no MCP SDK, no Textual (nor does `clinvk prompt` import Textual).
 
 Runs the real entry point (`python -m clinvk`) in a subprocess under `-X importtime`,
 which logs every module the process imports, on a store with a few sessions and on an
@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import add_session
 
 REPO = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio")
+FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio", "textual")
 
 
 def imported_modules(*args: str, home: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
@@ -103,3 +103,16 @@ def test_list_on_empty_store_imports_no_heavy_modules(tmp_path: Path) -> None:
     assert {"clinvk.app", "clinvk.store", "cyclopts"} <= modules
     assert "sqlite3" not in modules  # nothing to ask a catalog about
     assert offenders(modules) == []
+
+
+def test_prompt_never_imports_textual(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The terminal browser's toolkit stays out of a turn (the fake claude answers)."""
+    from tests import fakes
+
+    bin_dir = fakes.install(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    modules, proc = imported_modules("prompt", "-b", "claude", "say hi", home=tmp_path / "home")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip()  # the turn really ran and answered
+    assert {"clinvk.app", "clinvk.store"} <= modules
+    assert not [m for m in modules if m.split(".")[0] == "textual"]

@@ -383,12 +383,18 @@ class Catalog:
             version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
             changed = changed or version != self._data_version
             self._data_version = version
-            running = self.conn.execute(
-                "SELECT count(*) FROM sessions WHERE status = 'running'").fetchone()[0]
-            if changed or running:
+            if changed:
                 self._dead = self._hits = None
                 self._load_skipped()
-            return changed or bool(running)
+                return True
+            # Nothing written: only a runner that died since changes what is shown.
+            from clinvk.catalog.queries import dead_running
+
+            dead = dead_running(self.conn)
+            if dead == self._dead_running():
+                return False
+            self._dead, self._hits = dead, None
+            return True
 
         return self._guarded(run)  # type: ignore[no-any-return]
 

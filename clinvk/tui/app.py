@@ -36,20 +36,19 @@ SEARCH_DEBOUNCE_S = 0.12
 
 
 class Totals(Static):
-    """The header: the filtered sessions' count, tokens and cost, the filter and sort."""
+    """The header: the filtered sessions' count, tokens and cost, and the sort; the
+    filter on a second line when there is one."""
 
-    DEFAULT_CSS = "Totals { height: 1; background: $boost; text-style: bold; }"
+    DEFAULT_CSS = "Totals { height: auto; background: $boost; text-style: bold; }"
 
     def show(self, source: Source) -> None:
         from clinvk.output import money, tokens
 
         sums = source.sums()
-        parts = [f"{sums.sessions:,} sessions", f"{tokens(sums.tokens)} tokens",
-                 money(sums.cost), f"sort: {SORT_LABELS[source.sort]}"]
+        text = " · ".join([f"{sums.sessions:,} sessions", f"{tokens(sums.tokens)} tokens",
+                           money(sums.cost), f"sort: {SORT_LABELS[source.sort]}"])
         described = source.choice.describe()
-        if described:
-            parts.append(described)
-        self.update(" · ".join(parts))
+        self.update(text + (f"\nfilter: {described}" if described else ""))
 
 
 class SessionsScreen(Screen[None]):
@@ -85,7 +84,8 @@ class SessionsScreen(Screen[None]):
         self.redraw()
 
     def on_resize(self) -> None:
-        self.query_one(Columns).show(self.source.sort, self.query_one(SessionTable).size.width)
+        if self.query(SessionTable):
+            self.query_one(Columns).show(self.source.sort, self.table.size.width)
 
     @property
     def table(self) -> SessionTable:

@@ -36,6 +36,7 @@ STATUS_STYLES = {
 ID_STYLE = Style(color="yellow")
 DIM = Style(dim=True)
 CURSOR = Style(reverse=True)
+PLAIN = Style()
 GAP = " "
 
 Clock = Callable[[], datetime]
@@ -152,17 +153,17 @@ class SessionTable(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y
         row = self.source.row(index)
         if row is None:
-            return Strip.blank(width)
+            return Strip.blank(width, PLAIN)
         segments: list[Segment] = []
         picked = index == self.cursor
         for (text, style), (name, w) in zip(cells(row, self.source.sort, self._now),
                                             columns(self.source.sort, width), strict=False):
             if len(segments):
-                segments.append(Segment(GAP, CURSOR if picked else None))
+                segments.append(Segment(GAP, CURSOR if picked else PLAIN))
             right = name in ("TOKENS", "COST", "DURATION")
             segments.append(Segment(fit(text, w, right), style + CURSOR if picked else style))
         strip = Strip(segments)
-        return strip.crop_extend(0, width, CURSOR if picked else None)
+        return strip.crop_extend(0, width, CURSOR if picked else PLAIN)
 
     # ------------------------------------------------------------ moving
     def watch_cursor(self, old: int, new: int) -> None:
