@@ -16,7 +16,7 @@ def five(store: Any) -> list[Any]:
     made = []
     for n, (backend, tokens, cost, age) in enumerate([
             ("claude", 500, 0.5, 4), ("codex", 900, None, 3), ("gemini", 100, 0.1, 2),
-            ("claude", 700, 0.9, 1), ("codex", 300, 0.2, 0)]):
+            ("claude", 700, 0.9, 1), ("codex", 300, None, 0)]):
         made.append(add_session(store, backend=backend, title=f"s{n} parser" if n % 2 else f"s{n}",
                                 tokens=(tokens, 0, 0, 0, 0), cost=cost, age_days=age,
                                 turns=1 + n % 2))
@@ -51,7 +51,7 @@ def test_sums_of_a_filter_and_of_a_search(store: Any, five: list[Any]) -> None:
     everything = cat.sums()
     # s1 and s3 have two turns each; codex's turns are unpriced.
     assert (everything.sessions, everything.tokens) == (5, 500 + 1800 + 100 + 1400 + 300)
-    assert everything.cost == pytest.approx(0.5 + 0.1 + 1.8 + 0.2)
+    assert everything.cost == pytest.approx(0.5 + 0.1 + 1.8)
     claude = cat.sums(Filter(backend="claude"))
     assert (claude.sessions, claude.tokens, round(claude.cost or 0, 6)) == (2, 1900, 2.3)
     assert cat.sums(Filter(backend="codex")).cost is None  # two sessions, no price
