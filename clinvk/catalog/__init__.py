@@ -142,6 +142,7 @@ class Catalog:
                 raise
             # Someone is writing it: answer from the last committed state.
         self._load_skipped()
+        self._data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _build_locked(self, reason: str | None = None, *, force: bool = False
                       ) -> sqlite3.Connection:

@@ -2,7 +2,7 @@
 
 Keys of the sessions view: j/k (arrows), g/G, PgUp/PgDn move; Enter opens the detail
 view; `/` searches as you type (debounced); `f` opens the filter panel; `s` cycles the
-sort; `3` the stats view; `q` quits. The catalog's freshness check runs every
+sort; `3` (or tab) the stats view; `q` quits. The catalog's freshness check runs every
 POLL_S, so a turn running anywhere shows up and moves on without a restart.
 
 Every action is a child `clinvk` command (clinvk.tui.children); a failure is a
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from clinvk.tui.source import Choice
 
 POLL_S = 1.0
-SEARCH_DEBOUNCE_S = 0.12
+SEARCH_DEBOUNCE_S = 0.08
 
 
 class Totals(Static):
@@ -56,7 +56,7 @@ class SessionsScreen(Screen[None]):
         Binding("slash", "search", "Search"),
         Binding("f", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
-        Binding("3", "app.stats", "Stats"),
+        Binding("3,tab", "app.stats", "Stats"),
         Binding("q", "app.quit", "Quit"),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]

@@ -73,11 +73,13 @@ class DetailScreen(Screen[None]):
     ]
     DEFAULT_CSS = """
     DetailScreen #fields { margin-bottom: 1; }
+    DetailScreen #turns { height: auto; }
     DetailScreen .turn { text-style: bold; background: $boost; }
     DetailScreen .prompt { color: $text-muted; }
     DetailScreen .error { color: $error; }
     DetailScreen Markdown { margin: 0; padding: 0 1; }
     DetailScreen #live { color: $text; padding: 0 1; }
+    DetailScreen #body { scrollbar-size-vertical: 1; }
     """
 
     def __init__(self, ident: str) -> None:

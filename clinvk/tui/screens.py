@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
@@ -17,15 +17,21 @@ if TYPE_CHECKING:
 
     from clinvk.model import ToolCall
 
-MODAL_CSS = """
-ModalScreen { align: center middle; }
-ModalScreen > Vertical {
+
+
+def modal_css(name: str) -> str:
+    """A dialog in the middle of the screen (Textual scopes a screen's CSS to its type)."""
+    return f"""
+{name} {{ align: center middle; }}
+{name} > Vertical {{
     width: 76; max-width: 100%; height: auto; max-height: 100%;
     border: round $accent; padding: 0 1; background: $surface;
-}
-ModalScreen Label.title { text-style: bold; }
-ModalScreen Label.help { color: $text-muted; }
-ModalScreen Input { height: 3; }
+}}
+{name} Label.title {{ text-style: bold; }}
+{name} Label.help {{ color: $text-muted; }}
+{name} .field {{ height: 1; }}
+{name} .field Label {{ width: 9; }}
+{name} .field Input {{ width: 1fr; }}
 """
 
 
@@ -42,7 +48,7 @@ class FilterPanel(ModalScreen[Choice | None]):
     """`f`: backend, status, tag, range, origin. Enter applies, Escape leaves it as it
     was, ctrl+r clears every field."""
 
-    DEFAULT_CSS = MODAL_CSS
+    DEFAULT_CSS = modal_css("FilterPanel")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss_none", "Cancel"),
         Binding("ctrl+r", "clear", "Clear all"),
@@ -58,8 +64,10 @@ class FilterPanel(ModalScreen[Choice | None]):
             yield Label("Filter sessions  (Enter applies · Esc cancels · ctrl+r clears)",
                         classes="title")
             for name in PANEL_FIELDS:
-                yield Input(getattr(self.choice, name), placeholder=f"{name}: {hints[name]}",
-                            id=f"filter-{name}", compact=True)
+                with Horizontal(classes="field"):
+                    yield Label(name)
+                    yield Input(getattr(self.choice, name), placeholder=hints[name],
+                                id=f"filter-{name}", compact=True)
 
     def on_input_submitted(self) -> None:
         values = {name: self.query_one(f"#filter-{name}", Input).value.strip()
@@ -77,7 +85,7 @@ class FilterPanel(ModalScreen[Choice | None]):
 class Ask(ModalScreen[str | None]):
     """One line of text (a prompt, tag changes, a file name); Escape gives None."""
 
-    DEFAULT_CSS = MODAL_CSS
+    DEFAULT_CSS = modal_css("Ask")
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss_none", "Cancel")]
 
     def __init__(self, title: str, *, value: str = "", help: str = "") -> None:
@@ -103,7 +111,7 @@ class Ask(ModalScreen[str | None]):
 class Confirm(ModalScreen[bool]):
     """A yes/no question: y confirms, n or Escape does not."""
 
-    DEFAULT_CSS = MODAL_CSS
+    DEFAULT_CSS = modal_css("Confirm")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
@@ -126,7 +134,7 @@ class CallView(ModalScreen[None]):
     """One tool call: its input (as recorded, up to 8 KB of JSON) and the start of its
     output."""
 
-    DEFAULT_CSS = MODAL_CSS + """
+    DEFAULT_CSS = modal_css("CallView") + """
     CallView > Vertical { width: 100%; height: 100%; }
     CallView VerticalScroll { height: 1fr; }
     """

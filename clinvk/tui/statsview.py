@@ -75,6 +75,7 @@ class StatsScreen(Screen[None]):
     StatsScreen #summary { margin-bottom: 1; }
     StatsScreen #chart { height: auto; }
     StatsScreen .title { text-style: bold; }
+    StatsScreen #stats-body { scrollbar-size-vertical: 1; }
     """
 
     def __init__(self) -> None:

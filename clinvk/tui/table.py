@@ -57,11 +57,11 @@ def columns(sort: str, width: int) -> list[tuple[str, int]]:
     takes what remains (at least 10)."""
     when = "CREATED" if sort == "created" else "LAST USED"
     figure = {"cost": "COST", "duration": "DURATION"}.get(sort, "TOKENS")
-    fixed = [("ID", 8), ("BACKEND", 7), ("STATUS", 9), (when, 14), (figure, 10)]
+    fixed = [("ID", 8), ("BACKEND", 7), ("STATUS", 9), (when, 14), (figure, 9)]
     used = sum(w for _, w in fixed) + len(GAP) * len(fixed)
     if width - used < 24 and sort not in ("tokens", "cost", "duration"):
         fixed.pop()  # a narrow terminal loses the figure column first, as `list` does
-        used -= 10 + len(GAP)
+        used -= 9 + len(GAP)
     return [*fixed, ("TITLE/PROMPT", max(10, width - used))]
 
 
@@ -112,7 +112,8 @@ class SessionTable(ScrollView, can_focus=True):
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("enter", "open", "Open"),
     ]
-    DEFAULT_CSS = "SessionTable { height: 1fr; overflow-x: hidden; }"
+    DEFAULT_CSS = ("SessionTable { height: 1fr; overflow-x: hidden; "
+                   "scrollbar-size-vertical: 1; }")
 
     cursor = reactive(0, repaint=False)
 

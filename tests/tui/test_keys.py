@@ -203,6 +203,8 @@ def test_3_shows_the_stats_of_the_filter_and_tab_changes_the_chart(made: Made) -
         assert "cost per model" in screen_text(app)
         await pilot.press("1")
         assert type(app.screen).__name__ == "SessionsScreen"
+        await pilot.press("tab")  # tab opens it too
+        assert type(app.screen).__name__ == "StatsScreen"
 
     drive(steps)
 
