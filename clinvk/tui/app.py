@@ -35,11 +35,11 @@ POLL_S = 1.0
 SEARCH_DEBOUNCE_S = 0.08
 
 
-class Totals(Static):
+class TotalsLine(Static):
     """The header: the filtered sessions' count, tokens and cost, and the sort; the
     filter on a second line when there is one."""
 
-    DEFAULT_CSS = "Totals { height: auto; background: $boost; text-style: bold; }"
+    DEFAULT_CSS = "TotalsLine { height: auto; background: $boost; text-style: bold; }"
 
     def show(self, source: Source) -> None:
         from clinvk.output import money, tokens
@@ -56,7 +56,8 @@ class SessionsScreen(Screen[None]):
         Binding("slash", "search", "Search"),
         Binding("f", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
-        Binding("3,tab", "app.stats", "Stats"),
+        Binding("3", "app.stats", "Stats"),
+        Binding("tab", "app.stats", "Stats", show=False),
         Binding("q", "app.quit", "Quit"),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
@@ -72,12 +73,12 @@ class SessionsScreen(Screen[None]):
         self._debounce: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield Totals(id="totals", markup=False)
+        yield TotalsLine(id="totals", markup=False)
         yield Input(placeholder="search titles, prompts, answers, tool calls",
                     id="search", compact=True)
         yield Columns(id="columns", markup=False)
         yield SessionTable(self.source, self.clock, id="table")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(SessionTable).focus()
@@ -93,7 +94,7 @@ class SessionsScreen(Screen[None]):
 
     def redraw(self, keep: str | None = None) -> None:
         """The Source changed: header, columns and rows again."""
-        self.query_one(Totals).show(self.source)
+        self.query_one(TotalsLine).show(self.source)
         self.query_one(Columns).show(self.source.sort, self.table.size.width or self.size.width)
         self.table.reset(keep)
 
@@ -226,6 +227,24 @@ class BrowserApp(App[None]):
 
         self.notify(failure_text(exc), title="clinvk", severity="error", markup=False,
                     timeout=8)
+
+    async def action_quit(self) -> None:
+        """Quit; a turn started here is stopped first, as Ctrl-C would (the turn is
+        recorded as interrupted), and a running action is let finish."""
+        from textual.worker import WorkerCancelled, WorkerFailed
+
+        pending = [w for w in self.workers if w.group in ("turns", "actions") and w.is_running]
+        if any(w.group == "turns" for w in pending):
+            self.notify("Stopping the running turn…")
+        for worker in pending:
+            if worker.group == "turns":
+                worker.cancel()
+        for worker in pending:
+            try:
+                await worker.wait()
+            except (WorkerCancelled, WorkerFailed):
+                pass
+        self.exit()
 
     def action_stats(self) -> None:
         from clinvk.tui.statsview import StatsScreen

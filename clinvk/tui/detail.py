@@ -68,7 +68,7 @@ class DetailScreen(Screen[None]):
         Binding("m", "complete", "Complete"),
         Binding("t", "tags", "Tags"),
         Binding("e", "export", "Export"),
-        Binding("y", "copy", "Copy id"),
+        Binding("y", "copy", "Copy"),
         Binding("d", "delete", "Delete"),
     ]
     DEFAULT_CSS = """
@@ -102,7 +102,7 @@ class DetailScreen(Screen[None]):
             yield Static(id="fields", markup=False)
             yield Vertical(id="turns")
             yield Static(id="live", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.reload()

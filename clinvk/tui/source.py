@@ -139,7 +139,3 @@ class Source:
         if self._sums is None:
             self._sums = self.catalog.sums(self.filter)
         return self._sums
-
-    @property
-    def pages_held(self) -> int:
-        return len(self._pages)

@@ -94,7 +94,7 @@ class StatsScreen(Screen[None]):
             yield Label("", id="stats-title", classes="title", markup=False)
             yield Static(id="summary", markup=False)
             yield Static(id="chart", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.refresh_figures()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
@@ -154,6 +155,12 @@ class SessionTable(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y
         row = self.source.row(index)
         if row is None:
+            if index == 0:  # nothing to show: say why, as `sessions list` does
+                from clinvk.catalog.queries import filtered
+
+                empty = ("no sessions match" if filtered(self.source.filter) else
+                         'no sessions yet: start one with `clinvk "PROMPT"`')
+                return Strip([Segment(fit(empty, width), DIM)])
             return Strip.blank(width, PLAIN)
         segments: list[Segment] = []
         picked = index == self.cursor
@@ -194,6 +201,12 @@ class SessionTable(ScrollView, can_focus=True):
 
     def action_page(self, direction: int) -> None:
         self._go(self.cursor + direction * max(1, self.size.height - 1))
+
+    def on_click(self, event: events.Click) -> None:
+        """A click puts the cursor on the row; a double click opens it."""
+        self._go(round(self.scroll_offset.y) + event.y)
+        if event.chain >= 2:
+            self.action_open()
 
     def action_open(self) -> None:
         row = self.current()

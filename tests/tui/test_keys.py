@@ -73,6 +73,43 @@ def test_moving_j_k_arrows_g_G_and_pages(fixed: Path) -> None:
     assert [ident for _, _, ident in seen] == [order[i] for i in expected]
 
 
+def test_a_click_moves_the_cursor_and_a_double_click_opens(fixed: Path) -> None:
+    order = [item["id"] for item in listed()]
+
+    async def steps(app: Any, pilot: Any) -> None:
+        from clinvk.tui.table import SessionTable
+
+        table = app.sessions_screen.table
+        await pilot.click(SessionTable, offset=(3, 4))
+        assert (table.cursor, table.current().id) == (4, order[4])
+        assert type(app.screen).__name__ == "SessionsScreen"
+        await pilot.click(SessionTable, offset=(3, 2), times=2)
+        await pilot.pause()
+        assert type(app.screen).__name__ == "DetailScreen"
+        assert app.screen.ident == order[2]
+
+    drive(steps)
+
+
+def test_an_empty_store_and_an_empty_search_say_so(clinvk_home: Path) -> None:
+    async def steps(app: Any, pilot: Any) -> None:
+        assert app.source.total == 0
+        assert 'no sessions yet: start one with `clinvk "PROMPT"`' in screen_text(app)
+        await pilot.press("j", "G", "enter", "s")  # nothing to move to or open: no error
+        assert type(app.screen).__name__ == "SessionsScreen"
+
+    drive(steps)
+
+
+def test_a_search_nothing_holds_says_no_sessions_match(made: Made) -> None:
+    async def steps(app: Any, pilot: Any) -> None:
+        await pilot.press("slash", *"qqzzxxnothing", "enter")
+        await settle(pilot, lambda: app.source.total == 0)
+        assert "no sessions match" in screen_text(app)
+
+    drive(steps)
+
+
 def test_rows_are_fetched_a_page_at_a_time(fixed: Path) -> None:
     from clinvk.tui.source import PAGE_SIZE
 
@@ -484,3 +521,24 @@ def test_a_session_recorded_elsewhere_appears_without_a_restart(made: Made) -> N
         assert "a brand new question" in screen_text(app)
 
     drive(steps, poll_s=0.3)
+
+
+def test_quitting_while_r_runs_stops_the_turn_first(made: Made, fake: Any) -> None:
+    from tests.run.conftest import process_gone
+
+    ident = made.ids["parser"]
+    fake.set(HANG_AFTER=1)  # the resumed turn's vendor hangs until stopped
+    pids: list[int] = []
+
+    async def steps(app: Any, pilot: Any) -> None:
+        await open_session(app, pilot, ident)
+        await pilot.press("r", *"more", "enter")
+        await settle(pilot, lambda: record(made, ident).status == "running")
+        pids.append(record(made, ident).pid)
+        await pilot.press("escape", "q")
+
+    drive(steps)
+    session = record(made, ident)
+    assert (session.status, session.reason) == ("error", "interrupted")
+    assert [t.status for t in session.turns] == ["ok", "interrupted"]
+    assert process_gone(pids[0])  # the child clinvk was waited for, not left behind
