@@ -246,6 +246,21 @@ def test_3_shows_the_stats_of_the_filter_and_tab_changes_the_chart(made: Made) -
     drive(steps)
 
 
+def test_the_stats_follow_a_search(made: Made) -> None:
+    async def steps(app: Any, pilot: Any) -> None:
+        await pilot.press("slash", *"release", "enter")
+        await settle(pilot, lambda: app.source.total == 1)
+        await pilot.press("3")
+        text = screen_text(app)
+        assert "Stats · /release" in text
+        assert "Sessions:    1 (active 1)" in text
+        await pilot.press("tab")
+        assert "gemini █" in screen_text(app)
+        assert "claude █" not in screen_text(app)
+
+    drive(steps)
+
+
 def test_q_quits(made: Made) -> None:
     async def steps(app: Any, pilot: Any) -> None:
         await pilot.press("q")
@@ -295,21 +310,33 @@ def test_enter_on_a_tool_call_shows_its_input_and_output(made: Made) -> None:
     drive(steps, size=(120, 40))
 
 
-def test_r_resumes_in_the_background_and_streams_the_answer(made: Made) -> None:
+def test_r_resumes_in_the_background_and_streams_the_answer(made: Made, fake: Any) -> None:
     ident = made.ids["parser"]
+    # The vendor's last line (its result) comes 1.5 s after the answer's text.
+    fake.set(SLEEP_BETWEEN=0.75)
+    live: list[str] = []
 
     async def steps(app: Any, pilot: Any) -> None:
         view = await open_session(app, pilot, ident)
         await pilot.press("r")
+        assert type(app.screen).__name__ == "Ask"
         await pilot.press(*"and the lexer", "enter")
-        # The turn streams into the view, then the view shows it as a recorded turn.
-        await settle(pilot, lambda: "> and the lexer" in view.live_text or
-                     len(view.session.turns) == 2)
-        await settle(pilot, lambda: view.session is not None and len(view.session.turns) == 2
-                     and not app.running)
+        # The answer shows while the turn still runs…
+        await settle(pilot, lambda: "MOCK anthropic reply #2" in view.live_text)
+        assert ident in app.running
+        assert record(made, ident).status == "running"
+        live.append(screen_text(app))
+        # …then the view shows it as a recorded turn, the live text gone.
+        await settle(pilot, lambda: not app.running and view.session is not None
+                     and len(view.session.turns) == 2)
+        assert view.live_text == ""
+        await pilot.pause(0.3)  # the answer's Markdown is laid out
         assert "turn 2 · " in screen_text(app)
+        assert "MOCK anthropic reply #2" in screen_text(app)
 
     drive(steps, size=(100, 40))
+    assert "> and the lexer" in live[0]
+    assert "MOCK anthropic reply #2" in live[0]
     session = record(made, ident)
     assert [t.prompt for t in session.turns] == ["explain the parser module", "and the lexer"]
     assert session.turns[1].status == "ok"
