@@ -25,7 +25,7 @@ import pytest
 
 from tests import fakes
 from tests.conftest import REPO
-from tests.run.conftest import Fakes, fake, workdir  # noqa: F401 - fixtures used here
+from tests.run.conftest import Fakes, fake  # noqa: F401 - the fixture, for `made`
 
 # The browser's clock in the tests that draw relative times.
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
