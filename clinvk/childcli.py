@@ -3,8 +3,9 @@
 Every answer a server gives is what a clinvk command prints with `--json` (or `-o json`,
 `-o stream-json`), so the servers hold no second copy of any command's logic: an error
 is the command's own message, hint and exit code (`CommandFailed`). The child gets the
-environment the CLI would have, minus the server's own token. Needs anyio (a dependency
-of the `mcp` SDK, the `clinvk[server]` extra).
+environment the CLI would have, minus the server's own token. `clinvk` and
+`clinvk_lines` need anyio (a dependency of the `mcp` SDK, the `clinvk[server]` extra);
+the rest (used by the terminal browser too) is stdlib.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
-
-import anyio
 
 EXIT_MEANINGS = {1: "error", 4: "session error", 124: "timed out", 130: "interrupted"}
 # Never handed to a child: the bearer token of `clinvk serve`.
@@ -58,6 +57,8 @@ def _check_cwd(cwd: str | None) -> None:
 async def clinvk(*args: str, cwd: str | None = None, input: str | None = None) -> str:
     """Run `clinvk ARGS` (input on its stdin) and return its stdout; CommandFailed when it
     exits non-zero."""
+    import anyio
+
     _check_cwd(cwd)
     result = await anyio.run_process(
         _argv(args), cwd=cwd, check=False, env=child_env(),
@@ -72,6 +73,8 @@ async def clinvk_lines(*args: str, on_line: Callable[[str], Awaitable[None]],
                        cwd: str | None = None, input: str | None = None) -> None:
     """Run `clinvk ARGS` and hand each stdout line to on_line as it comes;
     CommandFailed when it exits non-zero."""
+    import anyio
+
     _check_cwd(cwd)
     stderr = bytearray()
     async with await anyio.open_process(

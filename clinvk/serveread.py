@@ -13,7 +13,7 @@ process rebuilding the catalog) shows in the very next answer, as in a new `sess
 list`: each question first asks whether anything was written (``Catalog.written``: the
 store's ``last-write`` stamp, the catalog's own change counter; a few microseconds) and,
 if so, refreshes the catalog. The full freshness
-check (``Catalog.refresh``: every shard directory, every vendor process of a turn
+check (``Catalog.poll``: every shard directory, every vendor process of a turn
 recorded running) costs a few milliseconds at 100,000 sessions, so it runs at most once
 every FULL_CHECK_S under load: a session file changed behind clinvk's back, or a
 vendor process that died with its clinvk, shows within that second.
@@ -82,7 +82,7 @@ class Reader:
         elif self._catalog.written() or now - self._checked >= FULL_CHECK_S:
             self._checked = now
             self._sync()
-            self._catalog.refresh()
+            self._catalog.poll()
             self._catalog.written()
         return fn(self._catalog, self._store, *args)
 

@@ -1,6 +1,6 @@
 """`clinvk sessions list` stays cheap to start: no lock library, no TOML editor, no rich,
-no MCP SDK. `clinvk prompt` takes a session lock (the lock library) but imports none of
-the others, and no SQLite: a turn leaves the catalog to its next reader.
+no MCP SDK, no Textual. `clinvk prompt` takes a session lock (the lock library) but
+imports none of the others, and no SQLite: a turn leaves the catalog to its next reader.
 
 Runs the real entry point (`python -m clinvk`) in a subprocess under `-X importtime`,
 which logs every module the process imports, on a store with a few sessions and on an
@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import add_session
 
 REPO = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio")
+FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio", "textual")
 
 
 def imported_modules(*args: str, home: Path, path: str | None = None,

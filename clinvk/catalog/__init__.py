@@ -36,7 +36,7 @@ from clinvk.catalog.queries import Filter, Mismatch, SessionRow, Storage
 if TYPE_CHECKING:
     import sqlite3
 
-    from clinvk.catalog.queries import Dead
+    from clinvk.catalog.queries import Dead, Sums
     from clinvk.catalog.refresh import Files
     from clinvk.catalog.tools import ToolReport
     from clinvk.model import Session
@@ -114,8 +114,13 @@ class Catalog:
         self.in_memory = False
         self.skipped: list[Skipped] = []
         self._dead: Dead | None = None
-        self._inode: int | None = None
+        # The search whose sessions temp.hits holds, and its FTS5 expression.
+        self._hits: tuple[str, str | None] | None = None
         self._data_version: int | None = None
+        # What ``written`` saw last: the catalog file's inode, its change counter, the
+        # store's write stamp.
+        self._inode: int | None = None
+        self._seen_version: int | None = None
         self._stamp: int | None = None
 
     # ------------------------------------------------------------ opening
@@ -186,6 +191,7 @@ class Catalog:
                 raise
             # Someone is writing it: answer from the last committed state.
         self._load_skipped()
+        self._data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _file_inode(self) -> int | None:
         import os
@@ -195,39 +201,12 @@ class Catalog:
         except OSError:
             return None
 
-    def refresh(self) -> None:
-        """Bring a catalog held open by a long-lived process (`clinvk serve`) up to date,
-        as ``open`` would for a new one: opened anew when its file was replaced (another
-        process rebuilt it) or when it had nothing, refreshed from the files otherwise."""
-        if (self.conn is None or self.in_memory or self._inode is None
-                or self._file_inode() != self._inode):
-            self.close()
-            self.in_memory = False
-            self._dead = None
-            if _has_shards(self.files.sessions_dir):
-                self._guarded(self._open_file, again=False)
-            return
-        self._dead = None
-
-        def again() -> None:
-            from clinvk.catalog import refresh
-
-            assert self.conn is not None
-            try:
-                refresh.refresh(self.conn, self.files)
-            except Exception as exc:
-                if not _is_busy(exc):
-                    raise
-            self._load_skipped()
-
-        self._guarded(again, again=False)
-
     def written(self) -> bool:
         """Whether the store or the catalog changed under this open catalog since the last
         call: a session written or deleted through the store (its ``stamp_path`` moved),
         another connection committed to the catalog (SQLite's ``data_version``), or
         another process replaced the file. Cheap; what it cannot see (a session file
-        changed behind clinvk's back, a vendor process that died) only ``refresh`` finds."""
+        changed behind clinvk's back, a vendor process that died) only ``poll`` finds."""
         import os
 
         try:
@@ -241,7 +220,7 @@ class Catalog:
             version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
         except Exception:  # noqa: BLE001 - unusable now: refresh sorts it out
             return True
-        seen, self._data_version = self._data_version, version
+        seen, self._seen_version = self._seen_version, version
         return (seen is not None and seen != version) or seen_stamp != stamp
 
     def _build_locked(self, reason: str | None = None, *, force: bool = False
@@ -346,7 +325,7 @@ class Catalog:
             self.conn = None
             self.conn = self._build_locked(reason=str(first))
             self._inode = self._file_inode()
-            self._dead = None
+            self._dead = self._hits = None
             self._load_skipped()
             return fn(*args) if again else None
         except (sqlite3.Error, OSError, schema.Unusable) as exc:
@@ -362,7 +341,7 @@ class Catalog:
         from clinvk.catalog import refresh, schema
 
         self.in_memory = True
-        self._dead = None
+        self._dead = self._hits = None
         conn = schema.connect(":memory:")
         schema.create(conn)
         refresh.build(conn, self.files, _Progress("reading the session files"))
@@ -396,28 +375,40 @@ class Catalog:
             self._dead = dead_running(self.conn)
         return self._dead
 
+    def _search(self, flt: Filter) -> str | None:
+        """Put the sessions holding the filter's search text into temp.hits, unless they
+        are there already (the catalog unchanged since); its FTS5 expression, if any."""
+        if not flt.search:
+            return None
+        if self._hits is None or self._hits[0] != flt.search:
+            from clinvk.catalog.queries import fill_hits
+
+            assert self.conn is not None
+            self._hits = (flt.search, fill_hits(self.conn, flt.search))
+        return self._hits[1]
+
     # ------------------------------------------------------------ questions
     def rows(self, flt: Filter | None = None, offset: int = 0, limit: int | None = None,
-             *, snippets: bool = False) -> Page:
-        """The sessions that pass the filter, newest last use first: rows from
-        ``offset``, at most ``limit`` (None: all), and the total. With a search and
-        ``snippets``, each row carries the fragment of its text that matched."""
+             *, snippets: bool = False, order: str = "last_used") -> Page:
+        """The sessions that pass the filter in ``order`` (queries.ORDERS; default
+        newest last use first): rows from ``offset``, at most ``limit`` (None: all),
+        and the total. With a search and ``snippets``, each row carries the fragment of
+        its text that matched."""
         flt = flt or Filter()
         if self.conn is None:
             return Page(iter(()), 0)
-        return self._guarded(self._rows, flt, offset, limit, snippets)  # type: ignore[no-any-return]
+        return self._guarded(self._rows, flt, offset, limit, snippets, order)  # type: ignore[no-any-return]
 
-    def _rows(self, flt: Filter, offset: int, limit: int | None, snippets: bool) -> Page:
+    def _rows(self, flt: Filter, offset: int, limit: int | None, snippets: bool,
+              order: str) -> Page:
         from clinvk.catalog import queries
 
         assert self.conn is not None
         dead = self._dead_running()
-        expr = None
-        if flt.search:
-            expr = queries.fill_hits(self.conn, flt.search)
+        expr = self._search(flt)
         hits = bool(flt.search)
         total = queries.count(self.conn, flt, dead, hits=hits)
-        found = queries.rows(self.conn, flt, dead, offset, limit, hits=hits)
+        found = queries.rows(self.conn, flt, dead, offset, limit, hits=hits, order=order)
         if snippets and expr is not None:
             page = list(found)
             marks = self._guarded(queries.snippets, self.conn, expr, [r.id for r in page])
@@ -435,6 +426,64 @@ class Catalog:
         except sqlite3.Error as exc:
             raise self._failed(exc) from None
 
+    def sums(self, flt: Filter | None = None) -> Sums:
+        """How many sessions pass the filter, with their tokens and cost added up."""
+        from clinvk.catalog.queries import Sums, sums
+
+        flt = flt or Filter()
+        if self.conn is None:
+            return Sums(0, 0, None)
+
+        def run() -> Sums:
+            assert self.conn is not None
+            self._search(flt)
+            return sums(self.conn, flt, self._dead_running())
+
+        return self._guarded(run)  # type: ignore[no-any-return]
+
+    def poll(self) -> bool:
+        """The freshness check again, for a long-lived reader (`sessions browse`): bring
+        the catalog up to date with the files; True if anything may have changed since
+        the last call (a file, another process's write, a runner that died). A catalog
+        file that another process replaced (rebuilt) is opened anew."""
+        had = self.conn is not None
+        replaced = had and not self.in_memory and self._file_inode() != self._inode
+        if self.conn is None or replaced:
+            self.close()
+            self._dead = self._hits = None
+            if not _has_shards(self.files.sessions_dir):
+                return had
+            self._guarded(self._open_file, again=False)
+            return True
+
+        def run() -> bool:
+            from clinvk.catalog import refresh
+
+            assert self.conn is not None
+            try:
+                changed = refresh.refresh(self.conn, self.files)
+            except Exception as exc:
+                if not _is_busy(exc):
+                    raise
+                changed = False  # being written: next time
+            version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+            changed = changed or version != self._data_version
+            self._data_version = version
+            if changed:
+                self._dead = self._hits = None
+                self._load_skipped()
+                return True
+            # Nothing written: only a runner that died since changes what is shown.
+            from clinvk.catalog.queries import dead_running
+
+            dead = dead_running(self.conn)
+            if dead == self._dead_running():
+                return False
+            self._dead, self._hits = dead, None
+            return True
+
+        return self._guarded(run)  # type: ignore[no-any-return]
+
     def aggregate(self, by: str | None, start: float | None, end: float | None,
                   flt: Filter | None = None) -> Report:
         """The stats of the filtered sessions' turns started in [start, end), per group
@@ -448,6 +497,7 @@ class Catalog:
 
         def run() -> Report:
             assert self.conn is not None
+            self._search(flt or Filter())
             report = aggregate(self.conn, None if by == TOOL_GROUP else by, start, end,
                                flt or Filter(), self._dead_running())
             report.by = by
@@ -466,6 +516,7 @@ class Catalog:
 
         def run() -> ToolReport:
             assert self.conn is not None
+            self._search(flt or Filter())
             return tool_report(self.conn, start, end, flt or Filter(), self._dead_running())
 
         return self._guarded(run)  # type: ignore[no-any-return]
@@ -518,7 +569,7 @@ class Catalog:
             self.conn.close()
         self.conn = self._build_locked(force=True)
         self._inode = self._file_inode()
-        self._dead = None
+        self._dead = self._hits = None
         self._load_skipped()
 
     def close(self) -> None:

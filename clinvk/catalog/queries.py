@@ -66,10 +66,12 @@ class SessionRow(msgspec.Struct):
     disk: int
     origin: str = "clinvk"
     snippet: str | None = None
+    duration: float = 0.0  # seconds, all turns added up
 
 
 ROW_COLUMNS = ("s.id, s.backend, s.status, s.created, s.last_used, s.model, s.tags, s.title, "
-               "s.workdir, s.tokens, s.n, s.pid, s.pid_start, s.cost, s.disk, s.origin")
+               "s.workdir, s.tokens, s.n, s.pid, s.pid_start, s.cost, s.disk, s.origin, "
+               "s.duration")
 _tags = msgspec.json.Decoder(list[str])
 
 # The rows whose runner is gone: id → sid.
@@ -80,7 +82,7 @@ def make_row(r: tuple[Any, ...], dead: Dead) -> SessionRow:
     status = "error" if r[2] == "running" and r[0] in dead else r[2]
     tokens = r[9] if r[9] is None or isinstance(r[9], int) else int(r[9])  # see ingest.fit
     return SessionRow(r[0], r[1], status, r[2], r[3], r[4], r[5], _tags.decode(r[6]), r[7],
-                      r[8], tokens, r[10], r[11], r[12], r[13], r[14], r[15])
+                      r[8], tokens, r[10], r[11], r[12], r[13], r[14], r[15], None, r[16])
 
 
 def dead_running(conn: sqlite3.Connection) -> Dead:
@@ -136,7 +138,8 @@ def where(flt: Filter, dead: Dead, *, hits: bool = False) -> tuple[str, list[Any
         clauses.append("s.sid IN (SELECT sid FROM touched WHERE path IN "
                        "(SELECT value FROM json_each(?)))")
         params.append(msgspec.json.encode(sorted(set(flt.touched))).decode())
-    if hits:
+    if hits or flt.search:
+        # The sessions holding the search text: fill_hits put them there first.
         clauses.append("s.sid IN (SELECT sid FROM temp.hits)")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
@@ -150,14 +153,44 @@ def count(conn: sqlite3.Connection, flt: Filter, dead: Dead, *, hits: bool = Fal
     return int(conn.execute(f"SELECT count(*) FROM sessions s{sql}", params).fetchone()[0])
 
 
+# The orders a listing can take, each largest (newest) first; the id breaks ties.
+ORDERS = {
+    "last_used": "s.last_used DESC",
+    "created": "s.created DESC",
+    "tokens": "s.tokens DESC",
+    "cost": "s.cost DESC",
+    "duration": "s.duration DESC",
+}
+
+
 def rows(conn: sqlite3.Connection, flt: Filter, dead: Dead, offset: int,
-         limit: int | None, *, hits: bool = False) -> Iterator[SessionRow]:
-    """The filtered rows, newest last use first, from ``offset``, at most ``limit``."""
+         limit: int | None, *, hits: bool = False, order: str = "last_used"
+         ) -> Iterator[SessionRow]:
+    """The filtered rows in ``order`` (one of ORDERS; default newest last use first),
+    from ``offset``, at most ``limit``."""
     sql, params = where(flt, dead, hits=hits)
     cursor = conn.execute(f"SELECT {ROW_COLUMNS} FROM sessions s{sql} "
-                          "ORDER BY s.last_used DESC, s.id LIMIT ? OFFSET ?",
+                          f"ORDER BY {ORDERS[order]}, s.id LIMIT ? OFFSET ?",
                           [*params, -1 if limit is None else limit, offset])
     return (make_row(r, dead) for r in cursor)
+
+
+@dataclass
+class Sums:
+    """How many sessions pass a filter, and their tokens and cost added up."""
+
+    sessions: int
+    tokens: int
+    cost: float | None  # None: no session has a price
+
+
+def sums(conn: sqlite3.Connection, flt: Filter, dead: Dead) -> Sums:
+    """The sums of the filtered sessions (with a search: of those in temp.hits)."""
+    sql, params = where(flt, dead)
+    n, used, cost = conn.execute(
+        f"SELECT count(*), total(s.tokens), sum(s.cost) FROM sessions s{sql}",
+        params).fetchone()
+    return Sums(int(n), int(used), None if cost is None else float(cost))
 
 
 def owner(conn: sqlite3.Connection, backend: str, backend_sid: str) -> str | None:

@@ -37,6 +37,7 @@ _ELSEWHERE = (
     ("clinvk.commands.care", "recap", "recap"),
     ("clinvk.commands.care", "doctor", "doctor"),
     ("clinvk.commands.sync", "sync", "sync"),
+    ("clinvk.commands.browse", "browse", "browse"),
 )
 for _module, _attr, _name in _ELSEWHERE:
     app.command(f"{_module}:{_attr}", name=_name)
@@ -333,7 +334,22 @@ def show(ident: SessionId, /, *, json: bool = False,
         record["status"] = status
         print_json(record)
         return 0
-    from clinvk.output import fields, local_time, money, out, relative, tokens
+    from clinvk.output import fields, out
+
+    out(fields(show_fields(session, status)))
+    if turns:
+        from clinvk.commands.history import print_turns
+
+        out()
+        print_turns(session)
+    return 0
+
+
+def show_fields(session: Session, status: str, now: datetime | None = None
+                ) -> list[tuple[str, str]]:
+    """What `sessions show` says of a session, as (label, text) lines (also the
+    browser's detail view); ``status`` is the shown one."""
+    from clinvk.output import local_time, money, relative, tokens
 
     usage = session.usage_total()
     known = session.tokens() is not None
@@ -345,8 +361,9 @@ def show(ident: SessionId, /, *, json: bool = False,
         ("Backend", session.backend),
         ("Model", session.model or "-"),
         ("Status", status + (f" ({session.reason})" if session.reason and status == "error" else "")),
-        ("Created", f"{local_time(session.created_at)} ({relative(session.created_at)})"),
-        ("Last Used", f"{local_time(session.last_used_at)} ({relative(session.last_used_at)})"),
+        ("Created", f"{local_time(session.created_at)} ({relative(session.created_at, now)})"),
+        ("Last Used",
+         f"{local_time(session.last_used_at)} ({relative(session.last_used_at, now)})"),
         ("Working Directory", session.workdir),
         ("Backend Session", session.backend_session_id or "-"),
         ("Turns", str(len(session.turns))),
@@ -359,13 +376,7 @@ def show(ident: SessionId, /, *, json: bool = False,
     ]
     if session.parent_id:
         lines.insert(9, ("Parent", session.parent_id))
-    out(fields(lines))
-    if turns:
-        from clinvk.commands.history import print_turns
-
-        out()
-        print_turns(session)
-    return 0
+    return lines
 
 
 def _resolve_all(store: SessionStore, idents: tuple[str, ...]) -> list[str]:

@@ -246,9 +246,10 @@ def tools_text(tools: ToolReport) -> str:
     return f"{text} · most used: {most}"
 
 
-def print_text(report: Report, range_: str | None, tools: ToolReport | None = None,
-               caps: list[dict[str, Any]] | None = None) -> None:
-    from clinvk.output import fields, money, out, table, terminal_width, tokens
+def summary(report: Report, range_: str | None, tools: ToolReport | None = None,
+            caps: list[dict[str, Any]] | None = None) -> list[tuple[str, str]]:
+    """The totals of plain `sessions stats` as (label, text) lines (also the browser's)."""
+    from clinvk.output import money, tokens
 
     t = report.totals
     statuses = " · ".join(f"{k} {v:,}" for k, v in t.by_status.items() if v)
@@ -273,7 +274,14 @@ def print_text(report: Report, range_: str | None, tools: ToolReport | None = No
         lines.append(("Tools", tools_text(tools)))
     if caps:
         lines.append(("Budget", budget_text(caps)))
-    out(fields(lines))
+    return lines
+
+
+def print_text(report: Report, range_: str | None, tools: ToolReport | None = None,
+               caps: list[dict[str, Any]] | None = None) -> None:
+    from clinvk.output import fields, money, out, table, terminal_width, tokens
+
+    out(fields(summary(report, range_, tools, caps)))
     if not report.by:
         return
     if report.by == "tool":
