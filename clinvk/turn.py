@@ -125,6 +125,8 @@ class TurnPlan:
     on_end: Callable[[Session, Turn], None] | None = None
     # The spending caps checked before the turn starts; None checks nothing.
     budget: BudgetConfig | None = None
+    # Queue the session for the team store once the turn is over (team.auto_push).
+    team_push: bool = False
 
 
 def new_turn(session: Session, prompt: str, model: str | None) -> Turn:

@@ -81,7 +81,8 @@ def make_plan(*, name: str, config: Config, request: Request, fmt: OutputFormat,
     return TurnPlan(backend=backend, backend_config=backend_config, request=request,
                     invocation=invocation, fmt=fmt, timeout=timeout, pricing=config.pricing,
                     ephemeral=ephemeral, quiet=quiet,
-                    budget=None if ignore_budget else config.budget)
+                    budget=None if ignore_budget else config.budget,
+                    team_push=config.team.auto_push and not ephemeral)
 
 
 def print_dry_run(plan: TurnPlan) -> int:
@@ -150,9 +151,20 @@ def run_new(store: SessionStore | None, text: str, plan: TurnPlan, *, name: str,
         if plan.fmt == "text" and not plan.quiet:
             plan.footer = footer(store)
         store.create(session)
-        with store.lock(session.id):
-            _announce(session.id)
-            return execute(store, session, turn, plan, stop)
+        try:
+            with store.lock(session.id):
+                _announce(session.id)
+                return execute(store, session, turn, plan, stop)
+        finally:
+            if plan.team_push:
+                _queue_team_push(store, session.id)
+
+
+def _queue_team_push(store: SessionStore, session_id: str) -> None:
+    """team.auto_push: the finished turn's session goes to the outbox (clinvk.team.auto)."""
+    from clinvk.team.auto import after_turn
+
+    after_turn(store.root, session_id)
 
 
 def settle_dead_runner(store: SessionStore, session: Session) -> None:
@@ -176,27 +188,33 @@ def run_existing(store: SessionStore, ident: str, text: str, *, wait: float,
     from clinvk.runner import StopSignals
     from clinvk.turn import execute, new_turn
 
-    with store.lock(ident, wait=wait, waitable=waitable):
-        try:
-            session = store.read(ident)
-        except NotFoundError as exc:
-            raise SessionError(exc.message, hint=exc.hint) from None
-        settle_dead_runner(store, session)
-        check_resumable(session)
-        plan = build(session)
-        _ready(plan)
-        _within_budget(plan, store, session)
-        if plan.fmt == "text" and not plan.quiet:
-            plan.footer = footer(store)
-        with signals or StopSignals() as stop:
-            pid = os.getpid()
-            session.status, session.reason = "running", None
-            session.pid, session.pid_start, session.pgid = pid, process_start_time(pid), None
-            turn = new_turn(session, text, plan.request.model or plan.backend_config.model
-                            or session.model)
-            store.save(session)
-            _announce(session.id)
-            return execute(store, session, turn, plan, stop)
+    queue = False
+    try:
+        with store.lock(ident, wait=wait, waitable=waitable):
+            try:
+                session = store.read(ident)
+            except NotFoundError as exc:
+                raise SessionError(exc.message, hint=exc.hint) from None
+            settle_dead_runner(store, session)
+            check_resumable(session)
+            plan = build(session)
+            _ready(plan)
+            _within_budget(plan, store, session)
+            if plan.fmt == "text" and not plan.quiet:
+                plan.footer = footer(store)
+            with signals or StopSignals() as stop:
+                pid = os.getpid()
+                session.status, session.reason = "running", None
+                session.pid, session.pid_start, session.pgid = pid, process_start_time(pid), None
+                turn = new_turn(session, text, plan.request.model or plan.backend_config.model
+                                or session.model)
+                store.save(session)
+                queue = plan.team_push
+                _announce(session.id)
+                return execute(store, session, turn, plan, stop)
+    finally:
+        if queue:
+            _queue_team_push(store, ident)
 
 
 def resume_request(session: Session, text: str, *, model: str | None, backend_args: list[str],
