@@ -3,7 +3,9 @@
 #   pg-test-cluster.sh start DIR   initdb into DIR/data, a server on a Unix socket in DIR
 #                                  (no TCP), and prints the connection settings as
 #                                  `export NAME=value` lines (eval them);
-#   pg-test-cluster.sh stop DIR    stops it and removes DIR.
+#   pg-test-cluster.sh stop DIR    stops it and removes DIR;
+#   pg-test-cluster.sh down DIR    stops the server only (the data stays), and
+#   pg-test-cluster.sh up DIR      starts it again (tests of a database that goes away).
 # initdb refuses to run as root: as root the cluster belongs to an unprivileged user
 # (postgres if it exists, else nobody). The server binaries come from PATH, else from the
 # distribution's /usr/lib/postgresql/*/bin.
@@ -11,9 +13,16 @@ set -euo pipefail
 action="${1:-}"
 dir="${2:-}"
 if [ -z "$action" ] || [ -z "$dir" ]; then
-  echo "usage: $0 start|stop DIR" >&2
+  echo "usage: $0 start|stop|down|up DIR" >&2
   exit 2
 fi
+port=54329
+case "$dir" in
+  /*) ;;
+  *) dir="$PWD/$dir" ;;
+esac
+# The cluster's owner may not enter the caller's directory.
+cd /
 
 find_bin() {
   if command -v initdb >/dev/null 2>&1; then
@@ -43,11 +52,24 @@ as_owner() {
   fi
 }
 
+server_up() {
+  # Unix socket only, in DIR; small and fast settings (durability does not matter here).
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-c listen_addresses='' -k $dir -p $port -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 -c shared_buffers=128MB" \
+    start >/dev/null || {
+      cat "$dir/server.log" >&2
+      exit 1
+    }
+}
+
+server_down() {
+  as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+}
+
 bin="$(find_bin)"
 case "$action" in
   start)
     mkdir -p "$dir"
-    dir="$(cd "$dir" && pwd)"
     if [ -n "$owner" ]; then
       chown "$owner" "$dir"
       chmod 0755 "$dir"
@@ -63,14 +85,7 @@ case "$action" in
         cat "$dir/initdb.log" >&2
         exit 1
       }
-    port=54329
-    # Unix socket only, in DIR; small and fast settings (durability does not matter here).
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses='' -k $dir -p $port -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 -c shared_buffers=128MB" \
-      start >/dev/null || {
-        cat "$dir/server.log" >&2
-        exit 1
-      }
+    server_up
     echo "export CLINVK_TEST_PG_HOST=$dir"
     echo "export CLINVK_TEST_PG_PORT=$port"
     echo "export CLINVK_TEST_PG_USER=$superuser"
@@ -82,8 +97,14 @@ case "$action" in
     fi
     rm -rf "$dir"
     ;;
+  down)
+    server_down
+    ;;
+  up)
+    server_up
+    ;;
   *)
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|stop|down|up DIR" >&2
     exit 2
     ;;
 esac

@@ -1,5 +1,6 @@
 """`clinvk sessions list` stays cheap to start: no lock library, no TOML editor, no rich,
-no MCP SDK.
+no MCP SDK, no PostgreSQL driver; `clinvk prompt` without team.auto_push neither imports
+the driver nor touches the team store's push state.
 
 Runs the real entry point (`python -m clinvk`) in a subprocess under `-X importtime`,
 which logs every module the process imports, on a store with a few sessions and on an
@@ -19,7 +20,7 @@ import pytest
 from tests.conftest import add_session
 
 REPO = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio")
+FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio", "psycopg")
 
 
 def imported_modules(*args: str, home: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
@@ -103,3 +104,26 @@ def test_list_on_empty_store_imports_no_heavy_modules(tmp_path: Path) -> None:
     assert {"clinvk.app", "clinvk.store", "cyclopts"} <= modules
     assert "sqlite3" not in modules  # nothing to ask a catalog about
     assert offenders(modules) == []
+
+
+def test_prompt_without_auto_push_leaves_the_team_store_alone(tmp_path: Path) -> None:
+    from tests import fakes
+
+    home = tmp_path / "home"
+    bin_dir = fakes.install(tmp_path / "fakebin", ("claude",))
+    old_path, old_log = os.environ.get("PATH", ""), os.environ.get("FAKE_VENDOR_LOG")
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{old_path}"
+    os.environ["FAKE_VENDOR_LOG"] = str(tmp_path / "fake.jsonl")
+    try:
+        modules, proc = imported_modules("prompt", "-b", "claude", "hi", home=home)
+    finally:
+        os.environ["PATH"] = old_path
+        if old_log is None:
+            os.environ.pop("FAKE_VENDOR_LOG")
+        else:
+            os.environ["FAKE_VENDOR_LOG"] = old_log
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "clinvk.turn" in modules  # the turn really ran in this process
+    assert not any(m.split(".")[0] == "psycopg" or m.startswith("clinvk.team")
+                   for m in modules)
+    assert not (home / "team.db").exists()
