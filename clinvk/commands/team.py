@@ -105,11 +105,18 @@ def push(
 
         start = parse_date(since).timestamp()
     target = _target()
-    outcome = run_push(store, target, since=start, dry_run=dry_run, prune=prune)
-    if not dry_run:
-        from clinvk.team.auto import record_failure
+    if dry_run:
+        outcome = run_push(store, target, since=start, dry_run=True, prune=prune)
+    else:
+        from clinvk.team import auto
 
-        record_failure(store.root, None)
+        fd = auto.try_lock(store.root, wait=True)
+        assert fd is not None
+        try:
+            outcome = run_push(store, target, since=start, prune=prune)
+        finally:
+            auto.unlock(fd)
+        auto.record_failure(store.root, None)
     if json:
         print_json(outcome.to_json())
         return 0

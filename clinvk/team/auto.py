@@ -34,8 +34,10 @@ def _lock_path(root: Path) -> Path:
     return root / "locks" / "team-push.lock"
 
 
-def try_lock(root: Path) -> int | None:
-    """The pusher's lock, held (a descriptor), or None if another process holds it."""
+def try_lock(root: Path, *, wait: bool = False) -> int | None:
+    """The push lock, held (a descriptor), or None if another process holds it; with
+    ``wait``, once that process is done (`clinvk team push` waits for a background one,
+    so that two pushes of one store never write the same rows at once)."""
     import fcntl
 
     from clinvk.atomic import mkdir_private
@@ -43,7 +45,7 @@ def try_lock(root: Path) -> int | None:
     mkdir_private(root / "locks")
     fd = os.open(_lock_path(root), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None
