@@ -291,9 +291,11 @@ def push(store: SessionStore, target: Target, *, since: float | None = None,
             if dry_run:
                 queued = local.queued(state)
                 todo, _gone = _candidates(catalog, state, since, queued)
-                rows = catalog.export(todo)
-                outcome.sessions, outcome.turns = len(rows.sessions), len(rows.turns)
-                outcome.tool_calls = len(rows.tool_calls)
+                for i in range(0, len(todo), batch):
+                    rows = catalog.export(todo[i:i + batch])
+                    outcome.sessions += len(rows.sessions)
+                    outcome.turns += len(rows.turns)
+                    outcome.tool_calls += len(rows.tool_calls)
                 outcome.queued = len(queued)
                 if prune:
                     with connection(target.url) as pg:
