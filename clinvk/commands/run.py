@@ -179,6 +179,25 @@ def settle_dead_runner(store: SessionStore, session: Session) -> None:
 def run_existing(store: SessionStore, ident: str, text: str, *, wait: float,
                  build: Callable[[Session], TurnPlan], waitable: bool = True,
                  signals: StopSignals | None = None) -> int:
+    """Resume session ``ident`` (see _run_existing); with team.auto_push, queue it for the
+    team store once the turn is over."""
+    plans: list[TurnPlan] = []
+
+    def noted(session: Session) -> TurnPlan:
+        plans.append(build(session))
+        return plans[-1]
+
+    try:
+        return _run_existing(store, ident, text, wait=wait, build=noted, waitable=waitable,
+                             signals=signals)
+    finally:
+        if plans and plans[-1].team_push:
+            _queue_team_push(store, ident)
+
+
+def _run_existing(store: SessionStore, ident: str, text: str, *, wait: float,
+                  build: Callable[[Session], TurnPlan], waitable: bool = True,
+                  signals: StopSignals | None = None) -> int:
     """Resume session ``ident``: lock it for the whole turn, check it, run, save.
 
     ``waitable``: whether the command takes --wait (the busy hint offers it only then).
@@ -188,33 +207,27 @@ def run_existing(store: SessionStore, ident: str, text: str, *, wait: float,
     from clinvk.runner import StopSignals
     from clinvk.turn import execute, new_turn
 
-    queue = False
-    try:
-        with store.lock(ident, wait=wait, waitable=waitable):
-            try:
-                session = store.read(ident)
-            except NotFoundError as exc:
-                raise SessionError(exc.message, hint=exc.hint) from None
-            settle_dead_runner(store, session)
-            check_resumable(session)
-            plan = build(session)
-            _ready(plan)
-            _within_budget(plan, store, session)
-            if plan.fmt == "text" and not plan.quiet:
-                plan.footer = footer(store)
-            with signals or StopSignals() as stop:
-                pid = os.getpid()
-                session.status, session.reason = "running", None
-                session.pid, session.pid_start, session.pgid = pid, process_start_time(pid), None
-                turn = new_turn(session, text, plan.request.model or plan.backend_config.model
-                                or session.model)
-                store.save(session)
-                queue = plan.team_push
-                _announce(session.id)
-                return execute(store, session, turn, plan, stop)
-    finally:
-        if queue:
-            _queue_team_push(store, ident)
+    with store.lock(ident, wait=wait, waitable=waitable):
+        try:
+            session = store.read(ident)
+        except NotFoundError as exc:
+            raise SessionError(exc.message, hint=exc.hint) from None
+        settle_dead_runner(store, session)
+        check_resumable(session)
+        plan = build(session)
+        _ready(plan)
+        _within_budget(plan, store, session)
+        if plan.fmt == "text" and not plan.quiet:
+            plan.footer = footer(store)
+        with signals or StopSignals() as stop:
+            pid = os.getpid()
+            session.status, session.reason = "running", None
+            session.pid, session.pid_start, session.pgid = pid, process_start_time(pid), None
+            turn = new_turn(session, text, plan.request.model or plan.backend_config.model
+                            or session.model)
+            store.save(session)
+            _announce(session.id)
+            return execute(store, session, turn, plan, stop)
 
 
 def resume_request(session: Session, text: str, *, model: str | None, backend_args: list[str],
