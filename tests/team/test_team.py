@@ -113,6 +113,12 @@ def test_push_of_real_sessions_then_a_second_push_changes_nothing(
     assert remote_sessions(team_db) == local
     [(name, kind, paths)] = team_db.sql("SELECT name, kind, paths FROM clinvk.tool_calls")
     assert (name, kind) == ("Read", "read") and paths and paths[0].endswith("notes.txt")
+    team_tools = ok("team", "stats", "--by", "tool", "--json")
+    local_tools = ok("sessions", "stats", "--by", "tool", "--json")
+    assert team_tools["groups"] == local_tools["groups"]
+    assert [(g["name"], g["kind"], g["calls"]) for g in team_tools["groups"]] == [
+        ("Read", "read", 1)]
+    assert team_tools["tools"] == local_tools["tools"]
     before = team_db.sql("SELECT xmin::text, id FROM clinvk.sessions UNION ALL "
                          "SELECT xmin::text, id FROM clinvk.turns ORDER BY 2, 1")
 
