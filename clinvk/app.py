@@ -54,6 +54,9 @@ COMMAND_SPECS = (
     ("clinvk.commands.serve:serve", "serve",
      ("Serve the session store as an authenticated HTTP API (and MCP at /mcp); --allow-run "
       "adds prompt, resume, cancel.\n\nExample: clinvk serve --port 8765")),
+    ("clinvk.commands.team:app", "team",
+     ("Share sessions with a team through PostgreSQL: init, push, list, show, stats.\n\n"
+      "Example: clinvk team stats --range 7d --by member")),
     ("clinvk.commands.config:app", "config",
      "Show and edit clinvk's settings.\n\nExample: clinvk config set session.retention_days 14"),
     ("clinvk.commands.completion:completion", "completion",

@@ -120,16 +120,21 @@ class Recorder:
             warn(f"session {self.session.id} was deleted while the turn ran; the turn is not saved")
 
 
-def turn_saved(store: SessionStore, session: Session, turn: Turn) -> None:
+def turn_saved(store: SessionStore, session: Session, plan: TurnPlan) -> None:
     """What follows the final save of a stored turn, while its session is still locked:
     the one place for work a finished turn hands on.
 
     The catalog is not written here, nor when the lock is let go: the save moved the
     session's shard directory, so the catalog's next reader takes the session from its
     file (docs/architecture.md, "A turn and the catalog"). Only the readers pay for it,
-    once for every turn since the last of them.
+    once for every turn since the last of them. With team.auto_push the session goes to
+    the team store's outbox (clinvk.team.auto: never waits for the network).
     """
     store.leave_to_readers(session.id)
+    if plan.team_push:
+        from clinvk.team.auto import after_turn
+
+        after_turn(store.root, session.id)
 
 
 # --------------------------------------------------------------------------- the turn
@@ -155,6 +160,8 @@ class TurnPlan:
     on_end: Callable[[Session, Turn], None] | None = None
     # The spending caps checked before the turn starts; None checks nothing.
     budget: BudgetConfig | None = None
+    # Queue the session for the team store once the turn is over (team.auto_push).
+    team_push: bool = False
 
 
 def new_turn(session: Session, prompt: str, model: str | None) -> Turn:
@@ -214,7 +221,7 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
         recorder.final()
         if recorder.stored:
             assert store is not None
-            turn_saved(store, session, turn)
+            turn_saved(store, session, plan)
     finally:
         if not emitter.session_sent:
             emitter.session(session_info())

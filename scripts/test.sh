@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The full test suite: installs everything it needs (scripts/setup.sh), then runs pytest,
-# including the e2e tier that drives the real vendor CLIs against the mock model API.
+# The full test suite: installs everything it needs (scripts/setup.sh), starts a throwaway
+# PostgreSQL (scripts/pg-test-cluster.sh), then runs pytest, including the e2e tier that
+# drives the real vendor CLIs against the mock model API.
 # With no arguments it first runs ruff and mypy --strict. Extra arguments go to pytest, e.g. `bash scripts/test.sh -k store`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,4 +15,14 @@ if [ "$#" -eq 0 ]; then
   .venv/bin/ruff check clinvk tests
   .venv/bin/mypy --strict clinvk
 fi
-exec .venv/bin/python -m pytest -q "$@"
+# A throwaway PostgreSQL cluster for the team-store tests (tests/team), stopped on exit.
+pg_dir="$(mktemp -d -t clinvk-pg.XXXXXX)"
+trap 'bash scripts/pg-test-cluster.sh stop "$pg_dir"' EXIT
+if pg_env="$(bash scripts/pg-test-cluster.sh start "$pg_dir")"; then
+  eval "$pg_env"
+elif [ -n "${CI:-}" ]; then
+  exit 1
+else
+  echo "test: no PostgreSQL cluster; the tests of tests/team are skipped" >&2
+fi
+.venv/bin/python -m pytest -q "$@"

@@ -1,6 +1,7 @@
 """`clinvk sessions list` stays cheap to start: no lock library, no TOML editor, no rich,
-no MCP SDK, no Textual. `clinvk prompt` takes a session lock (the lock library) but
-imports none of the others, and no SQLite: a turn leaves the catalog to its next reader.
+no MCP SDK, no Textual, no PostgreSQL driver. `clinvk prompt` takes a session lock (the
+lock library) but imports none of the others, and no SQLite: a turn leaves the catalog to
+its next reader; without team.auto_push it never touches the team store's push state.
 
 Runs the real entry point (`python -m clinvk`) in a subprocess under `-X importtime`,
 which logs every module the process imports, on a store with a few sessions and on an
@@ -20,7 +21,7 @@ import pytest
 from tests.conftest import add_session
 
 REPO = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio", "textual")
+FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio", "textual", "psycopg")
 
 
 def imported_modules(*args: str, home: Path, path: str | None = None,
@@ -150,3 +151,26 @@ def test_tab_completion_imports_no_heavy_modules(small_store, words) -> None:  #
     assert answers[0] == answers[1]
     if words[-1] == "":
         assert "first of three" in answers[0] or "x\t1 session" in answers[0]
+
+
+def test_prompt_without_auto_push_leaves_the_team_store_alone(tmp_path: Path) -> None:
+    from tests import fakes
+
+    home = tmp_path / "home"
+    bin_dir = fakes.install(tmp_path / "fakebin", ("claude",))
+    old_path, old_log = os.environ.get("PATH", ""), os.environ.get("FAKE_VENDOR_LOG")
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{old_path}"
+    os.environ["FAKE_VENDOR_LOG"] = str(tmp_path / "fake.jsonl")
+    try:
+        modules, proc = imported_modules("prompt", "-b", "claude", "hi", home=home)
+    finally:
+        os.environ["PATH"] = old_path
+        if old_log is None:
+            os.environ.pop("FAKE_VENDOR_LOG")
+        else:
+            os.environ["FAKE_VENDOR_LOG"] = old_log
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "clinvk.turn" in modules  # the turn really ran in this process
+    assert not any(m.split(".")[0] == "psycopg" or m.startswith("clinvk.team")
+                   for m in modules)
+    assert not (home / "team.db").exists()

@@ -36,6 +36,7 @@ from clinvk.catalog.queries import Filter, Mismatch, SessionRow, Storage
 if TYPE_CHECKING:
     import sqlite3
 
+    from clinvk.catalog.export import Rows as ExportRows
     from clinvk.catalog.queries import Dead, Sums
     from clinvk.catalog.refresh import Files
     from clinvk.catalog.tools import ToolReport
@@ -562,6 +563,22 @@ class Catalog:
         from clinvk.catalog.queries import check
 
         return self._guarded(check, self.conn, truth, unreadable)  # type: ignore[no-any-return]
+
+    def identities(self) -> list[tuple[int, str, int, int, int, float]]:
+        """(sid, id, size, mtime_ns, inode, last_used) of every session (clinvk.catalog.export)."""
+        if self.conn is None:
+            return []
+        from clinvk.catalog.export import identities
+
+        return self._guarded(lambda: list(identities(self.conn)))  # type: ignore[no-any-return]
+
+    def export(self, ids: list[str]) -> ExportRows:
+        """The rows of the sessions with these ids, to copy them elsewhere (clinvk.catalog.export)."""
+        from clinvk.catalog.export import Rows, rows_of
+
+        if self.conn is None:
+            return Rows()
+        return self._guarded(lambda: rows_of(self.conn, ids))  # type: ignore[no-any-return]
 
     def rebuild(self) -> None:
         """Build the catalog again from every session file."""

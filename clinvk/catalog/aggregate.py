@@ -132,7 +132,7 @@ def _groups(conn: sqlite3.Connection, report: Report, by: str, dead: Dead, cond:
         queries.append((sql, [*args, *params]))
     else:
         if by in ("day", "week", "month"):
-            _ensure_time_zone(conn)
+            ensure_time_zone(conn)
         if everything:
             # In (kind, key) order: one pass, no sort, no join.
             sql = f"SELECT g.key, {head} FROM splits g WHERE g.kind = ? GROUP BY 1"
@@ -153,7 +153,8 @@ def _groups(conn: sqlite3.Connection, report: Report, by: str, dead: Dead, cond:
             _add_row(group, row[1:])
 
 
-def _ensure_time_zone(conn: sqlite3.Connection) -> None:
+def ensure_time_zone(conn: sqlite3.Connection) -> None:
+    """The splits' day, week and month keys computed in the local time zone."""
     from clinvk.catalog import ingest, refresh, schema
 
     if schema.get_meta(conn, "tz") != ingest.tz_fingerprint():

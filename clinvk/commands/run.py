@@ -83,7 +83,8 @@ def make_plan(*, name: str, config: Config, request: Request, fmt: OutputFormat,
     return TurnPlan(backend=backend, backend_config=backend_config, request=request,
                     invocation=invocation, fmt=fmt, timeout=timeout, pricing=config.pricing,
                     ephemeral=ephemeral, quiet=quiet,
-                    budget=None if ignore_budget else config.budget)
+                    budget=None if ignore_budget else config.budget,
+                    team_push=config.team.auto_push and not ephemeral)
 
 
 def print_dry_run(plan: TurnPlan) -> int:

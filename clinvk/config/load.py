@@ -23,6 +23,7 @@ from clinvk.config.schema import (
     check_semantics,
     env_var_for,
     key_info,
+    team_url_problem,
 )
 from clinvk.errors import ConfigError
 
@@ -176,13 +177,20 @@ def _explain(exc: msgspec.ValidationError, data: Any) -> tuple[list[str], str]:
 def validate(data: dict[str, Any], origin: str, *, text: str | None = None) -> Config:
     """Decode settings; errors name the key (and its line when ``text`` is the file)."""
     try:
-        return msgspec.convert(data, Config)
+        config = msgspec.convert(data, Config)
     except msgspec.ValidationError as exc:
         parts, problem = _explain(exc, data)
         line = locate(text, parts) if text is not None and parts else None
         where = f"{origin}, line {line}" if line else origin
         key = format_key(parts)
         raise ConfigError(f"{where}: {key}: {problem}" if key else f"{where}: {problem}") from None
+    if config.team.url:
+        url_problem = team_url_problem(config.team.url, in_file=True)
+        if url_problem:
+            line = locate(text, ["team", "url"]) if text is not None else None
+            where = f"{origin}, line {line}" if line else origin
+            raise ConfigError(f"{where}: team.url {url_problem}")
+    return config
 
 
 def _coerce_env(key: str, value: str) -> Any:

@@ -73,6 +73,17 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     token_file: str = ""
 
 
+class TeamConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # `clinvk team`: the shared PostgreSQL database (docs/team.md); never a password here.
+    url: str = ""
+    # Who this machine's sessions belong to on the team store; empty: user@hostname.
+    member: str = ""
+    # Share prompts, answers and tool outputs too (metadata and usage always are).
+    share_text: bool = False
+    # Queue each finished turn and push it in the background.
+    auto_push: bool = False
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     defaults: DefaultsConfig = msgspec.field(default_factory=DefaultsConfig)
     session: SessionConfig = msgspec.field(default_factory=SessionConfig)
@@ -82,6 +93,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pricing: dict[str, PriceConfig] = msgspec.field(default_factory=dict)
     sync: SyncConfig = msgspec.field(default_factory=SyncConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    team: TeamConfig = msgspec.field(default_factory=TeamConfig)
 
     def backend(self, name: str) -> BackendConfig:
         return self.backends.get(name) or BackendConfig()
@@ -109,6 +121,8 @@ SCALAR_KEYS: dict[str, tuple[type, str]] = {
     "parallel.max_workers": (int, (f"a whole number ≥ 0 and ≤ {MAX_WORKERS} "
                                    "(0 means the number of CPUs)")),
     "server.max_running": (int, f"a whole number ≥ 1 and ≤ {MAX_RUNNING}"),
+    "team.url": (str, "a postgresql:// URL without a password (PGPASSWORD, ~/.pgpass)"),
+    "team.member": (str, "a member name, e.g. alice@laptop (empty: user@hostname)"),
 }
 
 
@@ -288,6 +302,10 @@ def check_semantics(config: Config) -> None:
                            f"must be ≥ 0 and ≤ {MAX_WORKERS} (0 means the number of CPUs)")
     if not 1 <= config.server.max_running <= MAX_RUNNING:
         raise SettingError("server.max_running", f"must be ≥ 1 and ≤ {MAX_RUNNING}")
+    if config.team.url:
+        problem = team_url_problem(config.team.url, in_file=False)
+        if problem:
+            raise SettingError("team.url", problem)
     for name, backend in config.backends.items():
         if not _in_range(backend.timeout, MAX_TIMEOUT):
             raise SettingError(format_key(["backends", name, "timeout"]), timeout_rule)
@@ -308,6 +326,23 @@ def check_semantics(config: Config) -> None:
             if value is not None and not _in_range(value, math.inf):
                 raise SettingError(format_key(["pricing", model, field]),
                                    "must be a number ≥ 0 (USD per million tokens)")
+
+
+def team_url_problem(url: str, *, in_file: bool) -> str | None:
+    """What is wrong with a team.url: not a postgresql:// URL, or (in the config file) one
+    holding a password, which belongs in PGPASSWORD, ~/.pgpass or CLINVK_TEAM_URL."""
+    from urllib.parse import urlsplit
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        return "must be a postgresql:// URL, e.g. postgresql://alice@db.example.com/clinvk"
+    try:
+        password = urlsplit(url).password
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if in_file and password is not None:
+        return ("holds a password: keep it out of config.toml (use ~/.pgpass, PGPASSWORD "
+                "or the CLINVK_TEAM_URL variable)")
+    return None
 
 
 def check_backend_name(config: Config) -> None:
