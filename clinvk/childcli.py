@@ -1,16 +1,20 @@
-"""clinvk commands run as child processes, for the servers (`clinvk mcp`, `clinvk serve`).
+"""clinvk commands run as child processes: the servers' (`clinvk mcp`, `clinvk serve`)
+answers and the terminal browser's actions.
 
-Every answer a server gives is what a clinvk command prints with `--json` (or `-o json`,
-`-o stream-json`), so the servers hold no second copy of any command's logic: an error
-is the command's own message, hint and exit code (`CommandFailed`). The child gets the
-environment the CLI would have, minus the server's own token. `clinvk` and
-`clinvk_lines` need anyio (a dependency of the `mcp` SDK, the `clinvk[server]` extra);
-the rest (used by the terminal browser too) is stdlib.
+Every answer is what a clinvk command prints with `--json` (or `-o json`, `-o
+stream-json`), so neither the servers nor the browser hold a second copy of any
+command's logic: an error is the command's own message, hint and exit code
+(`CommandFailed`). The child gets the environment the CLI would have, minus the server's
+own token. Stdlib asyncio only, so that every extra can use it (the MCP SDK's anyio runs
+on asyncio).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -19,6 +23,9 @@ EXIT_MEANINGS = {1: "error", 4: "session error", 124: "timed out", 130: "interru
 # Never handed to a child: the bearer token of `clinvk serve`.
 SECRET_ENV = ("CLINVK_SERVER_TOKEN",)
 _STDERR_KEEP = 64 * 1024
+# How long a child that is called off gets to stop after SIGINT (a turn records itself
+# interrupted) before it is killed.
+STOP_GRACE = 10.0
 
 
 class CommandFailed(Exception):
@@ -45,69 +52,78 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def _argv(args: tuple[str, ...]) -> list[str]:
-    return [sys.executable, "-m", "clinvk", *args]
+async def clinvk(*args: str, cwd: str | None = None, input: str | None = None,
+                 on_line: Callable[[str], Awaitable[None]] | None = None,
+                 own_session: bool = False) -> str:
+    """Run `clinvk ARGS` (``input`` on its stdin) and return its stdout, handing each
+    non-blank line to ``on_line`` as it comes; CommandFailed when it exits non-zero.
 
-
-def _check_cwd(cwd: str | None) -> None:
+    Called off (cancelled), it stops the child as Ctrl-C would and waits for it. If
+    ``on_line`` fails (a client gone), the child is not stopped: the rest of its output
+    is read but handed on no more, and once it has exited (a turn runs to its end and
+    records itself) that failure is raised.
+    ``own_session``: the child in a session of its own, out of reach of the terminal's
+    Ctrl-C (the browser stops its children itself).
+    """
     if cwd is not None and not os.path.isdir(cwd):
         raise CommandFailed(1, f"clinvk: error: no such directory: {cwd}")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "clinvk", *args, cwd=cwd, env=child_env(),
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=own_session)
+    assert proc.stdout is not None and proc.stderr is not None
+    stdout, stderr = proc.stdout, proc.stderr
+    out: list[str] = []
+    errors = bytearray()
+    failed: list[Exception] = []
 
+    async def feed() -> None:
+        if input is None or proc.stdin is None:
+            return
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.write(input.encode("utf-8"))
+            await proc.stdin.drain()
+        proc.stdin.close()
 
-async def clinvk(*args: str, cwd: str | None = None, input: str | None = None) -> str:
-    """Run `clinvk ARGS` (input on its stdin) and return its stdout; CommandFailed when it
-    exits non-zero."""
-    import anyio
+    async def drain() -> None:
+        while chunk := await stderr.read(65536):
+            if len(errors) < _STDERR_KEEP:
+                errors.extend(chunk)
 
-    _check_cwd(cwd)
-    result = await anyio.run_process(
-        _argv(args), cwd=cwd, check=False, env=child_env(),
-        input=None if input is None else input.encode("utf-8"),
-        stdin=None if input is not None else subprocess.DEVNULL)
-    if result.returncode != 0:
-        raise CommandFailed(result.returncode, result.stderr.decode("utf-8", "replace"))
-    return result.stdout.decode("utf-8", "replace")
+    async def lines() -> None:
+        while raw := await stdout.readline():
+            line = raw.decode("utf-8", "replace")
+            out.append(line)
+            if on_line is not None and not failed and line.strip():
+                try:
+                    await on_line(line.rstrip("\n"))
+                except Exception as exc:  # noqa: BLE001 - raised once the child is done
+                    failed.append(exc)
 
-
-async def clinvk_lines(*args: str, on_line: Callable[[str], Awaitable[None]],
-                       cwd: str | None = None, input: str | None = None) -> None:
-    """Run `clinvk ARGS` and hand each stdout line to on_line as it comes;
-    CommandFailed when it exits non-zero."""
-    import anyio
-
-    _check_cwd(cwd)
-    stderr = bytearray()
-    async with await anyio.open_process(
-            _argv(args), cwd=cwd, env=child_env(), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        stdin, stdout, errout = proc.stdin, proc.stdout, proc.stderr
-
-        async def feed() -> None:
-            async with stdin:
-                if input is not None:
-                    await stdin.send(input.encode("utf-8"))
-
-        async def drain() -> None:
-            async for chunk in errout:
-                if len(stderr) < _STDERR_KEEP:
-                    stderr.extend(chunk)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(feed)
-            tg.start_soon(drain)
-            pending = b""
-            async for chunk in stdout:
-                pending += chunk
-                *whole, pending = pending.split(b"\n")
-                for line in whole:
-                    if line.strip():
-                        await on_line(line.decode("utf-8", "replace"))
-            if pending.strip():
-                await on_line(pending.decode("utf-8", "replace"))
+    try:
+        await asyncio.gather(feed(), drain(), lines())
         code = await proc.wait()
+    except asyncio.CancelledError:
+        await _stop(proc)
+        raise
+    if failed:
+        raise failed[0]
     if code != 0:
-        raise CommandFailed(code, stderr.decode("utf-8", "replace"))
+        raise CommandFailed(code, errors.decode("utf-8", "replace"))
+    return "".join(out)
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGINT)
+    try:
+        await asyncio.wait_for(proc.wait(), STOP_GRACE)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
 
 
 def opt(flag: str, value: object) -> list[str]:

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clinvk import __version__
-from clinvk.childcli import CommandFailed, clinvk, clinvk_lines, opt, tags
+from clinvk.childcli import CommandFailed, clinvk, opt, tags
 from clinvk.errors import ClinvkError, NotFoundError
 from clinvk.serveread import Reader, session_list
 
@@ -269,8 +269,8 @@ class EventStream(Response):
                             "body": f"event: {name}\ndata: {data}\n\n".encode()})
 
             try:
-                await clinvk_lines(*self.argv, input=self.text,
-                                   on_line=lambda line: event("clinvk", line))
+                await clinvk(*self.argv, input=self.text,
+                             on_line=lambda line: event("clinvk", line))
             except CommandFailed as exc:
                 await event("error", json.dumps({
                     "status": status_for(exc), "error": exc.message, "hint": exc.hint,

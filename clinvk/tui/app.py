@@ -5,7 +5,7 @@ view; `/` searches as you type (debounced); `f` opens the filter panel; `s` cycl
 sort; `3` (or tab) the stats view; `q` quits. The catalog's freshness check runs every
 POLL_S, so a turn running anywhere shows up and moves on without a restart.
 
-Every action is a child `clinvk` command (clinvk.tui.children); a failure is a
+Every action is a child `clinvk` command (clinvk.childcli); a failure is a
 notification carrying the command's own message and hint, never a traceback.
 """
 
@@ -258,11 +258,10 @@ class BrowserApp(App[None]):
         notification, then ``then``, then every view refreshed."""
 
         async def go() -> None:
-            from clinvk.childcli import CommandFailed
-            from clinvk.tui import children
+            from clinvk.childcli import CommandFailed, clinvk
 
             try:
-                said = await children.run(*args, input=input)
+                said = await clinvk(*args, input=input, own_session=True)
             except CommandFailed as exc:
                 self.fail(exc)
             else:
@@ -308,14 +307,13 @@ class BrowserApp(App[None]):
                 view.stream(f"\n▸ {event.get('name', '')} {event.get('summary', '')}\n")
 
         async def go() -> None:
-            from clinvk.childcli import CommandFailed
-            from clinvk.tui import children
+            from clinvk.childcli import CommandFailed, clinvk
 
             self.running.add(ident)
             view.stream(f"> {text}\n")
             try:
-                await children.run("resume", ident, "-", "-o", "stream-json", input=text,
-                                   on_line=on_line)
+                await clinvk("resume", ident, "-", "-o", "stream-json", input=text,
+                             on_line=on_line, own_session=True)
             except CommandFailed as exc:
                 self.fail(exc)
             finally:
