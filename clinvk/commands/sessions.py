@@ -89,6 +89,14 @@ def make_filter(*, backend: str | None = None, status: str | None = None,
                   touched=touched_paths(touched) if touched is not None else [])
 
 
+def check_paging(limit: int | None, offset: int) -> None:
+    """--limit and --offset as a listing takes them (shared by list and team list)."""
+    if offset < 0:
+        raise UsageError("--offset must be 0 or more")
+    if limit is not None and limit < 0:
+        raise UsageError("--limit must be 0 or more (0 shows all)")
+
+
 def touched_paths(path: str) -> list[str]:
     """The absolute forms of a --touched PATH (against the current directory): as
     written, and with its symlinks resolved, either of which a tool call may have named."""
@@ -181,10 +189,7 @@ def list_(
         Print {"items": [...], "total": N, "limit": L, "offset": O}.
     """
 
-    if offset < 0:
-        raise UsageError("--offset must be 0 or more")
-    if limit is not None and limit < 0:
-        raise UsageError("--limit must be 0 or more (0 shows all)")
+    check_paging(limit, offset)
     flt = make_filter(backend=backend, status=status, tags=tag, search=search, range_=range_,
                       since=since, workdir=here_dir() if here else None, origin=origin,
                       touched=touched)

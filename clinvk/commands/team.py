@@ -244,14 +244,12 @@ def list_(
     json
         Print {"items": [...], "total": N, "limit": L, "offset": O}.
     """
+    from clinvk.commands.sessions import check_paging
     from clinvk.config import load
     from clinvk.team import migrations, queries
     from clinvk.team.connect import connection, target
 
-    if offset < 0:
-        raise UsageError("--offset must be 0 or more")
-    if limit is not None and limit < 0:
-        raise UsageError("--limit must be 0 or more (0 shows all)")
+    check_paging(limit, offset)
     flt = _filter(backend=backend, status=status, tags=tag, search=search, range_=range_,
                   since=since, here=here, origin=origin, touched=touched, member=member,
                   machine=machine, repo=repo)
