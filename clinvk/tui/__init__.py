@@ -9,6 +9,7 @@ imports, inside the command. The parts:
 * ``table``: the sessions table, a Line API widget that draws only the visible rows.
 * ``screens``: the filter panel and the small dialogs; ``detail``: one session with
   its turns and tool calls; ``statsview``: the stats figures and their bar charts.
+* ``browser``: what the detail and stats views may ask of the app (a Protocol).
 * ``app``: the Textual App that puts them together. Its actions (resume, cancel, pause,
   complete, tag, export, delete) are child `clinvk` processes (clinvk.childcli): the
   CLI's own code, messages and exit codes.

@@ -5,7 +5,7 @@ a call shows its input and output). The actions of the view are the app's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
 
     from clinvk.model import Session, ToolCall, Turn
-    from clinvk.tui.app import BrowserApp
+    from clinvk.tui.browser import Browser
 
 
 def turn_head(turn: Turn) -> str:
@@ -91,11 +91,8 @@ class DetailScreen(Screen[None]):
         self.live_text = ""
 
     @property
-    def browser(self) -> BrowserApp:
-        from clinvk.tui.app import BrowserApp
-
-        assert isinstance(self.app, BrowserApp)
-        return self.app
+    def browser(self) -> Browser:
+        return cast("Browser", self.app)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="body"):

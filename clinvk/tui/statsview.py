@@ -3,7 +3,7 @@ chart of cost (tokens when nothing is priced) per day, backend or model (tab cyc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
 
     from clinvk.stats import Report, Totals
-    from clinvk.tui.app import BrowserApp
+    from clinvk.tui.browser import Browser
 
 GROUPS = ("day", "backend", "model")
 BAR = "█"
@@ -83,11 +83,8 @@ class StatsScreen(Screen[None]):
         self.group = GROUPS[0]
 
     @property
-    def browser(self) -> BrowserApp:
-        from clinvk.tui.app import BrowserApp
-
-        assert isinstance(self.app, BrowserApp)
-        return self.app
+    def browser(self) -> Browser:
+        return cast("Browser", self.app)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="stats-body"):
