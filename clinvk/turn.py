@@ -121,8 +121,8 @@ class Recorder:
 
 
 def turn_saved(store: SessionStore, session: Session, plan: TurnPlan) -> None:
-    """What follows the final save of a stored turn, while its session is still locked:
-    the one place for work a finished turn hands on.
+    """What follows the final save of a stored turn, once its answer is out and while its
+    session is still locked: the one place for work a finished turn hands on.
 
     The catalog is not written here, nor when the lock is let go: the save moved the
     session's shard directory, so the catalog's next reader takes the session from its
@@ -219,9 +219,6 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
         emitter.tool_result(call)  # every tool_call event gets its tool_result
     try:
         recorder.final()
-        if recorder.stored:
-            assert store is not None
-            turn_saved(store, session, plan)
     finally:
         if not emitter.session_sent:
             emitter.session(session_info())
@@ -231,6 +228,9 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
                 plan.footer(session)
         if plan.on_end is not None:
             plan.on_end(session, turn)
+    if recorder.stored:
+        assert store is not None
+        turn_saved(store, session, plan)  # once the answer is out
     if failure is not None and not isinstance(failure, ClinvkError):
         raise failure
     if error is not None:
