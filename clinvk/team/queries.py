@@ -37,33 +37,24 @@ class TeamFilter:
     used_until: float | None = None
 
 
+# The filters that are one column equal to one value (same name in TeamFilter).
+_EQUALS = ("backend", "status", "workdir", "origin", "member", "repo")
+
+
 def _session_where(flt: TeamFilter, s: str = "s") -> tuple[list[str], dict[str, Any]]:
     conds: list[str] = []
     args: dict[str, Any] = {}
-    if flt.backend:
-        conds.append(f"{s}.backend = %(backend)s")
-        args["backend"] = flt.backend
-    if flt.status:
-        conds.append(f"{s}.status = %(status)s")
-        args["status"] = flt.status
+    for column in _EQUALS:
+        value = getattr(flt, column)
+        if value:
+            conds.append(f"{s}.{column} = %({column})s")
+            args[column] = value
     if flt.tags:
         conds.append(f"{s}.tags @> %(tags)s")
         args["tags"] = list(flt.tags)
-    if flt.workdir:
-        conds.append(f"{s}.workdir = %(workdir)s")
-        args["workdir"] = flt.workdir
-    if flt.origin:
-        conds.append(f"{s}.origin = %(origin)s")
-        args["origin"] = flt.origin
-    if flt.member:
-        conds.append(f"{s}.member = %(member)s")
-        args["member"] = flt.member
     if flt.machine:
         conds.append(f"({s}.machine = %(machine)s OR {s}.host = %(machine)s)")
         args["machine"] = flt.machine
-    if flt.repo:
-        conds.append(f"{s}.repo = %(repo)s")
-        args["repo"] = flt.repo
     if flt.used_from is not None:
         conds.append(f"{s}.last_used >= to_timestamp(%(used_from)s)")
         args["used_from"] = flt.used_from
