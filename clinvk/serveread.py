@@ -41,17 +41,13 @@ T = TypeVar("T")
 FULL_CHECK_S = 1.0
 
 
-def _count(name: str, value: str | None, default: int) -> int:
+def _whole(name: str, value: str | None, default: int) -> int:
     if value is None:
         return default
     try:
-        number = int(value)
+        return int(value)
     except ValueError:
         raise UsageError(f"{name} must be a whole number, not {value!r}") from None
-    if number < 0:
-        raise UsageError(f"{name} must be 0 or more" + (" (0 shows all)" if name == "limit"
-                                                         else ""))
-    return number
 
 
 class Reader:
@@ -105,10 +101,17 @@ class Reader:
 def session_list(catalog: Catalog, store: SessionStore, q: dict[str, Any]) -> bytes:
     """`clinvk sessions list --json` with the filters of query ``q`` (`search` for
     `-q`, `workdir` for `--here` run there; `touched` relative to that workdir)."""
-    from clinvk.commands.sessions import OriginName, list_item, make_filter, settled
+    from clinvk.commands.sessions import (
+        OriginName,
+        check_paging,
+        list_item,
+        make_filter,
+        settled,
+    )
 
-    limit = _count("limit", q.get("limit"), 20)
-    offset = _count("offset", q.get("offset"), 0)
+    limit = _whole("limit", q.get("limit"), 20)
+    offset = _whole("offset", q.get("offset"), 0)
+    check_paging(limit, offset)
     origin = q.get("origin")
     if origin is not None and origin not in get_args(OriginName):
         raise UsageError(f"invalid origin: {origin!r}",
