@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -696,16 +696,20 @@ def inspect(path: Path) -> str | None:
         return f"damaged ({exc})"
 
 
-def record(root: Path, changes: list[tuple[str, Session | None, Path]]) -> None:
+def record(root: Path, changes: Iterable[tuple[str, Session | None, Path]]) -> None:
     """Put what a writer just did into the store's catalog (see refresh.put_written):
-    quietly nothing when there is no usable catalog, or it stays busy too long."""
+    quietly nothing when there is no usable catalog, or it stays busy too long.
+    ``changes`` is only read when there is a catalog to put them in."""
     import sqlite3
 
     from clinvk.catalog import refresh, schema
 
     path = catalog_path(root)
-    if not changes or not path.exists() or _being_built(root):
+    if not path.exists() or _being_built(root):
         return  # the next reader (or the build) takes the change from the file
+    changes = list(changes)
+    if not changes:
+        return
     try:
         conn = schema.connect(path, busy_ms=WRITER_BUSY_MS)
     except (sqlite3.Error, OSError):

@@ -28,7 +28,14 @@ import msgspec
 from clinvk import toolcalls
 from clinvk.backends.gemini import TOOL_KINDS
 from clinvk.model import ToolCall, ToolKind, ToolStatus, Usage
-from clinvk.native.transcript import Draft, Transcript, TranscriptError, records, text_parts
+from clinvk.native.transcript import (
+    Draft,
+    Limits,
+    Transcript,
+    TranscriptError,
+    records,
+    text_parts,
+)
 
 NAME = "gemini"
 _STATUS: dict[str, ToolStatus] = {"success": "ok", "error": "error", "cancelled": "cancelled"}
@@ -74,11 +81,11 @@ def _usage(tokens: _Tokens) -> Usage:
                  cache_read_tokens=tokens.cached, reasoning_tokens=tokens.thoughts)
 
 
-def parse(path: Path) -> Transcript:
+def parse(path: Path, limits: Limits | None = None) -> Transcript:
     session: str | None = None
     started: datetime | None = None
     messages: dict[str, _Line] = {}
-    for number, line in records(path, _DECODER):
+    for number, line in records(path, _DECODER, limits):
         if number == 1 or session is None:
             if not line.sessionId or line.id is not None:
                 raise TranscriptError(f"{path} is not a gemini chat this clinvk knows "
@@ -106,7 +113,7 @@ def parse(path: Path) -> Transcript:
         if m.type == "user":
             prompt = _prompt(m.content)
             if prompt is not None:
-                drafts.append(Draft(prompt, m.timestamp, m.timestamp))
+                drafts.append(Draft(prompt, m.timestamp, m.timestamp, key=m.id))
             elif drafts:
                 drafts[-1].seen(m.timestamp)
             continue

@@ -1,0 +1,102 @@
+"""Transcripts are streamed: a line past the cap is skipped with a warning and never read
+whole, memory stays flat whatever the files, and the deadline holds inside a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clinvk.native import claude
+from clinvk.native.adopt import sync as run_sync
+from clinvk.native.transcript import LINE_MAX, Deferred, Limits
+from clinvk.store import SessionStore
+from tests.conftest import REPO, run_clinvk
+from tests.native.conftest import CLAUDE_ID, transcript
+from tests.native.test_sync_cli import sessions, sync, vendor_env
+
+
+def test_a_line_past_the_cap_is_skipped_with_a_warning_and_the_rest_adopted(
+        native_home: Path, clinvk_home: Path) -> None:
+    path = transcript(native_home, "claude")
+    lines = path.read_bytes().splitlines(keepends=True)
+    # A record claude would never write this big (and not even JSON): past the cap.
+    lines.insert(10, b"x" * (LINE_MAX + 5) + b"\n")
+    path.write_bytes(b"".join(lines))
+    ran = sync(native_home, "--from", "claude")
+    assert ran.code == 0, ran.err
+    assert ran.out.strip() == "Synced claude: 1 new, 0 updated, 0 skipped"
+    assert ran.err.splitlines() == [
+        f"clinvk: warning: {path} line 11 is longer than 16 MB; it was skipped"]
+    assert len(sessions(clinvk_home)[CLAUDE_ID].turns) == 4
+
+
+def peak_rss_mb(args: list[str], env: dict[str, str]
+                ) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Run clinvk in a fresh process and measure its peak RSS (MB)."""
+    probe = ("import resource, subprocess, sys\n"
+             "ran = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+             "sys.stderr.write(ran.stderr)\n"
+             "print(ran.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    full = {**os.environ, **env, "PYTHONPATH": str(REPO)}
+    ran = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "clinvk", *args],
+                         capture_output=True, text=True, env=full, timeout=120, check=False)
+    code, kb = ran.stdout.split()
+    return int(kb) / 1024, subprocess.CompletedProcess(args, int(code), "", ran.stderr)
+
+
+def test_a_huge_file_with_no_newline_is_never_read_whole(
+        native_home: Path, clinvk_home: Path) -> None:
+    huge = transcript(native_home, "claude").parent / "huge.jsonl"
+    with open(huge, "wb") as f:  # sparse: quick to write, 300 MB to read
+        f.truncate(300 << 20)
+    mb, ran = peak_rss_mb(["sessions", "sync", "--from", "claude"], vendor_env(native_home))
+    assert ran.returncode == 0, ran.stderr
+    assert f"{huge} line 1 is longer than 16 MB; it was skipped" in ran.stderr
+    assert len(sessions(clinvk_home)) == 1  # the real transcript beside it, adopted
+    assert mb <= 150, f"peak RSS {mb:.0f} MB"
+    print(f"peak RSS {mb:.0f} MB")
+
+
+def test_the_deadline_holds_inside_a_file(native_home: Path, clinvk_home: Path) -> None:
+    path = transcript(native_home, "claude")
+    filler = json.dumps({"type": "mode", "mode": "normal", "sessionId": CLAUDE_ID}) + "\n"
+    path.write_text(path.read_text() + filler * 5000)
+    with pytest.raises(Deferred):
+        claude.parse(path, Limits(deadline=time.monotonic()))
+    assert len(claude.parse(path, Limits(deadline=time.monotonic() + 60)).drafts) == 4
+
+
+def test_a_sync_keeps_no_session_waiting_in_memory(
+        native_home: Path, clinvk_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each new session's catalog change is put in a batch, not kept until the process
+    exits (25: 3.35 GiB for 20,000 sessions)."""
+    from clinvk import store as store_module
+
+    src = transcript(native_home, "claude")
+    for n in range(12):
+        other = src.parent / f"copy-{n}.jsonl"
+        other.write_text(src.read_text().replace(CLAUDE_ID, f"copy-{n}"))
+    store = SessionStore(clinvk_home)
+    assert sync(native_home, "--from", "codex").code == 0  # a catalog to put changes in
+    assert run_clinvk("sessions", "list", "--json").code == 0
+    seen: list[int] = []
+    flush = store._flush
+
+    def watch() -> None:
+        flush()
+        seen.append(len(store._pending))
+
+    monkeypatch.setattr(store_module, "BATCH_FLUSH", 5)
+    monkeypatch.setattr(store, "_flush", watch)
+    where = {"claude": [native_home / ".claude"]}
+    report = run_sync(store, ["claude"], homes=where)
+    assert report.counts["claude"].new == 13
+    assert max(seen) < 5 + 1 and store._pending == {}
+    assert len(sessions(clinvk_home)) == 14
+
