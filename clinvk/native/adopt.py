@@ -65,6 +65,9 @@ class FileState(msgspec.Struct, array_like=True):
 class SyncState(msgspec.Struct):
     version: int = STATE_VERSION
     files: dict[str, FileState] = msgspec.field(default_factory=dict)
+    # Transcripts a deadline stopped in the middle: read after the others next time, so
+    # that one file too long for `sync.auto`'s budget never holds the rest back.
+    later: list[str] = msgspec.field(default_factory=list)
 
 
 @dataclass
@@ -215,6 +218,9 @@ def sync(store: SessionStore, backends: Sequence[str], *,
                     report.counts[backend].unchanged += 1
                     continue
                 todo.append((backend, path, st))
+        later = set(state.later) & {str(path) for _b, path, _st in todo}
+        state.later = [p for p in state.later if p in later]
+        todo.sort(key=lambda item: str(item[1]) in later)  # stable: otherwise in order
         owners = _Owners(store)
         try:
             with store.batch():
@@ -249,6 +255,8 @@ def _adopt(store: SessionStore, todo: list[tuple[str, Path, os.stat_result]],
                        limits)
         except Deferred:
             report.deferred = len(todo) - n + 1
+            if str(path) not in state.later:
+                state.later.append(str(path))
             return
         except SessionBusyError as exc:
             report.warnings.append(f"skipped {path}: {exc.message}; it is synced next time")
@@ -292,6 +300,8 @@ def _adopt_one(store: SessionStore, backend: str, path: Path, st: os.stat_result
         owner = change.id or owner
     state.files[str(path)] = FileState(st.st_size, st.st_mtime_ns, owner,
                                        t.backend_session_id, [d.ident() for d in drafts])
+    if str(path) in state.later:
+        state.later.remove(str(path))
 
 
 def _apply(store: SessionStore, t: Transcript, drafts: list[Draft], owner: str | None,

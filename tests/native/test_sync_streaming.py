@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from clinvk.native import claude
+from clinvk.native.adopt import load_state
 from clinvk.native.adopt import sync as run_sync
 from clinvk.native.transcript import LINE_MAX, Deferred, Limits
 from clinvk.store import SessionStore
@@ -70,6 +71,27 @@ def test_the_deadline_holds_inside_a_file(native_home: Path, clinvk_home: Path) 
     with pytest.raises(Deferred):
         claude.parse(path, Limits(deadline=time.monotonic()))
     assert len(claude.parse(path, Limits(deadline=time.monotonic() + 60)).drafts) == 4
+
+
+def test_a_file_too_long_for_the_budget_never_holds_the_others_back(
+        native_home: Path, clinvk_home: Path) -> None:
+    # Sorted before the real transcript, and far longer to read than the budget.
+    huge = native_home / ".claude" / "projects" / "-huge" / "huge.jsonl"
+    huge.parent.mkdir(parents=True)
+    with open(huge, "wb") as f:
+        f.truncate(16 << 30)  # sparse
+    store = SessionStore(clinvk_home)
+    where = {"claude": [native_home / ".claude"]}
+    started = time.monotonic()
+    report = run_sync(store, ["claude"], homes=where, deadline=started + 1)
+    # Stopped inside the huge file, long before its end; the other one not reached.
+    assert report.deferred == 2 and report.changes == []
+    assert time.monotonic() - started < 10
+    assert load_state(store).later == [str(huge)]
+    # The next short sync reads the others first.
+    report = run_sync(store, ["claude"], homes=where, deadline=time.monotonic() + 1)
+    assert [c.backend_session_id for c in report.changes] == [CLAUDE_ID]
+    assert report.deferred == 1
 
 
 def test_a_sync_keeps_no_session_waiting_in_memory(
