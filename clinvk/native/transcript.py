@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import msgspec
 
@@ -41,8 +41,9 @@ T = TypeVar("T")
 # held whole: no record a reader keeps is anywhere near this size.
 LINE_MAX = 16 << 20
 CHUNK = 1 << 20
-# How often (in lines) a reader looks at its deadline.
+# How often a reader looks at its deadline: every so many lines, or bytes read.
 DEADLINE_EVERY = 256
+DEADLINE_BYTES = CHUNK
 
 # Calls whose status says nothing was changed (as clinvk.activity counts them).
 _NO_CHANGE = ("error", "denied", "cancelled")
@@ -218,7 +219,7 @@ def records(path: Path, decoder: msgspec.json.Decoder[T],
     except OSError as exc:
         raise TranscriptError(f"cannot read {path}: {exc.strerror}") from None
     with f:
-        number = 0
+        number = unchecked = 0
         while True:
             try:
                 raw = f.readline(limits.line_max + 1)
@@ -227,8 +228,10 @@ def records(path: Path, decoder: msgspec.json.Decoder[T],
             if not raw:
                 return
             number += 1
-            if number % DEADLINE_EVERY == 0:
+            unchecked += len(raw)
+            if number % DEADLINE_EVERY == 0 or unchecked >= DEADLINE_BYTES:
                 _check(limits, path)
+                unchecked = 0
             if len(raw) > limits.line_max:
                 _skip_line(f, raw, limits, path)
                 limits.warnings.append(f"{path} line {number} is longer than "
@@ -252,7 +255,7 @@ def _check(limits: Limits, path: Path) -> None:
         raise Deferred(f"{path} was not read to its end before the deadline")
 
 
-def _skip_line(f: Any, head: bytes, limits: Limits, path: Path) -> None:
+def _skip_line(f: BinaryIO, head: bytes, limits: Limits, path: Path) -> None:
     """Read past the rest of an over-long line, a CHUNK at a time."""
     piece = head
     while piece and not piece.endswith(b"\n"):
