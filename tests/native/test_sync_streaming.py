@@ -94,11 +94,19 @@ def test_a_file_too_long_for_the_budget_never_holds_the_others_back(
     assert report.deferred == 1
 
 
+@pytest.mark.parametrize(("count", "size", "most"), [
+    (5, 1 << 30, 5),  # flushed once 5 changes are pending
+    (1000, 1, 1),  # flushed once 1 byte is: at each new session
+])
 def test_a_sync_keeps_no_session_waiting_in_memory(
-        native_home: Path, clinvk_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        native_home: Path, clinvk_home: Path, monkeypatch: pytest.MonkeyPatch,
+        count: int, size: int, most: int) -> None:
     """Each new session's catalog change is put in a batch, not kept until the process
     exits (25: 3.35 GiB for 20,000 sessions)."""
+    import sqlite3
+
     from clinvk import store as store_module
+    from clinvk.catalog import catalog_path
 
     src = transcript(native_home, "claude")
     for n in range(12):
@@ -114,11 +122,14 @@ def test_a_sync_keeps_no_session_waiting_in_memory(
         flush()
         seen.append(len(store._pending))
 
-    monkeypatch.setattr(store_module, "BATCH_FLUSH", 5)
+    monkeypatch.setattr(store_module, "BATCH_FLUSH", count)
+    monkeypatch.setattr(store_module, "BATCH_FLUSH_BYTES", size)
     monkeypatch.setattr(store, "_flush", watch)
     where = {"claude": [native_home / ".claude"]}
     report = run_sync(store, ["claude"], homes=where)
     assert report.counts["claude"].new == 13
-    assert max(seen) < 5 + 1 and store._pending == {}
-    assert len(sessions(clinvk_home)) == 14
-
+    assert seen and max(seen) < most and store._pending == {}
+    # Put in the catalog by the sync itself, not left for its next reader.
+    conn = sqlite3.connect(catalog_path(clinvk_home))
+    assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 14
+    conn.close()
