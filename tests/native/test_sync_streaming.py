@@ -133,3 +133,35 @@ def test_a_sync_keeps_no_session_waiting_in_memory(
     conn = sqlite3.connect(catalog_path(clinvk_home))
     assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 14
     conn.close()
+
+
+def test_a_gemini_chat_keeps_no_raw_tool_results_while_it_is_read(native_home: Path) -> None:
+    """gemini merges messages by id, so it keeps them to the end: what it keeps is what
+    is read of them (texts, tool calls with their previews), never the raw results."""
+    import tracemalloc
+
+    from clinvk.native import gemini
+
+    path = transcript(native_home, "gemini")
+    lines = path.read_text().splitlines(keepends=True)
+    tool = next(line for line in lines if '"toolCalls"' in line)
+    big = "kiwi " * 200_000  # 1 MB of output per call
+    more = []
+    for n in range(40):
+        record = json.loads(tool)
+        record["id"] = f"big-{n}"
+        record["toolCalls"][0]["id"] = f"call-{n}"
+        record["toolCalls"][0]["result"][0]["functionResponse"]["response"]["output"] = big
+        more.append(json.dumps(record) + "\n")
+    at = lines.index(tool) + 1
+    path.write_text("".join(lines[:at] + more + lines[at:]))
+    tracemalloc.start()
+    try:
+        t = gemini.parse(path)
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    (turn,) = [d for d in t.complete() if d.prompt == "read notes.txt"]
+    assert len(turn.tool_calls) == 41
+    assert all(len(c.output_preview or "") < 4096 for c in turn.tool_calls)
+    assert peak < 12 << 20, f"peak {peak >> 20} MB for 40 MB of tool results"
