@@ -28,14 +28,7 @@ from clinvk import toolcalls
 from clinvk.backends.claude import _Usage, _usage
 from clinvk.backends.claude_tools import tool_kind
 from clinvk.model import ToolCall
-from clinvk.native.transcript import (
-    Draft,
-    Limits,
-    Transcript,
-    TranscriptError,
-    records,
-    text_parts,
-)
+from clinvk.native.transcript import Draft, Limits, Transcript, TranscriptError, records, text_parts
 
 NAME = "claude"
 _ENDED = {"end_turn", "stop_sequence", "max_tokens", "refusal", "pause_turn"}

@@ -27,14 +27,7 @@ import msgspec
 from clinvk import toolcalls
 from clinvk.backends.codex import _Usage, _usage
 from clinvk.model import ToolCall, ToolKind, Usage
-from clinvk.native.transcript import (
-    Draft,
-    Limits,
-    Transcript,
-    TranscriptError,
-    records,
-    text_parts,
-)
+from clinvk.native.transcript import Draft, Limits, Transcript, TranscriptError, records, text_parts
 
 NAME = "codex"
 _KINDS: dict[str, ToolKind] = {

@@ -28,14 +28,7 @@ import msgspec
 from clinvk import toolcalls
 from clinvk.backends.gemini import TOOL_KINDS
 from clinvk.model import ToolCall, ToolKind, ToolStatus, Usage
-from clinvk.native.transcript import (
-    Draft,
-    Limits,
-    Transcript,
-    TranscriptError,
-    records,
-    text_parts,
-)
+from clinvk.native.transcript import Draft, Limits, Transcript, TranscriptError, records, text_parts
 
 NAME = "gemini"
 _STATUS: dict[str, ToolStatus] = {"success": "ok", "error": "error", "cancelled": "cancelled"}
