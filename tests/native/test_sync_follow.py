@@ -129,3 +129,9 @@ def test_sync_on_a_read_only_store_is_the_writers_error() -> None:
     first = ran.err.splitlines()[0]
     assert first.startswith("clinvk: error: cannot write to the session store at /proc/self")
     assert "internal error" not in ran.err and "hint: " in ran.err
+
+
+def test_the_sync_directory_is_private(native_home: Path, clinvk_home: Path) -> None:
+    assert sync(native_home, "--from", "codex").code == 0
+    assert (clinvk_home / "sync").stat().st_mode & 0o777 == 0o700
+    assert (clinvk_home / "sync" / "state.lock").stat().st_mode & 0o777 == 0o600
