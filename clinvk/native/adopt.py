@@ -14,9 +14,11 @@ Idempotent and incremental:
   and clinvk's own fields (title, tags, status, workdir) are left as they are.
 - A transcript turn that clinvk itself ran (same prompt, started within a few minutes
   after the clinvk turn) is not added twice.
-- A transcript that cannot be read whole is skipped with one warning and retried next
-  time; a busy session (a turn running), or any other failure to adopt one transcript,
-  too: it never stops the others. Nothing is ever written to a vendor's files.
+- A transcript that cannot be read whole is skipped with one warning and read again
+  once it changes (until then the warning is repeated from the state). A busy session
+  (a turn running), or any other failure to adopt one transcript, skips it too, to be
+  retried next time: it never stops the others. Nothing is ever written to a vendor's
+  files.
 - Memory stays flat whatever the files: each is streamed (transcript.records) and let go
   once recorded, and the catalog changes are put in batches (SessionStore.batch).
 """
@@ -60,6 +62,8 @@ class FileState(msgspec.Struct, array_like=True):
     # The vendor's session id the file held, and the ids (Draft.ident) of its turns taken.
     conversation: str | None = None
     taken: list[str] = msgspec.field(default_factory=list)
+    # Why the file, as it is at (size, mtime_ns), cannot be read: said again, not read again.
+    problem: str | None = None
 
 
 class SyncState(msgspec.Struct):
@@ -215,7 +219,11 @@ def sync(store: SessionStore, backends: Sequence[str], *,
                     continue
                 known = state.files.get(str(path))
                 if known and (known.size, known.mtime_ns) == (st.st_size, st.st_mtime_ns):
-                    report.counts[backend].unchanged += 1
+                    if known.problem:
+                        report.warnings.append(f"skipped {known.problem}")
+                        report.counts[backend].skipped += 1
+                    else:
+                        report.counts[backend].unchanged += 1
                     continue
                 todo.append((backend, path, st))
         later = set(state.later) & {str(path) for _b, path, _st in todo}
@@ -266,6 +274,10 @@ def _adopt(store: SessionStore, todo: list[tuple[str, Path, os.stat_result]],
         except TranscriptError as exc:
             report.warnings.append(f"skipped {exc.message}")
             counts.skipped += 1
+            # Read again once it changes (the vendor finished its last line, say).
+            known = state.files.get(str(path)) or FileState(0, 0, None)
+            state.files[str(path)] = msgspec.structs.replace(
+                known, size=st.st_size, mtime_ns=st.st_mtime_ns, problem=exc.message)
         except (ClinvkError, ValueError, OverflowError) as exc:
             # E.g. the session it belongs to is damaged, or a date beyond the calendar.
             why = exc.message if isinstance(exc, ClinvkError) else str(exc)

@@ -165,3 +165,28 @@ def test_a_gemini_chat_keeps_no_raw_tool_results_while_it_is_read(native_home: P
     assert len(turn.tool_calls) == 41
     assert all(len(c.output_preview or "") < 4096 for c in turn.tool_calls)
     assert peak < 12 << 20, f"peak {peak >> 20} MB for 40 MB of tool results"
+
+
+def test_a_bad_file_is_said_again_but_not_read_again_until_it_changes(
+        native_home: Path, clinvk_home: Path) -> None:
+    path = transcript(native_home, "claude")
+    good = path.read_bytes()
+    lines = good.splitlines(keepends=True)
+    lines[3] = b"x" + lines[3][1:]  # not JSON any more, same size
+    path.write_bytes(b"".join(lines))
+    first = sync(native_home, "--from", "claude")
+    assert first.out.strip() == "Synced claude: 0 new, 0 updated, 1 skipped"
+    (warning,) = first.err.splitlines()
+    assert "line 4 is not a transcript record" in warning
+    # Good again, but with the same size and time: it is not opened, the same words said.
+    st = path.stat()
+    path.write_bytes(good)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = sync(native_home, "--from", "claude")
+    assert (again.out, again.err) == (first.out, first.err)
+    assert sessions(clinvk_home) == {}
+    # Once it changes it is read: adopted whole.
+    os.utime(path)
+    ran = sync(native_home, "--from", "claude")
+    assert ran.out.strip() == "Synced claude: 1 new, 0 updated, 0 skipped" and ran.err == ""
+    assert len(sessions(clinvk_home)[CLAUDE_ID].turns) == 4
