@@ -35,8 +35,10 @@ from clinvk.model import SCHEMA_VERSION, Session
 if TYPE_CHECKING:
     from filelock import BaseFileLock
 
-# Catalog changes an import or a bulk delete gathers before putting them in one go.
+# Catalog changes an import, a bulk delete or a sync gathers before putting them in one
+# go: so many, or sooner once their session files add up to so many bytes (memory).
 BATCH_FLUSH = 1000
+BATCH_FLUSH_BYTES = 8 << 20
 
 
 class _VersionView(msgspec.Struct):
@@ -50,6 +52,10 @@ _encoder = msgspec.json.Encoder()
 
 class CorruptSessionError(SessionError):
     """A session file that cannot be read as a session."""
+
+
+class StoreWriteError(ClinvkError):
+    """The store cannot be written (disk full, read-only, no permission)."""
 
 
 def encode_session(session: Session) -> bytes:
@@ -94,7 +100,7 @@ def writing(root: Path) -> Iterator[None]:
     except TimeoutError:
         raise  # a lock held by someone else (filelock.Timeout), not a failed write
     except OSError as exc:
-        raise ClinvkError(
+        raise StoreWriteError(
             f"cannot write to the session store at {root}: {exc.strerror or exc}",
             hint=_WRITE_HINTS.get(exc.errno or 0,
                                   "point CLINVK_HOME at a writable directory, or fix the "
@@ -120,6 +126,7 @@ class SessionStore:
         # never holds up a writer that others wait for.
         self._held: set[str] = set()
         self._pending: dict[str, tuple[bytes | None, Path]] = {}
+        self._pending_bytes = 0
         self._batching = 0
         self._exit_hook = False
         self._mutex = threading.Lock()
@@ -211,7 +218,8 @@ class SessionStore:
 
         ``waitable``: the command takes --wait, so the busy hint may suggest it.
         ``flush`` False leaves the session's catalog change pending on release, for
-        whoever writes it next in this process (or for the process's exit).
+        whoever writes it next in this process (or for the process's exit); inside a
+        batch it goes with the batch's.
         """
         self._ensure_dirs()
         from filelock import Timeout
@@ -243,7 +251,7 @@ class SessionStore:
             with self._mutex:
                 self._held.discard(session_id)
             lock.release()
-            if flush:
+            if flush or self._batching:
                 self._flush()
             else:
                 self._flush_at_exit()
@@ -396,7 +404,8 @@ class SessionStore:
         freshness check, clinvk.catalog.refresh). For a finished turn, whose catalog
         write would cost it more than the rest of its bookkeeping."""
         with self._mutex:
-            self._pending.pop(session_id, None)
+            data, _path = self._pending.pop(session_id, (None, None))
+            self._pending_bytes -= len(data or b"")
 
     def _flush_at_exit(self) -> None:
         """Put what is still pending when the process ends (a lost change is only a stale
@@ -410,6 +419,8 @@ class SessionStore:
     def _changed(self, session_id: str, data: bytes | None, path: Path) -> None:
         self._stamp()
         with self._mutex:
+            old, _path = self._pending.get(session_id, (None, None))
+            self._pending_bytes += len(data or b"") - len(old or b"")
             self._pending[session_id] = (data, path)
             held = session_id in self._held
         if not held:
@@ -417,22 +428,26 @@ class SessionStore:
 
     def _flush(self) -> None:
         """Put the pending changes whose locks are released into the catalog (in a
-        batch, only once BATCH_FLUSH of them have gathered)."""
+        batch, only once BATCH_FLUSH of them, or BATCH_FLUSH_BYTES, have gathered)."""
         with self._mutex:
-            if self._batching and len(self._pending) < BATCH_FLUSH:
+            if self._batching and len(self._pending) < BATCH_FLUSH and (
+                    self._pending_bytes < BATCH_FLUSH_BYTES):
                 return
             ready = {i: c for i, c in self._pending.items() if i not in self._held}
-            for ident in ready:
+            for ident, (data, _path) in ready.items():
                 del self._pending[ident]
+                self._pending_bytes -= len(data or b"")
         if not ready:
             return
         from clinvk.catalog import record
 
-        changes = []
-        for ident, (data, path) in ready.items():
-            try:
-                session = None if data is None else decode_session(data, str(path))
-            except SessionError:
-                continue
-            changes.append((ident, session, path))
-        record(self.root, changes)
+        def changes() -> Iterator[tuple[str, Session | None, Path]]:
+            # Decoded only if there is a catalog to put them in.
+            for ident, (data, path) in ready.items():
+                try:
+                    session = None if data is None else decode_session(data, str(path))
+                except SessionError:
+                    continue
+                yield ident, session, path
+
+        record(self.root, changes())

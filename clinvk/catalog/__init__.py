@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -298,10 +298,11 @@ class Catalog:
         if legacy.is_dir() and not legacy.is_symlink():
             shutil.rmtree(legacy, ignore_errors=True)
 
-    def _guarded(self, fn: Any, *args: Any, again: bool = True) -> Any:
+    def _guarded(self, fn: Callable[[], Any], *, again: bool = True) -> Any:
         """Run fn; on an SQLite failure rebuild the catalog once, then fall back to an
         in-memory catalog read from the files (each step with one warning), and run fn
-        again on what it got (unless not ``again``: fn was the opening itself)."""
+        again on what it got (unless not ``again``: fn was the opening itself). fn takes
+        no arguments: it reads ``self.conn`` when it runs, so a retry uses the new one."""
         import sqlite3
 
         from clinvk.catalog import schema
@@ -309,7 +310,7 @@ class Catalog:
         deadline = time.monotonic() + BUSY_WAIT_S
         while True:
             try:
-                return fn(*args)
+                return fn()
             except (sqlite3.Error, schema.Unusable, OSError) as exc:
                 if _is_busy(exc) and time.monotonic() < deadline:
                     # Another process holds the catalog for a while (a long import, say):
@@ -328,15 +329,20 @@ class Catalog:
             self._inode = self._file_inode()
             self._dead = self._hits = None
             self._load_skipped()
-            return fn(*args) if again else None
+            return fn() if again else None
         except (sqlite3.Error, OSError, schema.Unusable) as exc:
             self._warn(f"cannot rebuild the session catalog ({exc}); reading the session "
                        "files directly, which is slow")
         try:
             self._open_memory()
-            return fn(*args) if again else None
+            return fn() if again else None
         except sqlite3.Error as exc:
             raise self._failed(exc) from None
+
+    def _conn(self) -> sqlite3.Connection:
+        """The connection as it is now (a rebuild replaces it)."""
+        assert self.conn is not None
+        return self.conn
 
     def _open_memory(self) -> None:
         from clinvk.catalog import refresh, schema
@@ -398,7 +404,8 @@ class Catalog:
         flt = flt or Filter()
         if self.conn is None:
             return Page(iter(()), 0)
-        return self._guarded(self._rows, flt, offset, limit, snippets, order)  # type: ignore[no-any-return]
+        return self._guarded(  # type: ignore[no-any-return]
+            lambda: self._rows(flt, offset, limit, snippets, order))
 
     def _rows(self, flt: Filter, offset: int, limit: int | None, snippets: bool,
               order: str) -> Page:
@@ -412,7 +419,8 @@ class Catalog:
         found = queries.rows(self.conn, flt, dead, offset, limit, hits=hits, order=order)
         if snippets and expr is not None:
             page = list(found)
-            marks = self._guarded(queries.snippets, self.conn, expr, [r.id for r in page])
+            ids = [r.id for r in page]
+            marks = self._guarded(lambda: queries.snippets(self._conn(), expr, ids))
             for row in page:
                 row.snippet = marks.get(row.id)
             return Page(iter(page), total)
@@ -541,7 +549,8 @@ class Catalog:
             return None
         from clinvk.catalog.queries import owner
 
-        return self._guarded(owner, self.conn, backend, backend_sid)  # type: ignore[no-any-return]
+        return self._guarded(  # type: ignore[no-any-return]
+            lambda: owner(self._conn(), backend, backend_sid))
 
     def storage(self, cutoff: float | None) -> Storage:
         """Counts and sizes for `sessions storage`; ``cleanable`` counts the sessions
@@ -562,7 +571,8 @@ class Catalog:
             return Mismatch(sorted(truth), [], [])
         from clinvk.catalog.queries import check
 
-        return self._guarded(check, self.conn, truth, unreadable)  # type: ignore[no-any-return]
+        return self._guarded(  # type: ignore[no-any-return]
+            lambda: check(self._conn(), truth, unreadable))
 
     def identities(self) -> list[tuple[int, str, int, int, int, float]]:
         """(sid, id, size, mtime_ns, inode, last_used) of every session (clinvk.catalog.export)."""
@@ -570,7 +580,7 @@ class Catalog:
             return []
         from clinvk.catalog.export import identities
 
-        return self._guarded(lambda: list(identities(self.conn)))  # type: ignore[no-any-return]
+        return self._guarded(lambda: list(identities(self._conn())))  # type: ignore[no-any-return]
 
     def export(self, ids: list[str]) -> ExportRows:
         """The rows of the sessions with these ids, to copy them elsewhere (clinvk.catalog.export)."""
@@ -578,7 +588,7 @@ class Catalog:
 
         if self.conn is None:
             return Rows()
-        return self._guarded(lambda: rows_of(self.conn, ids))  # type: ignore[no-any-return]
+        return self._guarded(lambda: rows_of(self._conn(), ids))  # type: ignore[no-any-return]
 
     def rebuild(self) -> None:
         """Build the catalog again from every session file."""
@@ -686,16 +696,20 @@ def inspect(path: Path) -> str | None:
         return f"damaged ({exc})"
 
 
-def record(root: Path, changes: list[tuple[str, Session | None, Path]]) -> None:
+def record(root: Path, changes: Iterable[tuple[str, Session | None, Path]]) -> None:
     """Put what a writer just did into the store's catalog (see refresh.put_written):
-    quietly nothing when there is no usable catalog, or it stays busy too long."""
+    quietly nothing when there is no usable catalog, or it stays busy too long.
+    ``changes`` is only read when there is a catalog to put them in."""
     import sqlite3
 
     from clinvk.catalog import refresh, schema
 
     path = catalog_path(root)
-    if not changes or not path.exists() or _being_built(root):
+    if not path.exists() or _being_built(root):
         return  # the next reader (or the build) takes the change from the file
+    changes = list(changes)
+    if not changes:
+        return
     try:
         conn = schema.connect(path, busy_ms=WRITER_BUSY_MS)
     except (sqlite3.Error, OSError):

@@ -8,7 +8,9 @@ One JSON record per line. What is read (measured on Claude Code 2.1.330):
   ``message.id``, ``requestId`` and whole ``usage`` — usage is counted once per
   (message id, request id).
 - ``cost-state`` records: the conversation's running cost; its growth over a turn is
-  that turn's reported cost.
+  that turn's reported cost. Written once a turn is over, it also ends a turn that has
+  an answer (older writers, and a crashed session, leave ``stop_reason`` null).
+- a prompt's ``uuid`` is how its turn is known again (adopt follows turns by it).
 - The cwd comes from the records, never from the directory name (which turns every
   character but letters and digits into ``-``). Sidechain (subagent) and meta records
   are not turns.
@@ -26,7 +28,7 @@ from clinvk import toolcalls
 from clinvk.backends.claude import _Usage, _usage
 from clinvk.backends.claude_tools import tool_kind
 from clinvk.model import ToolCall
-from clinvk.native.transcript import Draft, Transcript, TranscriptError, records, text_parts
+from clinvk.native.transcript import Draft, Limits, Transcript, TranscriptError, records, text_parts
 
 NAME = "claude"
 _ENDED = {"end_turn", "stop_sequence", "max_tokens", "refusal", "pause_turn"}
@@ -50,6 +52,7 @@ class _Line(msgspec.Struct):
     isApiErrorMessage: bool = False
     message: _Message | None = None
     requestId: str | None = None
+    uuid: str | None = None
     totalCostUSD: float | None = None
 
 
@@ -63,7 +66,7 @@ def _is_prompt(content: Any) -> str | None:
     return text_parts(content)
 
 
-def parse(path: Path) -> Transcript:
+def parse(path: Path, limits: Limits | None = None) -> Transcript:
     session: str | None = None
     cwd: str | None = None
     drafts: list[Draft] = []
@@ -71,7 +74,7 @@ def parse(path: Path) -> Transcript:
     calls: dict[str, ToolCall] = {}
     cost_total = 0.0  # a transcript starts its conversation: nothing spent yet
     since_cost: list[Draft] = []
-    for _n, line in records(path, _DECODER):
+    for _n, line in records(path, _DECODER, limits):
         if line.sessionId and session is None:
             session = line.sessionId
         if line.type == "cost-state" and line.totalCostUSD is not None:
@@ -79,6 +82,8 @@ def parse(path: Path) -> Transcript:
                 since_cost[0].cost_usd = round(max(0.0, line.totalCostUSD - cost_total), 9)
             cost_total = line.totalCostUSD
             since_cost = []
+            if drafts and drafts[-1].answered:
+                drafts[-1].done = True
             continue
         if line.type not in ("user", "assistant") or line.isSidechain or line.isMeta:
             continue
@@ -90,7 +95,7 @@ def parse(path: Path) -> Transcript:
         if line.type == "user":
             prompt = _is_prompt(message.content)
             if prompt is not None:
-                draft = Draft(prompt, line.timestamp, line.timestamp)
+                draft = Draft(prompt, line.timestamp, line.timestamp, key=line.uuid)
                 drafts.append(draft)
                 since_cost.append(draft)
             elif drafts:

@@ -27,7 +27,7 @@ import msgspec
 from clinvk import toolcalls
 from clinvk.backends.codex import _Usage, _usage
 from clinvk.model import ToolCall, ToolKind, Usage
-from clinvk.native.transcript import Draft, Transcript, TranscriptError, records, text_parts
+from clinvk.native.transcript import Draft, Limits, Transcript, TranscriptError, records, text_parts
 
 NAME = "codex"
 _KINDS: dict[str, ToolKind] = {
@@ -66,14 +66,14 @@ def _totals(info: Any) -> Usage | None:
         return None
 
 
-def parse(path: Path) -> Transcript:
+def parse(path: Path, limits: Limits | None = None) -> Transcript:
     thread: str | None = None
     cwd: str | None = None
     model: str | None = None
     total = Usage()
     at_start = Usage()
     drafts: list[Draft] = []
-    for number, line in records(path, _DECODER):
+    for number, line in records(path, _DECODER, limits):
         p = line.payload
         if number == 1 or thread is None:
             if line.type != "session_meta" or p is None or not isinstance(p.id, str):
@@ -95,7 +95,9 @@ def parse(path: Path) -> Transcript:
             if kind == "UserMessage":
                 prompt = text_parts(p.item.get("content")) or ""
                 at_start = total
-                drafts.append(Draft(prompt, at, at, model=model))
+                item_id = p.item.get("id")
+                drafts.append(Draft(prompt, at, at, model=model,
+                                    key=item_id if isinstance(item_id, str) else None))
             elif draft is None:
                 continue
             elif kind == "AgentMessage":
@@ -146,6 +148,6 @@ def _call(item: dict[str, Any], workdir: str, at: datetime) -> ToolCall:
         id=item["id"], name=name, kind=kind, summary=toolcalls.summary(kind, args, workdir),
         input=toolcalls.cut_input(args), started_at=at,
         status="ok" if status == "completed" else ("error" if status == "failed" else "unknown"),
-        exit_code=exit_code if isinstance(exit_code, int) and abs(exit_code) < 2**31 else None,
+        exit_code=exit_code if isinstance(exit_code, int) else None,  # bounded by to_turn
         output_preview=toolcalls.clip(output) if isinstance(output, str) else None,
         paths=paths)

@@ -28,7 +28,7 @@ import msgspec
 from clinvk import toolcalls
 from clinvk.backends.gemini import TOOL_KINDS
 from clinvk.model import ToolCall, ToolKind, ToolStatus, Usage
-from clinvk.native.transcript import Draft, Transcript, TranscriptError, records, text_parts
+from clinvk.native.transcript import Draft, Limits, Transcript, TranscriptError, records, text_parts
 
 NAME = "gemini"
 _STATUS: dict[str, ToolStatus] = {"success": "ok", "error": "error", "cancelled": "cancelled"}
@@ -74,11 +74,12 @@ def _usage(tokens: _Tokens) -> Usage:
                  cache_read_tokens=tokens.cached, reasoning_tokens=tokens.thoughts)
 
 
-def parse(path: Path) -> Transcript:
+def parse(path: Path, limits: Limits | None = None) -> Transcript:
     session: str | None = None
     started: datetime | None = None
     messages: dict[str, _Line] = {}
-    for number, line in records(path, _DECODER):
+    cwd = project_root(path)
+    for number, line in records(path, _DECODER, limits):
         if number == 1 or session is None:
             if not line.sessionId or line.id is not None:
                 raise TranscriptError(f"{path} is not a gemini chat this clinvk knows "
@@ -87,17 +88,22 @@ def parse(path: Path) -> Transcript:
             continue
         if line.id is None or line.type is None or line.timestamp is None:
             continue  # a header of a resume, or a $set line
+        # Kept until the end (a message may be written again): only what is read of it,
+        # never its raw content and tool results, which can be large.
         first = messages.get(line.id)
         if first is None:
             messages[line.id] = line
+            line.content = _compact(line)
+            line.toolCalls = _calls(line.toolCalls, cwd or "", line.timestamp)
         else:
-            first.content = line.content
-            first.toolCalls = line.toolCalls if line.toolCalls is not None else first.toolCalls
+            first.content = _compact(line)
+            if line.toolCalls is not None:
+                at = first.timestamp or line.timestamp
+                first.toolCalls = _calls(line.toolCalls, cwd or "", at)
             first.model = line.model or first.model
             first.tokens = first.tokens or line.tokens
     if session is None:
         raise TranscriptError(f"{path} is empty")
-    cwd = project_root(path)
     if cwd is None:
         raise TranscriptError(f"{path} has no readable .project_root beside its chats dir")
     drafts: list[Draft] = []
@@ -106,7 +112,7 @@ def parse(path: Path) -> Transcript:
         if m.type == "user":
             prompt = _prompt(m.content)
             if prompt is not None:
-                drafts.append(Draft(prompt, m.timestamp, m.timestamp))
+                drafts.append(Draft(prompt, m.timestamp, m.timestamp, key=m.id))
             elif drafts:
                 drafts[-1].seen(m.timestamp)
             continue
@@ -123,12 +129,23 @@ def parse(path: Path) -> Transcript:
         draft.model = m.model or draft.model
         draft.text(text_parts(m.content) or "")
         calls = m.toolCalls if isinstance(m.toolCalls, list) else []
-        for raw in calls:
-            if isinstance(raw, dict) and isinstance(raw.get("id"), str):
-                draft.tool(_call(raw, cwd, m.timestamp))
+        for call in calls:
+            draft.tool(call)
         draft.done = not calls
     return Transcript(NAME, session, cwd, path, drafts,
                       started or (drafts[0].started_at if drafts else None))
+
+
+def _compact(line: _Line) -> str | None:
+    """What is read of a message's content: a prompt's text, an answer's text."""
+    return _prompt(line.content) if line.type == "user" else text_parts(line.content)
+
+
+def _calls(raw: Any, workdir: str, at: datetime) -> list[ToolCall] | None:
+    if not isinstance(raw, list):
+        return None
+    return [_call(c, workdir, at) for c in raw
+            if isinstance(c, dict) and isinstance(c.get("id"), str)]
 
 
 def _prompt(content: Any) -> str | None:

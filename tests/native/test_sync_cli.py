@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -26,11 +27,13 @@ def sync(home: Path, *args: str) -> Ran:
 
 def grow_codex_transcript(native_home: Path) -> Path:
     """The codex conversation grows by one more turn: its last turn's records appended
-    again, with another prompt and later times (the reader needs no new ids)."""
+    again, with another prompt, a new prompt id and later times."""
     path = transcript(native_home, "codex")
     lines = path.read_text().splitlines(keepends=True)
     last = max(i for i, line in enumerate(lines) if '"UserMessage"' in line)
-    tail = "".join(lines[last:]).replace('"bye"', '"one more"').replace(
+    tail = re.sub(r'("type":"UserMessage","id":")[^"]+', r"\1one-more-prompt",
+                  "".join(lines[last:]))
+    tail = tail.replace('"bye"', '"one more"').replace(
         "2026-11-30T03:22:0", "2026-11-30T03:23:0")
     path.write_text("".join(lines) + tail)
     return path
@@ -96,8 +99,7 @@ def test_grown_transcript_appends_only_the_new_turn_and_keeps_clinvk_fields(
     assert run_clinvk("sessions", "rename", old.id, "my own title").code == 0
     assert run_clinvk("sessions", "tag", old.id, "keep").code == 0
     assert run_clinvk("sessions", "pause", old.id).code == 0
-    # The same conversation grows by one more turn: append its records again (new ids
-    # are not needed by the reader; the prompt is changed to tell it apart).
+    # The same conversation grows by one more turn.
     path = grow_codex_transcript(native_home)
     ran = sync(native_home, "--json")
     assert ran.code == 0, ran.err
