@@ -16,8 +16,9 @@ from typing import Any
 from clinvk.catalog.queries import Dead, Filter, filtered, status_sql, where
 from clinvk.catalog.schema import SUM_COLUMNS
 from clinvk.model import STATUSES
-from clinvk.periods import LocalCalendar, split
-from clinvk.stats import COMPUTED_TURNS, NO_TAG, REPORTED_TURNS, Report, Totals, TurnFact, sum_turns
+from clinvk.periods import LocalCalendar
+from clinvk.stats import NO_TAG, Report, Totals, TurnFact, sum_turns
+from clinvk.stats import priced as is_priced
 
 _INF = float("inf")
 
@@ -44,7 +45,9 @@ _TOKEN_POSITIONS = [SUM_COLUMNS.index(c) for c in _TOKENS]
 
 
 def _priced(alias: str) -> str:
-    return f"coalesce(sum({alias}.rep_n + {alias}.comp_n > 0), 0)"
+    # As stats.priced: a priced turn, or cost a turn of another period spent here.
+    return (f"coalesce(sum({alias}.rep_n + {alias}.comp_n > 0 OR {alias}.rep_cost > 0 "
+            f"OR {alias}.comp_cost > 0), 0)")
 
 
 def _sums(values: tuple[Any, ...]) -> Any:
@@ -177,21 +180,25 @@ def _straddlers(conn: sqlite3.Connection, report: Report, flt: Filter, dead: Dea
         return
     import msgspec
 
+    from clinvk.catalog.ingest import spent_by_turn, split_sums
+
+    by = report.by
+    calendar = LocalCalendar(by) if by in ("day", "week", "month") else None
+    spent = spent_by_turn(conn, list(sessions)) if calendar is not None else {}
     facts: dict[int, list[TurnFact]] = {}
     for r in conn.execute(
             "SELECT sid, started, duration, model, status, i0, i1, i2, i3, i4, cost, "
-            "cost_source FROM turns WHERE sid IN (SELECT value FROM json_each(?)) "
+            "cost_source, pos FROM turns WHERE sid IN (SELECT value FROM json_each(?)) "
             "AND started >= ? AND started < ? ORDER BY sid, pos",
             (msgspec.json.encode(list(sessions)).decode(), lo, hi)):
         usage = None if r[5] is None else (r[5], r[6], r[7], r[8], r[9])
-        facts.setdefault(r[0], []).append(TurnFact(r[1], r[2], r[3], r[4], usage, r[10], r[11]))
-    by = report.by
-    calendar = LocalCalendar(by) if by in ("day", "week", "month") else None
+        facts.setdefault(r[0], []).append(TurnFact(r[1], r[2], r[3], r[4], usage, r[10], r[11],
+                                                   spent.get((r[0], r[12]), ())))
     extra = Report(by, start, end)
     for sid, in_range in facts.items():
         ident, status_, backend, workdir, tags = sessions[sid]
         sums = sum_turns(in_range)
-        priced = bool(sums[REPORTED_TURNS] or sums[COMPUTED_TURNS])
+        priced = is_priced(sums)
         extra.totals.add_session(ident, status_, priced)
         extra.totals.add(sums)
         if by is None:
@@ -204,11 +211,9 @@ def _straddlers(conn: sqlite3.Connection, report: Report, flt: Filter, dead: Dea
                 group.add_session(ident, status_, priced)
                 group.add(sums)
             continue
-        for key, part in split(in_range, calendar):
-            part_sums = sum_turns(part)
+        for key, part_sums in split_sums(in_range, calendar):
             group = _group(extra, key)
-            group.add_session(ident, status_, bool(part_sums[REPORTED_TURNS]
-                                                   or part_sums[COMPUTED_TURNS]))
+            group.add_session(ident, status_, is_priced(part_sums))
             group.add(part_sums)
     report.totals.absorb(extra.totals)
     for key, group in extra.groups.items():

@@ -149,8 +149,7 @@ def _new_turns(t: Transcript, start: int, session: Session | None,
             continue
         if draft.cost_usd is not None:
             turn.cost_usd, turn.cost_source = draft.cost_usd, "reported"
-        else:
-            price(turn)
+        price(turn)  # a reported cost stays: its requests get their shares of it
         out.append(turn)
     return out
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from clinvk.errors import ClinvkError
-from clinvk.model import Seconds, ToolCall, Turn, TurnStatus, Usage, out_of_bounds
+from clinvk.model import ApiRequest, Seconds, ToolCall, Turn, TurnStatus, Usage, out_of_bounds
 
 T = TypeVar("T")
 
@@ -47,6 +47,8 @@ class Draft:
     pending: list[str] = field(default_factory=list)
     chatter: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    # The turn's API requests, where the transcript gives each one's usage.
+    requests: list[ApiRequest] = field(default_factory=list)
 
     def text(self, text: str) -> None:
         if text:
@@ -60,11 +62,19 @@ class Draft:
     def add_usage(self, usage: Usage) -> None:
         self.usage = usage if self.usage is None else self.usage + usage
 
+    def add_request(self, usage: Usage, at: datetime | None) -> None:
+        """One API request's usage (and its time): added to the turn's."""
+        self.add_usage(usage)
+        self.requests.append(ApiRequest(usage.input_tokens, usage.output_tokens,
+                                        usage.cache_read_tokens, usage.cache_write_tokens, at))
+
     def seen(self, at: datetime | None) -> None:
         if at is not None and at > self.ended_at:
             self.ended_at = at
 
     def to_turn(self, index: int, backend_session_id: str) -> Turn:
+        from clinvk.pricing import fit_requests
+
         status: TurnStatus = "error" if self.error else ("ok" if self.done else "interrupted")
         duration = round((self.ended_at - self.started_at).total_seconds(), 3)
         usage = self.usage if self.usage is None or not out_of_bounds(self.usage, Usage) else None
@@ -80,6 +90,7 @@ class Draft:
             backend_session_id=backend_session_id,
             model=self.model,
             usage=usage,
+            requests=fit_requests(usage, self.requests),
             tool_calls=list(self.tool_calls),
             chatter=list(self.chatter),
         )
