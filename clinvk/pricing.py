@@ -309,7 +309,7 @@ def price_turn(turn: Turn, overrides: dict[str, PriceConfig], at: datetime | Non
     request would cost at the table's prices (else to its tokens).
     """
     if turn.cost_source != "reported" or turn.cost_usd is None:
-        turn.cost_usd, turn.cost_source, turn.price_source = _computed(turn, overrides, at)
+        turn.cost_usd, turn.cost_source, turn.price_source = computed_cost(turn, overrides, at)
     if not turn.requests:
         return
     if turn.cost_usd is None:
@@ -333,8 +333,10 @@ def price_turn(turn: Turn, overrides: dict[str, PriceConfig], at: datetime | Non
         r.cost_usd = round(turn.cost_usd * w / whole, 10)
 
 
-def _computed(turn: Turn, overrides: dict[str, PriceConfig], at: datetime | None
-              ) -> tuple[float | None, CostSource, str | None]:
+def computed_cost(turn: Turn, overrides: dict[str, PriceConfig], at: datetime | None
+                  ) -> tuple[float | None, CostSource, str | None]:
+    """What the price table (and ``overrides``) make of a turn's usage: (cost, source,
+    price source), each recorded request at its own tier."""
     if turn.usage is None:
         return None, "unpriced", None
     if turn.usage_by_model:
@@ -348,3 +350,19 @@ def _computed(turn: Turn, overrides: dict[str, PriceConfig], at: datetime | None
             source = source or where
         return round(total, 10), "computed", source
     return compute_cost(turn.model, turn.usage, overrides, at, turn.requests)
+
+
+def stale_cost(turn: Turn, overrides: dict[str, PriceConfig]) -> str | None:
+    """Why a turn's computed cost is not what its recorded requests give at the prices
+    of its start (None: it is, or it is not computed from requests). A reported cost
+    is the vendor's and never recomputed."""
+    if turn.cost_source != "computed" or not turn.requests:
+        return None
+    cost = computed_cost(turn, overrides, turn.started_at)[0]
+    if cost is None:
+        return None
+    if turn.cost_usd is None or abs(cost - turn.cost_usd) > 1e-9:
+        return f"turn {turn.index} costs ${cost:.6f} by its requests, ${turn.cost_usd or 0:.6f} recorded"
+    if any(r.cost_usd is None for r in turn.requests):
+        return f"turn {turn.index} has requests without their share of its cost"
+    return None
