@@ -45,9 +45,10 @@ _TOKEN_POSITIONS = [SUM_COLUMNS.index(c) for c in _TOKENS]
 
 
 def _priced(alias: str) -> str:
-    # As stats.priced: a priced turn, or cost a turn of another period spent here.
-    return (f"coalesce(sum({alias}.rep_n + {alias}.comp_n > 0 OR {alias}.rep_cost > 0 "
-            f"OR {alias}.comp_cost > 0), 0)")
+    # As stats.priced: a priced turn, or cost a turn of another period spent here (all
+    # four are never negative: one sum tells).
+    return (f"coalesce(sum({alias}.rep_n + {alias}.comp_n + {alias}.rep_cost "
+            f"+ {alias}.comp_cost > 0), 0)")
 
 
 def _sums(values: tuple[Any, ...]) -> Any:
@@ -84,37 +85,46 @@ def aggregate(conn: sqlite3.Connection, by: str | None, start: float | None, end
         for group in report.groups.values():
             report.totals.absorb(group)
     else:
-        head, args = _head(dead, "s")
+        # Groups by model or period partition the turns of the sessions (and what their
+        # requests spent): the totals' turn sums are the groups' added up, so the
+        # sessions need only be counted here (a third of the time of adding them up).
+        by_turn = by in ("model", "day", "week", "month")
+        head, args = _head(dead, "s", turn_sums=not by_turn)
         row = conn.execute(f"SELECT {head} FROM sessions s{cond}", [*args, *params]).fetchone()
         _add_row(report.totals, row)
         if by is not None:
             everything = not filtered(flt) and start is None and end is None
             _groups(conn, report, by, dead, cond, params, everything, start is not None)
+            if by_turn:
+                for group in report.groups.values():
+                    report.totals.merge(group)
     if start is not None or end is not None:
         _straddlers(conn, report, flt, dead, start, end)
     return report
 
 
-def _head(dead: Dead, alias: str, sums: str | None = None) -> tuple[str, list[Any]]:
+def _head(dead: Dead, alias: str, sums: str | None = None, *, turn_sums: bool = True
+          ) -> tuple[str, list[Any]]:
     """The aggregate columns of a group: sessions, sessions per shown status (of rows
-    ``alias``), priced sessions, then the turn sums (SUM_COLUMNS, of rows ``sums``,
-    default ``alias``) — and the parameters they take."""
+    ``alias``), priced sessions, then (``turn_sums``) the turn sums (SUM_COLUMNS, of rows
+    ``sums``, default ``alias``) — and the parameters they take."""
     status, status_params = status_sql(dead, alias)
     counts = ", ".join(f"coalesce(sum({status} = '{s}'), 0)" for s in STATUSES)
     sums = sums or alias
+    tail = f", {_sum_sql(sums)}" if turn_sums else ""
     # The shown status is used once per status column.
-    return (f"count(*), {counts}, {_priced(sums)}, {_sum_sql(sums)}",
-            status_params * len(STATUSES))
+    return (f"count(*), {counts}, {_priced(sums)}{tail}", status_params * len(STATUSES))
 
 
 def _add_row(group: Totals, row: tuple[Any, ...]) -> None:
-    """Add a row of _head's columns to a group."""
+    """Add a row of _head's columns to a group (its turn sums, if it has them)."""
     group.sessions += row[0]
     for s, n in zip(STATUSES, row[1:1 + len(STATUSES)]):
         group.by_status[s] += n
     rest = row[1 + len(STATUSES):]
     group.priced_sessions += rest[0]
-    group.add(_sums(rest[1:]))
+    if len(rest) > 1:
+        group.add(_sums(rest[1:]))
 
 
 def _groups(conn: sqlite3.Connection, report: Report, by: str, dead: Dead, cond: str,

@@ -209,7 +209,7 @@ def _head(alias: str) -> str:
     # Priced as clinvk.stats.priced: a priced turn, or cost spent here by a turn that
     # started in another period (the splits follow each API request's time).
     return (f"count(*), count(*) FILTER (WHERE {alias}.reported_turns + "
-            f"{alias}.computed_turns > 0 OR {alias}.reported_cost + {alias}.computed_cost > 0), "
+            f"{alias}.computed_turns + {alias}.reported_cost + {alias}.computed_cost > 0), "
             f"{_sums_of(alias)}")
 
 
