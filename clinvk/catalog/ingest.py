@@ -11,6 +11,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from clinvk.catalog.schema import SUM_COLUMNS
@@ -95,16 +96,22 @@ def turn_facts(session: Session) -> list[TurnFact]:
     return facts
 
 
+_STEP = timedelta(seconds=SPENT_STEP)
+
+
 def spent_of(turn: Turn) -> tuple[Spent, ...]:
     """What a turn's requests spent in other quarter hours than its start's."""
     home = turn.started_at.timestamp() // SPENT_STEP
+    # The quarter hour of the start as datetimes: most requests fall in it, and a
+    # comparison is cheaper than a timestamp.
+    low = datetime.fromtimestamp(home * SPENT_STEP, UTC)
+    high = low + _STEP
     pieces: dict[float, list[Any]] = {}
     for r in turn.requests or ():
-        if r.at is None:
-            continue  # the vendor gave no time: it counts with the turn's start
-        q = r.at.timestamp() // SPENT_STEP
-        if q == home:
-            continue
+        at = r.at
+        if at is None or low <= at < high:
+            continue  # no time (it counts with the turn's start), or the start's quarter
+        q = at.timestamp() // SPENT_STEP
         p = pieces.get(q)
         if p is None:
             p = pieces[q] = [0, 0, 0, 0, 0.0]

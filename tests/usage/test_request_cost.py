@@ -143,3 +143,26 @@ def test_codex_and_gemini_streams_give_only_the_turns_sums(backend: type, sample
     # one request (its adopted transcript has them: see below).
     _, result = run(backend().parser(request()), fixture_text(sample))
     assert result.usage is not None and result.requests is None
+
+
+def test_a_version_2_record_loads_without_requests_and_keeps_its_cost(store) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from clinvk.model import SCHEMA_VERSION
+
+    record = {"id": "old00001", "backend": "codex", "workdir": "/w", "version": 2,
+              "created_at": "2026-03-02T10:00:00Z", "last_used_at": "2026-03-02T10:00:00Z",
+              "turns": [{"index": 1, "prompt": "p", "started_at": "2026-03-02T10:00:00Z",
+                         "status": "ok", "model": "gpt-5.5",
+                         "usage": {"input_tokens": 20_000, "cache_read_tokens": 280_000},
+                         "cost_usd": 0.48, "cost_source": "computed",
+                         "price_source": "builtin table 2026-11-22 (genai-prices 0.2.3)"}]}
+    path = store.path_for("old00001")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    session = store.read("old00001")
+    assert session.turns[0].requests is None and session.turns[0].cost_usd == 0.48
+    store.save(session)  # written again: at the current version, the turn as it was
+    again = json.loads(path.read_text())
+    assert again["version"] == SCHEMA_VERSION == 3
+    assert again["turns"][0]["requests"] is None and again["turns"][0]["cost_usd"] == 0.48
