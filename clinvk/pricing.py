@@ -18,6 +18,11 @@ input — the adapters subtract cached tokens from codex's and gemini's input co
 so cache reads and writes are charged at their own rates and never twice.
 ``output_tokens`` already includes reasoning tokens, which are not charged again.
 
+A long-context tier applies per API request: a turn that recorded its requests
+(``Turn.requests``) is priced request by request, each at the tier of its own prompt
+(input + cache read + cache write); a turn without them as one request
+(``price_turn``, docs/stats.md#cost-per-api-request).
+
 Model ids are matched: config key (exact, then ``*`` prefix) → exact table id →
 normalized id (lowercase; a ``[1m]``-style suffix, an ``@version`` and a
 ``provider/`` or ``models/`` prefix stripped) → the table's own match rules
