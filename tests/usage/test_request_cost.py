@@ -139,8 +139,9 @@ def test_claude_stream_of_a_real_tool_turn_records_each_request() -> None:
 @pytest.mark.parametrize(("backend", "sample"), [
     (CodexBackend, "tools/codex-tool-turn.jsonl"), (GeminiBackend, "tools/gemini-tool-turn.jsonl")])
 def test_codex_and_gemini_streams_give_only_the_turns_sums(backend: type, sample: str) -> None:
-    # Their machine-readable output has no per-request usage: such a turn is priced as
-    # one request (its adopted transcript has them: see below).
+    # Their machine-readable output has no per-request usage (codex's come from its
+    # rollout, absent here: tests/backends/test_codex_rollout.py); such a turn is priced
+    # as one request.
     _, result = run(backend().parser(request()), fixture_text(sample))
     assert result.usage is not None and result.requests is None
 
