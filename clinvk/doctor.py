@@ -13,11 +13,15 @@ Problems it names:
 * ``index``: the catalog (clinvk.catalog) disagrees with the files (sessions missing
   from it, listed but gone, or read from an older version of the file), or it cannot be
   used. (The kind keeps the name it had when the catalog was called the index.)
+* ``cost``: a turn whose computed cost is not what its recorded API requests give, each
+  at its own long-context tier, at the prices of the turn's start and the config's
+  ``[pricing]`` (a record priced before costs were computed per request, or prices
+  that changed since). Reported costs are the vendor's and are never recomputed.
 
 The repair moves corrupt, temp and stray files into ``<store>/quarantine/`` (never
 deletes them), drops out-of-range numbers from their records (as a turn does when a
-vendor reports one), marks stale running sessions as interrupted, and rebuilds the
-catalog.
+vendor reports one), marks stale running sessions as interrupted, recomputes the
+computed costs found out of date, and rebuilds the catalog.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from clinvk import ids
 
 if TYPE_CHECKING:
+    from clinvk.config import PriceConfig
     from clinvk.model import Session
     from clinvk.store import SessionStore
 
@@ -46,12 +51,13 @@ _BOUNDS = re.compile(r"Expected `(int|float)` [<>]=|Number out of range")
 
 LABELS = {"corrupt": "unreadable session file", "temp": "leftover temp file",
           "stray": "unexpected file", "stale-running": "stale running session",
-          "out-of-range": "number out of range in", "index": "session catalog"}
+          "out-of-range": "number out of range in", "index": "session catalog",
+          "cost": "computed cost out of date in"}
 
 
 @dataclass
 class Problem:
-    kind: str  # corrupt | out-of-range | temp | stray | stale-running | index
+    kind: str  # corrupt | out-of-range | temp | stray | stale-running | index | cost
     detail: str
     path: Path | None = None
     ident: str | None = None
@@ -93,10 +99,16 @@ def _is_temp(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
-def check(store: SessionStore, progress: Any = None) -> Findings:
-    """Read every file of the store and compare the catalog with them."""
+def check(store: SessionStore, progress: Any = None,
+          pricing: dict[str, PriceConfig] | None = None) -> Findings:
+    """Read every file of the store and compare the catalog with them (``pricing``: the
+    config's price overrides; None reads them from the config)."""
     from clinvk.errors import ClinvkError, NotFoundError
     from clinvk.liveness import pid_alive
+    from clinvk.pricing import stale_cost
+
+    if pricing is None:
+        pricing = _pricing()
 
     found = Findings()
     now = time.time()
@@ -147,6 +159,9 @@ def check(store: SessionStore, progress: Any = None) -> Findings:
                     "stale-running",
                     f"marked running, but its clinvk process (pid {session.pid}) is gone",
                     path, stem))
+            stale = [why for t in session.turns if (why := stale_cost(t, pricing))]
+            if stale:
+                found.problems.append(Problem("cost", _some(stale), path, stem))
     corrupt = {p.ident for p in found.problems if p.kind in ("corrupt", "out-of-range") and p.ident}
     found.problems.extend(_catalog_problems(store, truth, corrupt))
     return found
@@ -192,8 +207,11 @@ def _some(idents: list[str]) -> str:
     return ", ".join(idents[:5]) + (f" and {len(idents) - 5} more" if len(idents) > 5 else "")
 
 
-def repair(store: SessionStore, found: Findings) -> list[dict[str, Any]]:
+def repair(store: SessionStore, found: Findings,
+           pricing: dict[str, PriceConfig] | None = None) -> list[dict[str, Any]]:
     """Fix what check() found; returns what was done, one entry per action."""
+    if pricing is None:
+        pricing = _pricing()
     done: list[dict[str, Any]] = []
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for problem in found.problems:
@@ -208,6 +226,9 @@ def repair(store: SessionStore, found: Findings) -> list[dict[str, Any]]:
         elif problem.kind == "stale-running" and problem.ident is not None:
             outcome = _mark_interrupted(store, problem.ident)
             done.append({"kind": problem.kind, "id": problem.ident, "action": outcome})
+        elif problem.kind == "cost" and problem.ident is not None:
+            done.append({"kind": problem.kind, "id": problem.ident,
+                         "action": _reprice(store, problem.ident, pricing)})
     from clinvk.catalog import Catalog
 
     catalog = Catalog(store, None)
@@ -237,6 +258,37 @@ def _quarantine(store: SessionStore, path: Path, stamp: str) -> Path | None:
     except FileNotFoundError:
         return None
     return target
+
+
+def _pricing() -> dict[str, PriceConfig]:
+    """The config's price overrides; none when the config cannot be read (the config
+    command names its problem)."""
+    from clinvk.config import load
+    from clinvk.errors import ClinvkError
+
+    try:
+        return load().config.pricing
+    except ClinvkError:
+        return {}
+
+
+def _reprice(store: SessionStore, ident: str, pricing: dict[str, PriceConfig]) -> str:
+    from clinvk.errors import SessionBusyError
+    from clinvk.pricing import price_turn, stale_cost
+
+    turns: list[int] = []
+
+    def change(session: Session) -> None:
+        for turn in session.turns:
+            if stale_cost(turn, pricing):
+                price_turn(turn, pricing, turn.started_at)
+                turns.append(turn.index)
+
+    try:
+        store.update(ident, change)
+    except SessionBusyError:
+        return f"left {ident} alone: another clinvk process holds it"
+    return (f"recomputed the cost of {len(turns)} turn(s) of {ident} from their requests")
 
 
 def _mark_interrupted(store: SessionStore, ident: str) -> str:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Bounds of every number in the record, in one place: the store's decoder, import and
 # the turn's own check of what a vendor reported all enforce them, so no record can
@@ -87,6 +87,30 @@ class Usage(msgspec.Struct, omit_defaults=False):
         )
 
 
+class ApiRequest(msgspec.Struct, array_like=True):
+    """One API request of a turn (schema version 3), written as a JSON array:
+    ``[input, output, cache_read, cache_write, at, cost_usd]``.
+
+    Tokens as in Usage (``input`` uncached). A long-context price tier applies per API
+    request, so each request is priced at the tier of its own prompt (clinvk.pricing);
+    ``cost_usd`` is its share of the turn's cost, ``at`` when it was made (None: the
+    vendor did not say), which decides the day its usage counts on. The requests of a
+    turn add up to its usage (what a vendor left unattributed is the last request's).
+    """
+
+    input_tokens: Tokens = 0
+    output_tokens: Tokens = 0
+    cache_read_tokens: Tokens = 0
+    cache_write_tokens: Tokens = 0
+    at: datetime | None = None
+    cost_usd: Dollars | None = None
+
+    @property
+    def prompt(self) -> int:
+        """The request's input as price sheets count it: uncached, cache read and write."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
 class ToolCall(msgspec.Struct, kw_only=True):
     """One tool call of a turn, normalized across vendors (docs/sessions.md#tool-calls).
 
@@ -127,6 +151,10 @@ class Turn(msgspec.Struct):
     usage_total: Usage | None = None
     # Each model's share where the vendor used several in one turn (gemini's router).
     usage_by_model: dict[str, Usage] | None = None
+    # Each API request of the turn, in order (schema version 3); None when the vendor
+    # reported only the turn's sums (or the record predates the field): then the turn
+    # is priced as one request.
+    requests: list[ApiRequest] | None = None
     cost_usd: Dollars | None = None
     cost_source: CostSource = "unpriced"
     # Where a computed price came from, e.g. "builtin 2026-11-01" or "config".

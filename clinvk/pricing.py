@@ -18,6 +18,11 @@ input — the adapters subtract cached tokens from codex's and gemini's input co
 so cache reads and writes are charged at their own rates and never twice.
 ``output_tokens`` already includes reasoning tokens, which are not charged again.
 
+A long-context tier applies per API request: a turn that recorded its requests
+(``Turn.requests``) is priced request by request, each at the tier of its own prompt
+(input + cache read + cache write); a turn without them as one request
+(``price_turn``, docs/stats.md#cost-per-api-request).
+
 Model ids are matched: config key (exact, then ``*`` prefix) → exact table id →
 normalized id (lowercase; a ``[1m]``-style suffix, an ``@version`` and a
 ``provider/`` or ``models/`` prefix stripped) → the table's own match rules
@@ -37,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from clinvk.config import PriceConfig
-    from clinvk.model import CostSource, Usage
+    from clinvk.model import ApiRequest, CostSource, Turn, Usage
 
 TABLE_PATH = Path(__file__).with_name("data") / "prices.json"
 _SUFFIX_RE = re.compile(r"\[[^\]]*\]$")
@@ -65,20 +70,29 @@ class Rates:
                 chosen = rates
         return chosen
 
-    def cost(self, usage: Usage) -> float:
-        prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
-        # A tier applies per API request. Where the adapter knows how many requests the
-        # turn made, the average prompt decides; else the turn counts as one request.
-        requests = getattr(usage, "requests", 0) or 1
-        rates = self.for_prompt(prompt / requests)
-        cache_read = rates.input if rates.cache_read is None else rates.cache_read
-        cache_write = rates.input if rates.cache_write is None else rates.cache_write
-        total = (usage.input_tokens * rates.input
-                 + usage.output_tokens * rates.output
-                 + usage.cache_read_tokens * cache_read
-                 + usage.cache_write_tokens * cache_write) / 1_000_000
+    def charge(self, input: int, output: int, cache_read: int, cache_write: int) -> float:
+        """USD for these tokens at these rates (no tier chosen: see cost)."""
+        read = self.input if self.cache_read is None else self.cache_read
+        write = self.input if self.cache_write is None else self.cache_write
+        total = (input * self.input + output * self.output + cache_read * read
+                 + cache_write * write) / 1_000_000
         # Float noise (0.0018235000000000003) helps nobody; keep far below a cent.
         return round(total, 10)
+
+    def request_cost(self, request: ApiRequest) -> float:
+        """One API request at the tier of its own prompt."""
+        return self.for_prompt(request.prompt).charge(
+            request.input_tokens, request.output_tokens, request.cache_read_tokens,
+            request.cache_write_tokens)
+
+    def cost(self, usage: Usage, requests: list[ApiRequest] | None = None) -> float:
+        """A turn's cost: each recorded request at its own tier (they add up to
+        ``usage``); without them, the whole turn as one request, as older records are."""
+        if requests:
+            return round(sum(map(self.request_cost, requests)), 10)
+        prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+        return self.for_prompt(prompt).charge(usage.input_tokens, usage.output_tokens,
+                                              usage.cache_read_tokens, usage.cache_write_tokens)
 
 
 class _Clause:
@@ -235,10 +249,15 @@ def rates_for(model: str, overrides: dict[str, PriceConfig] | None = None,
 
 def compute_cost(model: str | None, usage: Usage | None,
                  overrides: dict[str, PriceConfig],
-                 at: datetime | None = None) -> tuple[float | None, CostSource, str | None]:
+                 at: datetime | None = None, requests: list[ApiRequest] | None = None
+                 ) -> tuple[float | None, CostSource, str | None]:
     """(cost, "computed", price source) for a turn, or (None, "unpriced", None).
 
     ``at`` picks dated prices (default: now); the runner prices a turn as it ends.
+    ``requests``: the turn's API requests, each priced at its own tier; without them the
+    turn is priced as one request, and where its prompts add up to more than a tier's
+    threshold (so that its requests might each have been below it) the price source
+    says so.
     """
     if not model or usage is None:
         return None, "unpriced", None
@@ -246,4 +265,109 @@ def compute_cost(model: str | None, usage: Usage | None,
     if found is None:
         return None, "unpriced", None
     rates, source = found
-    return rates.cost(usage), "computed", source
+    prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+    if not requests and rates.tiers and prompt > rates.tiers[0][0]:
+        # Over a tier's threshold as a whole: per request it may not have been.
+        source += ONE_REQUEST
+    return rates.cost(usage, requests), "computed", source
+
+
+# Appended to the price source of a turn of a tiered model whose requests are unknown.
+ONE_REQUEST = "; priced as one request"
+
+
+def fit_requests(usage: Usage | None, requests: list[ApiRequest] | None) -> list[ApiRequest] | None:
+    """The requests of a turn made to add up to its usage: what the vendor left
+    unattributed (claude's stream gives each message's output as it started) goes to the
+    last request. None when there are none, or they hold more than the turn's usage
+    (then they describe something else, and the turn is priced as one request)."""
+    if not requests or usage is None:
+        return None
+    from clinvk.model import ApiRequest
+
+    sums = [0, 0, 0, 0]
+    for r in requests:
+        sums[0] += r.input_tokens
+        sums[1] += r.output_tokens
+        sums[2] += r.cache_read_tokens
+        sums[3] += r.cache_write_tokens
+    rest = [usage.input_tokens - sums[0], usage.output_tokens - sums[1],
+            usage.cache_read_tokens - sums[2], usage.cache_write_tokens - sums[3]]
+    if min(rest) < 0:
+        return None
+    if not any(rest):
+        return requests
+    last = requests[-1]
+    return [*requests[:-1], ApiRequest(last.input_tokens + rest[0], last.output_tokens + rest[1],
+                                    last.cache_read_tokens + rest[2],
+                                    last.cache_write_tokens + rest[3], last.at, last.cost_usd)]
+
+
+def price_turn(turn: Turn, overrides: dict[str, PriceConfig], at: datetime | None = None) -> None:
+    """Price a turn from its usage unless the vendor reported its cost, and give each
+    recorded request its share of the turn's cost (what `stats --by day` adds up on the
+    request's day).
+
+    A computed cost is each request at its own tier; ``usage_by_model`` is priced model
+    by model, and one unpriced model leaves the turn unpriced rather than understated.
+    A reported cost stays as reported: it is shared out in proportion to what each
+    request would cost at the table's prices (else to its tokens).
+    """
+    if turn.cost_source != "reported" or turn.cost_usd is None:
+        turn.cost_usd, turn.cost_source, turn.price_source = computed_cost(turn, overrides, at)
+    if not turn.requests:
+        return
+    if turn.cost_usd is None:
+        for r in turn.requests:
+            r.cost_usd = None
+        return
+    if turn.cost_source == "computed" and turn.model and not turn.usage_by_model:
+        found = rates_for(turn.model, overrides, at)
+        if found is not None:
+            for r in turn.requests:
+                r.cost_usd = found[0].request_cost(r)
+            return
+    weights: list[float] = []
+    found = rates_for(turn.model, overrides, at) if turn.model else None
+    if found is not None:
+        weights = [found[0].request_cost(r) for r in turn.requests]
+    if not sum(weights):
+        weights = [float(r.prompt + r.output_tokens) for r in turn.requests]
+    whole = sum(weights) or 1.0
+    for r, w in zip(turn.requests, weights):
+        r.cost_usd = round(turn.cost_usd * w / whole, 10)
+
+
+def computed_cost(turn: Turn, overrides: dict[str, PriceConfig], at: datetime | None
+                  ) -> tuple[float | None, CostSource, str | None]:
+    """What the price table (and ``overrides``) make of a turn's usage: (cost, source,
+    price source), each recorded request at its own tier."""
+    if turn.usage is None:
+        return None, "unpriced", None
+    if turn.usage_by_model:
+        total = 0.0
+        source: str | None = None
+        for name, usage in turn.usage_by_model.items():
+            cost, kind, where = compute_cost(name, usage, overrides, at)
+            if cost is None or kind != "computed":
+                return None, "unpriced", None
+            total += cost
+            source = source or where
+        return round(total, 10), "computed", source
+    return compute_cost(turn.model, turn.usage, overrides, at, turn.requests)
+
+
+def stale_cost(turn: Turn, overrides: dict[str, PriceConfig]) -> str | None:
+    """Why a turn's computed cost is not what its recorded requests give at the prices
+    of its start (None: it is, or it is not computed from requests). A reported cost
+    is the vendor's and never recomputed."""
+    if turn.cost_source != "computed" or not turn.requests:
+        return None
+    cost = computed_cost(turn, overrides, turn.started_at)[0]
+    if cost is None:
+        return None
+    if turn.cost_usd is None or abs(cost - turn.cost_usd) > 1e-9:
+        return f"turn {turn.index} costs ${cost:.6f} by its requests, ${turn.cost_usd or 0:.6f} recorded"
+    if any(r.cost_usd is None for r in turn.requests):
+        return f"turn {turn.index} has requests without their share of its cost"
+    return None

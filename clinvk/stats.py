@@ -10,6 +10,10 @@ Counting rules (docs/stats.md):
 * A time range selects *turns* by their start; a session counts in a range (or a day,
   week or month group) when one of its turns started there. A session without turns
   counts by its last use.
+* In a day, week or month group a turn counts where it started, but its tokens and cost
+  count where each of its API requests was made, where the record has their times
+  (``TurnFact.spent``): a turn across midnight spends on both days, and the session
+  counts on both.
 * A turn with usage but no cost is *unpriced*: it adds nothing to the cost, is never
   taken as $0, and is counted. A turn without usage or cost (it failed before the model
   answered, or still runs) is counted apart as "no usage".
@@ -19,6 +23,7 @@ Counting rules (docs/stats.md):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -41,6 +46,26 @@ class TurnFact(NamedTuple):
     usage: tuple[int, int, int, int, int] | None  # input, output, cache read, cache write, reasoning
     cost: float | None
     cost_source: str
+    # The turn's usage spent away from its start (its requests' own times): one Spent
+    # per quarter hour of UTC after (or before) the one the turn started in.
+    spent: tuple[Spent, ...] = ()
+
+
+class Spent(NamedTuple):
+    """Some requests of a turn, made within one quarter hour of UTC (every local
+    midnight is one of its edges, so they fall in one local day): their time, tokens
+    (input, output, cache read, cache write) and share of the turn's cost."""
+
+    at: float  # epoch seconds: the quarter hour's start
+    i0: int
+    i1: int
+    i2: int
+    i3: int
+    cost: float
+
+
+# Where a turn's requests are grouped (see Spent): 15 minutes.
+SPENT_STEP = 900.0
 
 
 def check_group(by: str | None) -> None:
@@ -50,7 +75,33 @@ def check_group(by: str | None) -> None:
 
 
 # Positions in the Sums tuple that sum_turns returns.
-REPORTED_TURNS, COMPUTED_TURNS = 9, 11
+REPORTED_COST, REPORTED_TURNS, COMPUTED_COST, COMPUTED_TURNS = 8, 9, 10, 11
+
+
+def priced(sums: Sums) -> bool:
+    """Whether these sums hold a cost: a priced turn, or cost spent by a turn that
+    started in another period."""
+    return bool(sums[REPORTED_TURNS] or sums[COMPUTED_TURNS] or sums[REPORTED_COST]
+                or sums[COMPUTED_COST])
+
+
+def move_spent(parts: dict[str, Sums], key: str, fact: TurnFact,
+               period: Callable[[float], str], empty: Sums) -> None:
+    """Move the usage a turn spent in other periods than its start's (``key``) from that
+    period's sums to theirs (``empty``: the sums of no turn, for a period new here)."""
+    col = REPORTED_COST if fact.cost_source == "reported" else COMPUTED_COST
+    for piece in fact.spent:
+        other = period(piece.at)
+        if other == key:
+            continue
+        for k, sign in ((key, -1), (other, 1)):
+            sums = list(parts.get(k, empty))
+            sums[3] += sign * piece.i0
+            sums[4] += sign * piece.i1
+            sums[5] += sign * piece.i2
+            sums[6] += sign * piece.i3
+            sums[col] += sign * piece.cost
+            parts[k] = tuple(sums)  # type: ignore[assignment]
 _INF = float("inf")
 
 
@@ -134,7 +185,8 @@ class Totals:
     # ------------------------------------------------------------ reading
     @property
     def cost(self) -> float | None:
-        if not self.reported_turns and not self.computed_turns:
+        if not (self.reported_turns or self.computed_turns or self.reported_cost
+                or self.computed_cost):
             return None
         return self.reported_cost + self.computed_cost
 

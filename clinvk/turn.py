@@ -35,13 +35,12 @@ from clinvk.errors import (
     SessionError,
     TimedOutError,
 )
-from clinvk.model import Dollars, Seconds, Session, Turn, Usage, out_of_bounds, utcnow
+from clinvk.model import ApiRequest, Dollars, Seconds, Session, Turn, Usage, out_of_bounds, utcnow
 
 if TYPE_CHECKING:
     from clinvk.backends import Backend, Invocation, Request
     from clinvk.config import BackendConfig, PriceConfig
     from clinvk.config.schema import BudgetConfig
-    from clinvk.model import CostSource
     from clinvk.runner import Outcome, StopSignals
     from clinvk.store import SessionStore
 
@@ -302,11 +301,7 @@ def _settle(session: Session, turn: Turn, plan: TurnPlan, outcome: Outcome | Non
         turn.usage = result.usage
         turn.usage_total = result.usage_total
         turn.usage_by_model = result.usage_by_model
-        cost, source, price_source = _cost(result, turn.model, plan.pricing)
-        if cost is not None and out_of_bounds(cost, Dollars):
-            warnings.append(f"its computed cost ({cost!r} USD) was out of range; the turn is unpriced")
-            cost, source, price_source = None, "unpriced", None
-        turn.cost_usd, turn.cost_source, turn.price_source = cost, source, price_source
+        _price(turn, result, plan.pricing, warnings)
     else:
         turn.response = activity.answer()
     if activity.warning():
@@ -378,9 +373,10 @@ def drop_out_of_range(result: TurnResult, backend: str) -> list[str]:
     warnings: list[str] = []
     problem = (out_of_bounds(result.usage, Usage | None)
                or out_of_bounds(result.usage_total, Usage | None)
-               or out_of_bounds(result.usage_by_model, dict[str, Usage] | None))
+               or out_of_bounds(result.usage_by_model, dict[str, Usage] | None)
+               or out_of_bounds(result.requests, list[ApiRequest] | None))
     if problem:
-        result.usage = result.usage_total = result.usage_by_model = None
+        result.usage = result.usage_total = result.usage_by_model = result.requests = None
         warnings.append(f"{backend} reported token usage out of range ({problem}); "
                         "usage is unknown")
     if result.cost_usd is not None and (problem := out_of_bounds(result.cost_usd, Dollars)):
@@ -403,27 +399,23 @@ def _seconds(value: float | None) -> str:
     return f"{value:g}s"
 
 
-def _cost(result: TurnResult, model: str | None,
-          pricing: dict[str, PriceConfig]) -> tuple[float | None, CostSource, str | None]:
-    if result.cost_usd is not None and result.cost_source == "reported":
-        return result.cost_usd, "reported", None
-    if result.usage is None:
-        return None, "unpriced", None
-    from clinvk.pricing import compute_cost
+def _price(turn: Turn, result: TurnResult, pricing: dict[str, PriceConfig],
+           warnings: list[str]) -> None:
+    """The turn's cost: the vendor's, else from the price table, request by request."""
+    from clinvk.pricing import fit_requests, price_turn
 
-    if result.usage_by_model:
-        # Each model at its own price; one unpriced model leaves the turn unpriced
-        # rather than understating it.
-        total = 0.0
-        source: str | None = None
-        for name, usage in result.usage_by_model.items():
-            cost, kind, where = compute_cost(name, usage, pricing)
-            if cost is None or kind != "computed":
-                return None, "unpriced", None
-            total += cost
-            source = source or where
-        return total, "computed", source
-    return compute_cost(model, result.usage, pricing)
+    turn.requests = fit_requests(result.usage, result.requests)
+    reported = result.cost_usd is not None and result.cost_source == "reported"
+    turn.cost_usd, turn.cost_source = (result.cost_usd, "reported") if reported else (
+        None, "unpriced")
+    turn.price_source = None
+    price_turn(turn, pricing)
+    cost = turn.cost_usd
+    if cost is not None and out_of_bounds(cost, Dollars):
+        warnings.append(f"its computed cost ({cost!r} USD) was out of range; the turn is unpriced")
+        turn.cost_usd, turn.cost_source, turn.price_source = None, "unpriced", None
+        for r in turn.requests or []:
+            r.cost_usd = None
 
 
 def result_object(session: Session, turn: Turn, ephemeral: bool) -> dict[str, Any]:

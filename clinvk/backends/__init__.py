@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
-from clinvk.model import CostSource, ToolKind, ToolStatus, Usage
+from clinvk.model import ApiRequest, CostSource, ToolKind, ToolStatus, Usage
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -119,6 +119,9 @@ class TurnResult(msgspec.Struct, kw_only=True):
     # Where a vendor used several models in one turn (gemini's router + main model),
     # each model's share, so the turn can be priced model by model.
     usage_by_model: dict[str, Usage] | None = None
+    # Each API request of the turn, where the vendor reports them one by one (claude's
+    # assistant messages); None: only the turn's sums are known.
+    requests: list[ApiRequest] | None = None
     cost_usd: float | None = None
     cost_source: CostSource = "unpriced"
     # The vendor said it has no such conversation to resume (clinvk exits 4).

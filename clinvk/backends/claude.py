@@ -36,9 +36,11 @@ from clinvk.backends.claude_tools import (
 from clinvk.backends.diagnostics import exit_message, one_line, stderr_message
 from clinvk.backends.jsonlines import decode, timestamp
 from clinvk.errors import UsageError
-from clinvk.model import ToolKind, Usage
+from clinvk.model import ApiRequest, ToolKind, Usage
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from clinvk.backends.settings import BackendConfig
 
 NAME = "claude"
@@ -133,6 +135,7 @@ class _Message(msgspec.Struct):
     id: str | None = None
     model: str | None = None
     content: Any = None
+    usage: _Usage | None = None
 
 
 class _System(msgspec.Struct, tag="system", tag_field="type"):
@@ -237,6 +240,8 @@ class ClaudeParser:
         # Tool calls by id: their kind (to read their results) and whether they ended.
         self._tools: dict[str, ToolKind] = {}
         self._denied: set[str] = set()
+        # One per API request (message id): each assistant event repeats its usage.
+        self._requests: dict[str, ApiRequest] = {}
 
     def feed(self, line: str) -> list[Event]:
         try:
@@ -286,6 +291,8 @@ class ClaudeParser:
             return []
         if message.model and message.model != "<synthetic>":
             self._model = message.model
+        if message.id and message.usage is not None and message.id not in self._requests:
+            self._requests[message.id] = request_of(message.usage, timestamp(event.timestamp))
         key = message.id or _NO_ID
         events: list[Event] = []
         if key not in self._streamed:
@@ -401,6 +408,7 @@ class ClaudeParser:
             backend_session_id=self._session_id,
             model=self._model or self._request.model,
             usage=self._usage,
+            requests=list(self._requests.values()) or None,
             cost_usd=self._cost,
             cost_source="reported" if self._cost is not None else "unpriced",
             session_not_found=bool(
@@ -437,6 +445,14 @@ def _usage(raw: _Usage) -> Usage:
         cache_write_tokens=raw.cache_creation_input_tokens or 0,
         reasoning_tokens=(details.thinking_tokens or 0) if details else 0,
     )
+
+
+def request_of(raw: _Usage, at: datetime | None) -> ApiRequest:
+    """One API request from a message's usage, at the vendor's time for it (claude
+    2.1.197 gives none: its usage then counts on the turn's start). The prompt counts are
+    whole from the message's start; its output may still grow (see fit_requests)."""
+    return ApiRequest(raw.input_tokens or 0, raw.output_tokens or 0,
+                      raw.cache_read_input_tokens or 0, raw.cache_creation_input_tokens or 0, at)
 
 
 def _cost(result: _Result) -> float | None:

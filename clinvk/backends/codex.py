@@ -31,7 +31,7 @@ from clinvk.backends import argv as argv_rules
 from clinvk.backends.diagnostics import exit_message, stderr_message, unwrap_api_error
 from clinvk.backends.jsonlines import decode
 from clinvk.errors import UsageError
-from clinvk.model import ToolKind, ToolStatus, Usage
+from clinvk.model import ApiRequest, ToolKind, ToolStatus, Usage
 
 if TYPE_CHECKING:
     from clinvk.backends.settings import BackendConfig
@@ -65,8 +65,9 @@ class CodexBackend:
     owned_flags = ("--json",)
 
     def __init__(self, name: str = NAME, config: BackendConfig | None = None) -> None:
-        # One adapter serves every backend name that uses it; nothing to keep per name.
-        del name, config
+        del name
+        # Where the vendor process writes its rollouts (its env over clinvk's).
+        self._env = dict(config.env) if config is not None else {}
 
     def invocation(self, request: Request, config: BackendConfig) -> Invocation:
         cmd = argv_rules.command(config, NAME)
@@ -87,7 +88,7 @@ class CodexBackend:
         )
 
     def parser(self, request: Request) -> CodexParser:
-        return CodexParser(request)
+        return CodexParser(request, self._env)
 
     def interactive_invocation(self, request: Request, config: BackendConfig) -> Invocation:
         argv = [argv_rules.command(config, NAME)]
@@ -209,8 +210,9 @@ class CodexParser:
     the total minus ``request.previous_usage_total``.
     """
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, env: dict[str, str] | None = None) -> None:
         self._request = request
+        self._env = env or {}
         self._session_id: str | None = None
         # codex --json never names its model: the requested one, else its config's.
         self._model = request.model or configured_model(request.extra_args)
@@ -343,8 +345,23 @@ class CodexParser:
             model=self._model,
             usage=self._usage,
             usage_total=self._total,
+            requests=self._requests(),
             session_not_found=bool(error and found),
         )
+
+    def _requests(self) -> list[ApiRequest] | None:
+        """This turn's API requests, from codex's own rollout of the thread (its
+        ``--json`` output has only the turn's total)."""
+        if self._usage is None or self._total is None or not self._session_id:
+            return None
+        before = self._request.previous_usage_total or Usage()
+        try:
+            from clinvk.backends import codex_rollout
+
+            path = codex_rollout.find(codex_rollout.home(self._env), self._session_id)
+            return None if path is None else codex_rollout.requests(path, before, self._total)
+        except Exception:  # noqa: BLE001 - finish() never raises: the turn is priced as one request
+            return None
 
 
 def _is_tool(item: _Item) -> bool:

@@ -11,16 +11,17 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from clinvk.catalog.schema import SUM_COLUMNS
 from clinvk.periods import LocalCalendar, session_key, split
-from clinvk.stats import TurnFact, sum_turns
+from clinvk.stats import SPENT_STEP, Spent, TurnFact, move_spent, sum_turns
 
 if TYPE_CHECKING:
     import sqlite3
 
-    from clinvk.model import Session
+    from clinvk.model import Session, Turn
 
 CALENDAR_KINDS = ("day", "week", "month")
 # What the FTS5 unicode61 tokenizer counts as a word: letters and digits.
@@ -91,8 +92,51 @@ def turn_facts(session: Session) -> list[TurnFact]:
             t.started_at.timestamp(), t.duration_s, t.model or session.model, t.status,
             None if u is None else (u.input_tokens, u.output_tokens, u.cache_read_tokens,
                                     u.cache_write_tokens, u.reasoning_tokens),
-            t.cost_usd, t.cost_source))
+            t.cost_usd, t.cost_source, spent_of(t) if t.requests else ()))
     return facts
+
+
+_STEP = timedelta(seconds=SPENT_STEP)
+
+
+def spent_of(turn: Turn) -> tuple[Spent, ...]:
+    """What a turn's requests spent in other quarter hours than its start's."""
+    home = turn.started_at.timestamp() // SPENT_STEP
+    # The quarter hour of the start as datetimes: most requests fall in it, and a
+    # comparison is cheaper than a timestamp.
+    low = datetime.fromtimestamp(home * SPENT_STEP, UTC)
+    high = low + _STEP
+    pieces: dict[float, list[Any]] = {}
+    for r in turn.requests or ():
+        at = r.at
+        if at is None or low <= at < high:
+            continue  # no time (it counts with the turn's start), or the start's quarter
+        q = at.timestamp() // SPENT_STEP
+        p = pieces.get(q)
+        if p is None:
+            p = pieces[q] = [0, 0, 0, 0, 0.0]
+        p[0] += r.input_tokens
+        p[1] += r.output_tokens
+        p[2] += r.cache_read_tokens
+        p[3] += r.cache_write_tokens
+        p[4] += r.cost_usd or 0.0
+    return tuple(Spent(q * SPENT_STEP, *p) for q, p in sorted(pieces.items()))
+
+
+def spent_by_turn(conn: sqlite3.Connection, sids: list[int] | None = None
+                  ) -> dict[tuple[int, int], tuple[Spent, ...]]:
+    """The ``spent`` rows of some sessions (None: all), by (sid, turn position)."""
+    sql = "SELECT sid, pos, at, i0, i1, i2, i3, cost FROM spent"
+    args: tuple[Any, ...] = ()
+    if sids is not None:
+        import msgspec
+
+        sql += " WHERE sid IN (SELECT value FROM json_each(?))"
+        args = (msgspec.json.encode(sids).decode(),)
+    found: dict[tuple[int, int], list[Spent]] = {}
+    for sid, pos, *piece in conn.execute(sql + " ORDER BY sid, pos, at", args):
+        found.setdefault((sid, pos), []).append(Spent(*piece))
+    return {k: tuple(v) for k, v in found.items()}
 
 
 def split_rows(sid: int, status: str, model: str | None, last_used: float,
@@ -108,11 +152,26 @@ def split_rows(sid: int, status: str, model: str | None, last_used: float,
             rows.append((kind, session_key(model, last_used, calendar), sid, status,
                          *sum_turns([])))
             continue
-        for key, part in split(facts, calendar):
-            # Most sessions fall in one day, week, month or model: their sums are the whole's.
-            sums = whole if part is facts and whole is not None else fit_sums(sum_turns(part))
-            rows.append((kind, key, sid, status, *sums))
+        rows.extend((kind, key, sid, status, *sums)
+                    for key, sums in split_sums(facts, calendar, whole))
     return rows
+
+
+def split_sums(facts: list[TurnFact], calendar: LocalCalendar | None,
+               whole: tuple[Any, ...] | None = None) -> list[tuple[str, tuple[Any, ...]]]:
+    """The sums of a session's turns (at least one) per period (calendar) or else per
+    model; in a period, what the turns' requests spent in other periods moves there."""
+    runs = split(facts, calendar)
+    # Most sessions fall in one day, week, month or model: their sums are the whole's.
+    parts = {key: whole if part is facts and whole is not None else fit_sums(sum_turns(part))
+             for key, part in runs}
+    if calendar is not None and any(f.spent for f in facts):
+        period = calendar.period
+        for key, part in runs:
+            for fact in part:
+                if fact.spent:
+                    move_spent(parts, key, fact, lambda ts: period(ts)[0], sum_turns([]))
+    return list(parts.items())
 
 
 def body_of(session: Session) -> str:
@@ -152,6 +211,7 @@ class Batch:
     texts: list[tuple[int, str, str]] = field(default_factory=list)
     tool_calls: list[tuple[Any, ...]] = field(default_factory=list)
     touched: list[tuple[str, int]] = field(default_factory=list)
+    spent: list[tuple[Any, ...]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.sessions)
@@ -173,6 +233,7 @@ class Batch:
             u = f.usage or (None, None, None, None, None)
             self.turns.append((sid, pos, f.started, f.duration, f.model, t.status, *u, f.cost,
                                f.cost_source))
+            self.spent.extend((sid, pos, *piece) for piece in f.spent)
         self.tags.extend((tag, sid) for tag in tags)
         self.splits.extend(split_rows(sid, session.status, session.model, last_used, facts,
                                       self.cals, whole=sums))
@@ -194,6 +255,7 @@ class Batch:
         conn.executemany("INSERT INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          self.tool_calls)
         conn.executemany("INSERT INTO touched(path, sid) VALUES (?, ?)", self.touched)
+        conn.executemany("INSERT INTO spent VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.spent)
         if terms:
             words: set[str] = set()
             for _sid, title, body in self.texts:
@@ -207,7 +269,7 @@ def forget(conn: sqlite3.Connection, sid: int) -> None:
     """Remove every row of one session."""
     gone = conn.execute("DELETE FROM sessions WHERE sid = ?", (sid,)).rowcount
     conn.execute("UPDATE meta SET value = value - ? WHERE key = 'count'", (gone,))
-    for table in ("turns", "splits", "tool_calls", "touched"):
+    for table in ("turns", "splits", "tool_calls", "touched", "spent"):
         conn.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
     conn.execute("DELETE FROM tags WHERE sid = ?", (sid,))
     conn.execute("DELETE FROM texts WHERE rowid = ?", (sid,))

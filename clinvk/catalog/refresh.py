@@ -325,11 +325,12 @@ def resplit(conn: sqlite3.Connection) -> None:
     try:
         conn.execute("DELETE FROM splits WHERE kind IN ('day', 'week', 'month')")
         facts: dict[int, list[TurnFact]] = {}
+        spent = ingest.spent_by_turn(conn)
         for r in conn.execute("SELECT sid, started, duration, model, status, i0, i1, i2, i3, "
-                              "i4, cost, cost_source FROM turns ORDER BY sid, pos"):
+                              "i4, cost, cost_source, pos FROM turns ORDER BY sid, pos"):
             usage = None if r[5] is None else (r[5], r[6], r[7], r[8], r[9])
             facts.setdefault(r[0], []).append(TurnFact(r[1], r[2], r[3], r[4], usage, r[10],
-                                                       r[11]))
+                                                       r[11], spent.get((r[0], r[12]), ())))
         rows: list[tuple[Any, ...]] = []
         for sid, status, model, last_used in conn.execute(
                 "SELECT sid, status, model, last_used FROM sessions"):

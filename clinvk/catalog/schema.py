@@ -13,7 +13,8 @@ The tables (``sid`` is the rowid of ``sessions``):
 * ``tags``: (tag, sid) pairs;
 * ``splits``: the turn sums of each session per model, local day, ISO week and month,
   so `stats --by day` is one indexed GROUP BY (the calendar keys depend on the time
-  zone they were computed in: ``meta.tz``);
+  zone they were computed in: ``meta.tz``); ``spent``: what a turn's API requests
+  spent in other quarter hours than its start's (for the day, week and month splits);
 * ``texts``: FTS5 over each session's title and its prompts and answers, and ``terms``,
   every distinct word in it, so a search for part of a word finds the words holding it;
 * ``tool_calls``: one row per tool call of a turn — name, kind, status, summary and the
@@ -34,7 +35,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # The sums of some turns, in this order, wherever they are kept (sessions, splits).
 SUM_COLUMNS = ("n", "duration", "timed", "i0", "i1", "i2", "i3", "i4", "rep_cost", "rep_n",
@@ -79,6 +80,11 @@ CREATE TABLE splits(
     {_SUMS},
     PRIMARY KEY(kind, key, sid)) WITHOUT ROWID;
 CREATE INDEX splits_sid ON splits(sid);
+-- What a turn's requests spent in other quarter hours than its start's (stats.Spent).
+CREATE TABLE spent(
+    sid INTEGER NOT NULL, pos INTEGER NOT NULL, at REAL NOT NULL, i0 INTEGER NOT NULL,
+    i1 INTEGER NOT NULL, i2 INTEGER NOT NULL, i3 INTEGER NOT NULL, cost REAL NOT NULL,
+    PRIMARY KEY(sid, pos, at)) WITHOUT ROWID;
 CREATE VIRTUAL TABLE texts USING fts5(
     title, body, tokenize = 'unicode61 remove_diacritics 0', detail = none);
 CREATE TABLE terms(term TEXT PRIMARY KEY) WITHOUT ROWID;

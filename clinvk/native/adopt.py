@@ -167,13 +167,14 @@ def _new_turns(t: Transcript, drafts: list[Draft], session: Session | None,
         turn = draft.to_turn(len(existing) + len(out), t.backend_session_id, t.backend)
         if existing and _is_clinvk_turn(turn, existing, used):
             continue
-        if turn.cost_usd is None:
-            price(turn)
-            if turn.cost_usd is not None and (problem := out_of_bounds(turn.cost_usd, Dollars)):
-                dropped = (f"its computed cost ({turn.cost_usd!r} USD) was out of range "
-                           f"({problem}); the turn is unpriced")
-                turn.warning = f"{turn.warning}; {dropped}" if turn.warning else dropped
-                turn.cost_usd, turn.cost_source, turn.price_source = None, "unpriced", None
+        price(turn)  # a reported cost stays: its requests get their shares of it
+        if turn.cost_source != "reported" and turn.cost_usd is not None and (
+                problem := out_of_bounds(turn.cost_usd, Dollars)):
+            dropped = (f"its computed cost ({turn.cost_usd!r} USD) was out of range "
+                       f"({problem}); the turn is unpriced")
+            turn.warning = f"{turn.warning}; {dropped}" if turn.warning else dropped
+            turn.cost_usd, turn.cost_source, turn.price_source = None, "unpriced", None
+            turn.requests = None
         if problem := out_of_bounds(turn, Turn):
             # to_turn bounds every number: this is a last guard, never a corrupt session.
             raise TranscriptError(f"{t.path}: turn {turn.index} cannot be recorded ({problem})")

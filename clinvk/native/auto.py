@@ -31,12 +31,12 @@ def homes(config: Config, backends: list[str]) -> dict[str, list[Path]]:
 
 
 def pricer(config: Config) -> Callable[[Turn], None]:
-    """Prices an adopted turn from the price table (and `[pricing]` overrides)."""
-    from clinvk.pricing import compute_cost
+    """Prices an adopted turn from the price table (and `[pricing]` overrides), request
+    by request, unless the vendor reported its cost."""
+    from clinvk.pricing import price_turn
 
     def price(turn: Turn) -> None:
-        turn.cost_usd, turn.cost_source, turn.price_source = compute_cost(
-            turn.model, turn.usage, config.pricing, turn.started_at)
+        price_turn(turn, config.pricing, turn.started_at)
 
     return price
 

@@ -108,7 +108,7 @@ def parse(path: Path, limits: Limits | None = None) -> Transcript:
         key = (message.id, line.requestId)
         if message.usage is not None and key not in counted:
             counted.add(key)
-            draft.add_usage(_usage(message.usage))
+            draft.add_request(_usage(message.usage), line.timestamp)
         if message.model and not message.model.startswith("<"):
             draft.model = message.model
         for block in message.content if isinstance(message.content, list) else []:

@@ -26,7 +26,7 @@ import msgspec
 
 from clinvk import toolcalls
 from clinvk.backends.codex import _Usage, _usage
-from clinvk.model import ToolCall, ToolKind, Usage
+from clinvk.model import ApiRequest, ToolCall, ToolKind, Usage
 from clinvk.native.transcript import Draft, Limits, Transcript, TranscriptError, records, text_parts
 
 NAME = "codex"
@@ -112,6 +112,10 @@ def parse(path: Path, limits: Limits | None = None) -> Transcript:
         elif p.type == "token_count":
             now = _totals(p.info)
             if now is not None:
+                if (request := now - total).total:  # one API request: the totals' growth
+                    draft.requests.append(ApiRequest(
+                        request.input_tokens, request.output_tokens,
+                        request.cache_read_tokens, request.cache_write_tokens, at))
                 total = now
                 draft.usage = total - at_start
         elif p.type == "task_complete":

@@ -125,7 +125,7 @@ def parse(path: Path, limits: Limits | None = None) -> Transcript:
         if m.type != "gemini":
             continue
         if m.tokens is not None:
-            draft.add_usage(_usage(m.tokens))
+            draft.add_request(_usage(m.tokens), m.timestamp)
         draft.model = m.model or draft.model
         draft.text(text_parts(m.content) or "")
         calls = m.toolCalls if isinstance(m.toolCalls, list) else []

@@ -25,6 +25,7 @@ import msgspec
 
 from clinvk.errors import ClinvkError
 from clinvk.model import (
+    ApiRequest,
     Dollars,
     ExitCode,
     Seconds,
@@ -88,6 +89,8 @@ class Draft:
     pending: list[str] = field(default_factory=list)
     chatter: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    # The turn's API requests, where the transcript gives each one's usage.
+    requests: list[ApiRequest] = field(default_factory=list)
 
     def text(self, text: str) -> None:
         if text:
@@ -100,6 +103,12 @@ class Draft:
 
     def add_usage(self, usage: Usage) -> None:
         self.usage = usage if self.usage is None else self.usage + usage
+
+    def add_request(self, usage: Usage, at: datetime | None) -> None:
+        """One API request's usage (and its time): added to the turn's."""
+        self.add_usage(usage)
+        self.requests.append(ApiRequest(usage.input_tokens, usage.output_tokens,
+                                        usage.cache_read_tokens, usage.cache_write_tokens, at))
 
     def seen(self, at: datetime | None) -> None:
         if at is not None and at > self.ended_at:
@@ -120,6 +129,8 @@ class Draft:
     def to_turn(self, index: int, backend_session_id: str, backend: str = "the vendor") -> Turn:
         """The turn, every number in it within the record's bounds: one that is not is
         left out and ``warning`` says which and why."""
+        from clinvk.pricing import fit_requests
+
         warnings: list[str] = []
         status: TurnStatus = "error" if self.error else ("ok" if self.done else "interrupted")
         duration: float | None = round((self.ended_at - self.started_at).total_seconds(), 3)
@@ -160,6 +171,7 @@ class Draft:
             model=self.model,
             usage=usage,
             tool_calls=calls,
+            requests=fit_requests(usage, self.requests),
             chatter=list(self.chatter),
             warning="; ".join(warnings) or None,
         )

@@ -206,8 +206,11 @@ def _sums_of(alias: str) -> str:
 
 def _head(alias: str) -> str:
     """sessions, priced sessions, the turn sums (clinvk.stats.Sums) of rows ``alias``."""
+    # Priced as clinvk.stats.priced: a priced turn, or cost spent here by a turn that
+    # started in another period (the splits follow each API request's time).
     return (f"count(*), count(*) FILTER (WHERE {alias}.reported_turns + "
-            f"{alias}.computed_turns > 0), {_sums_of(alias)}")
+            f"{alias}.computed_turns + {alias}.reported_cost + {alias}.computed_cost > 0), "
+            f"{_sums_of(alias)}")
 
 
 _TURN_SUMS = """count(*) AS turns, coalesce(sum(t.duration), 0) AS duration,

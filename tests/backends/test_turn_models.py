@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,8 @@ from clinvk.backends import TurnResult
 from clinvk.backends.codex import CodexBackend, configured_model
 from clinvk.backends.gemini import GeminiBackend
 from clinvk.config import PriceConfig
-from clinvk.model import Usage
-from clinvk.turn import _cost
+from clinvk.model import CostSource, Turn, Usage
+from clinvk.pricing import price_turn
 from tests.backends.vendor_samples import fixture_text, request, run
 
 
@@ -79,6 +80,16 @@ def test_one_unpriced_model_leaves_the_turn_unpriced() -> None:
     result = TurnResult(status="ok", usage=Usage(5, 5),
                         usage_by_model={"main-m": Usage(1, 1), "no-such-model-xyz": Usage(4, 4)})
     assert _cost(result, "main-m", PRICES) == (None, "unpriced", None)
+
+
+def _cost(result: TurnResult, model: str, prices: dict[str, PriceConfig]
+          ) -> tuple[float | None, CostSource, str | None]:
+    """What a turn that ended with ``result`` records as its cost (as turn._price does)."""
+    turn = Turn(0, "p", datetime.now(UTC), model=model, usage=result.usage,
+                usage_by_model=result.usage_by_model, cost_usd=result.cost_usd,
+                cost_source=result.cost_source)
+    price_turn(turn, prices)
+    return turn.cost_usd, turn.cost_source, turn.price_source
 
 
 def test_reported_cost_wins() -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from clinvk.app import main
-from clinvk.model import Session, Turn, Usage
+from clinvk.model import ApiRequest, Session, Turn, Usage
 from clinvk.store import SessionStore
 
 
@@ -34,6 +34,8 @@ class T:
     response: str = "an answer"
     exit_code: int | None = 0
     error: str | None = None
+    # The turn's API requests (their usage adds up to ``usage``, their costs to ``cost``).
+    requests: list[ApiRequest] | None = None
 
 
 def make(store: SessionStore, *, turns: Sequence[T] = (), backend: str = "claude",
@@ -52,7 +54,7 @@ def make(store: SessionStore, *, turns: Sequence[T] = (), backend: str = "claude
             usage=Usage(*t.usage) if t.usage is not None else None,
             cost_usd=t.cost, cost_source=t.source,  # type: ignore[arg-type]
             price_source="builtin table test" if t.source == "computed" else None,
-            backend_session_id=backend_session_id,
+            backend_session_id=backend_session_id, requests=t.requests,
         ))
     first = stored_turns[0].started_at if stored_turns else None
     latest = stored_turns[-1].started_at if stored_turns else None
