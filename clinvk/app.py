@@ -189,7 +189,12 @@ def _dispatch(app: App, args: list[str]) -> object:
     kwargs = dict(bound.kwargs)
     if "after_options" in ignored:
         kwargs["after_options"] = tuple(args[args.index("--") + 1:]) if "--" in args else ()
-    return command(*bound.args, **kwargs)
+    try:
+        return command(*bound.args, **kwargs)
+    finally:
+        from clinvk.team.pusher import kick
+
+        kick()  # a team push that is due (docs/team.md, "Auto push"): one stat
 
 
 def _complete(args: list[str]) -> int:

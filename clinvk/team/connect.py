@@ -29,6 +29,10 @@ class TeamError(ClinvkError):
     """The team store is not configured, cannot be reached, or refused something."""
 
 
+class UnreachableError(TeamError):
+    """The team store cannot be reached now (server down, network gone): worth a retry."""
+
+
 @dataclass(frozen=True)
 class Target:
     """Where this machine's sessions go: the database URL and the member name."""
@@ -81,7 +85,7 @@ def explain(exc: BaseException, url: str = "") -> TeamError:
         return TeamError("the team store has no clinvk tables yet",
                          hint="run `clinvk team init` once (as the database's owner)")
     if isinstance(exc, psycopg.OperationalError):
-        return TeamError(f"cannot reach the team store: {said}",
+        return UnreachableError(f"cannot reach the team store: {said}",
                          hint="check team.url, the server and your password (~/.pgpass "
                               "or PGPASSWORD)")
     return TeamError(f"the team store failed: {said}")
