@@ -94,7 +94,9 @@ def _members_while_proven(pgid: int | None, leader_start: float | None) -> dict[
 # not outlive it. It signals the group only while it is provably the recorded one: the
 # leader is still there with the recorded start time (field 22 of /proc/PID/stat; the
 # rule of clinvk.liveness.group_safe_to_signal). SIGINT first, so claude and gemini save
-# their transcript; SIGKILL for the group after the grace if its leader is still there.
+# their transcript; after the grace, SIGKILL for the group if its leader is still there,
+# else for each process seen in the group while the leader was (pid and start time, as
+# stop_group does), one at a time.
 _WATCH_SH = r"""
 pgid=$1 start=$2 grace=$3
 IFS= read -r done
@@ -104,14 +106,32 @@ ours() {
   set -- ${stat##*") "}
   [ "${20}" = "$start" ]
 }
-ours && kill -s INT -- "-$pgid" 2>/dev/null || exit 0
+members() {
+  for dir in /proc/[0-9]*; do
+    IFS= read -r stat 2>/dev/null < "$dir/stat" || continue
+    set -- ${stat##*") "}
+    [ "$3" = "$pgid" ] && printf '%s:%s ' "${dir#/proc/}" "${20}"
+  done
+  return 0
+}
+ours && known=$(members) && ours && kill -s INT -- "-$pgid" 2>/dev/null || exit 0
 i=0
 while [ "$i" -lt $((grace * 10)) ]; do
   kill -s 0 -- "-$pgid" 2>/dev/null || exit 0
+  seen=$(members)
+  ours && known=$seen
   sleep 0.1
   i=$((i + 1))
 done
-ours && kill -s KILL -- "-$pgid" 2>/dev/null
+if ours; then
+  kill -s KILL -- "-$pgid" 2>/dev/null
+  exit 0
+fi
+for member in $known; do
+  IFS= read -r stat 2>/dev/null < "/proc/${member%%:*}/stat" || continue
+  set -- ${stat##*") "}
+  [ "$3" = "$pgid" ] && [ "${20}" = "${member#*:}" ] && kill -s KILL "${member%%:*}" 2>/dev/null
+done
 exit 0
 """
 

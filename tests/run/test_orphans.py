@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from clinvk.liveness import process_start_time
-from clinvk.recovery import WATCHDOG_NAME, stop_group
+from clinvk.recovery import WATCHDOG_NAME, stop_group, watchdog_argv
 from clinvk.store import SessionStore
 from tests.run.conftest import (
     Fakes,
@@ -223,3 +223,32 @@ def test_a_leaderless_group_is_left_alone_by_the_next_clinvk(
     finally:
         if process_start_time(member) is not None:
             os.kill(member, signal.SIGKILL)
+
+
+def test_the_watchdog_kills_what_a_vendor_that_exited_on_sigint_leaves_behind() -> None:
+    # A group of the test's own: its leader exits on SIGINT, its child ignores SIGINT;
+    # the watchdog's clinvk "dies" (end of file on its pipe).
+    code = ("import subprocess, sys, time\n"
+            "c = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+            "signal.signal(signal.SIGINT, signal.SIG_IGN); print(1, flush=True); time.sleep(60)'],"
+            " stdout=subprocess.PIPE)\n"
+            "c.stdout.readline()\nprint(c.pid, flush=True)\ntime.sleep(60)\n")
+    leader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              start_new_session=True)
+    assert leader.stdout is not None
+    child = int(leader.stdout.readline())
+    start = process_start_time(leader.pid)
+    assert start is not None
+    reaper = threading.Thread(target=leader.wait)  # reaped at once: the leader is gone
+    reaper.start()
+    watchdog = subprocess.Popen(watchdog_argv(leader.pid, start), stdin=subprocess.PIPE)
+    try:
+        assert watchdog.stdin is not None
+        watchdog.stdin.close()
+        assert watchdog.wait(timeout=20) == 0
+        reaper.join(timeout=10)
+        assert process_gone(child)
+    finally:
+        if process_start_time(child) is not None:
+            os.kill(child, signal.SIGKILL)
+        reaper.join(timeout=10)
