@@ -144,12 +144,16 @@ def _background(store: Any) -> int:
     import sys
     import time
 
+    from clinvk.config import load
     from clinvk.errors import ClinvkError
     from clinvk.team import auto, pusher
     from clinvk.team.connect import UnreachableError
     from clinvk.team.push import push as run_push
 
     root = store.root
+    if not load().config.team.auto_push:
+        pusher.clear_due(root)  # turned off since: the outbox waits for `clinvk team push`
+        return 0
     deadline = time.monotonic() + pusher.BUDGET_S
     delay = auto.FIRST_RETRY_S
     while True:

@@ -4,6 +4,7 @@ needed: the server is one that cannot be reached.)"""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -15,6 +16,15 @@ from tests.conftest import run_clinvk
 from tests.team.conftest import wait_for
 
 UNREACHABLE = "postgresql://nobody@/clinvk?host=/nonexistent-dir&port=1"
+
+
+def auto_push(on: bool) -> None:
+    Path(os.environ["CLINVK_CONFIG"]).write_text(f"[team]\nauto_push = {str(on).lower()}\n")
+
+
+@pytest.fixture(autouse=True)
+def _auto_push_on() -> None:
+    auto_push(True)
 
 
 def test_the_background_pusher_retries_with_backoff_inside_its_time_box(
@@ -78,3 +88,16 @@ def test_a_delivered_outbox_clears_the_due_time(clinvk_home: Path) -> None:
     assert run_clinvk("sessions", "list").code == 0
     wait_for(lambda: pusher.due_at(clinvk_home) is None, what="the due time to be cleared")
     assert not (clinvk_home / pusher.LOG_NAME).read_text()
+
+
+def test_a_pusher_started_after_auto_push_was_turned_off_leaves_the_outbox(
+        clinvk_home: Path) -> None:
+    auto_push(False)
+    local.enqueue(clinvk_home, "waiting1")
+    pusher.set_due(clinvk_home, time.time() - 1)
+    assert run_clinvk("sessions", "list").code == 0
+    wait_for(lambda: pusher.due_at(clinvk_home) is None, what="the due time to be cleared")
+    assert auto.outbox_waiting(clinvk_home)  # for `clinvk team push`
+    # Nothing is due any more: no command starts another.
+    assert run_clinvk("sessions", "list").code == 0
+    assert pusher.due_at(clinvk_home) is None
