@@ -92,6 +92,8 @@ _ROOT_FLAGS = ("--help", "-h", "--version", "-V", "--install-completion")
 _HELP_FLAGS = ("--help", "-h")
 # The hidden first word the completion scripts call clinvk with (cyclopts' protocol).
 COMPLETE = "__complete"
+# The words the running main() was given (a background turn runs the same command again).
+invoked: list[str] = []
 
 
 def _route(args: list[str]) -> list[str]:
@@ -187,7 +189,12 @@ def _dispatch(app: App, args: list[str]) -> object:
     kwargs = dict(bound.kwargs)
     if "after_options" in ignored:
         kwargs["after_options"] = tuple(args[args.index("--") + 1:]) if "--" in args else ()
-    return command(*bound.args, **kwargs)
+    try:
+        return command(*bound.args, **kwargs)
+    finally:
+        from clinvk.team.pusher import kick
+
+        kick()  # a team push that is due (docs/team.md, "Auto push"): one stat
 
 
 def _complete(args: list[str]) -> int:
@@ -213,6 +220,7 @@ def _complete(args: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run clinvk with ``argv`` (default: sys.argv[1:]) and return the exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
+    invoked[:] = args
     if args in (["--version"], ["-V"]):
         # The most common probe of a CLI; answer it without loading the framework.
         sys.stdout.write(f"{__version__}\n")

@@ -44,6 +44,7 @@ def start(prompt_text: str | None, *, json_output: bool) -> int:
     import subprocess
     import tempfile
 
+    from clinvk.app import invoked
     from clinvk.errors import ClinvkError
 
     read_end, write_end = os.pipe()
@@ -52,7 +53,7 @@ def start(prompt_text: str | None, *, json_output: bool) -> int:
     with tempfile.TemporaryFile() as errors:
         try:
             child = subprocess.Popen(
-                [sys.executable, "-m", "clinvk", *command_args(sys.argv[1:])],
+                [sys.executable, "-m", "clinvk", *command_args(invoked)],
                 stdin=subprocess.PIPE if prompt_text is not None else subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=errors, env=env, pass_fds=(write_end,),
                 start_new_session=True)

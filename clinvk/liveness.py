@@ -71,34 +71,55 @@ def runner_dead(status: str, pid: int | None, pid_start: float | None) -> bool:
     return status == "running" and not pid_alive(pid, pid_start)
 
 
-def group_members_left(pgid: int) -> bool:
-    """Whether any live process is still in process group ``pgid``."""
+def group_members(pgid: int) -> dict[int, tuple[float, int]]:
+    """The live processes of group ``pgid``: pid -> (start time, parent pid)."""
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return False
+        return {}
+    found: dict[int, tuple[float, int]] = {}
+    wanted = str(pgid).encode()
     for entry in entries:
         if not entry.isdigit():
             continue
         fields = _stat_fields(int(entry))
-        if fields is not None and len(fields) > 2 and fields[2] == str(pgid).encode() \
-                and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
+        if fields is None or len(fields) < 20 or fields[2] != wanted \
+                or fields[0] in (b"Z", b"X"):
+            continue
+        try:
+            found[int(entry)] = (float(fields[19]), int(fields[1]))
+        except ValueError:
+            continue
+    return found
 
 
 def group_safe_to_signal(pgid: int | None, leader_start: float | None) -> bool:
-    """Whether the vendor's process group recorded as ``pgid`` still exists and is ours.
+    """Whether the vendor's process group recorded as ``pgid`` is provably ours.
 
-    The leader (pid == pgid) still there must have the recorded start time: a reused
-    pid is never signalled. A leader that is gone may have left members behind (tool
-    subprocesses); the kernel never hands out a pid that is still some group's id, so
-    members found in group ``pgid`` can only be the vendor's. Without a recorded start
-    time nothing can be verified, and nothing is signalled.
+    Only its leader proves it: the process ``pgid`` still there with the recorded start
+    time (a reused pid has another). A group whose leader is gone is never signalled
+    as a whole: any program may lead a group of that id by now, or have joined what is
+    left of it, and nothing tells its members apart from the vendor's
+    (``proven_members`` follows the members seen while the leader proved the group).
+    Without a recorded start time nothing can be verified, and nothing is signalled.
     """
     if not pgid or leader_start is None:
         return False
-    actual = process_start_time(pgid)
-    if actual is not None:
-        return actual == leader_start
-    return group_members_left(pgid)
+    return process_start_time(pgid) == leader_start
+
+
+def proven_members(pgid: int, known: dict[int, float]) -> dict[int, float]:
+    """The members of group ``pgid`` that are provably the vendor's, given ``known``
+    (pid -> start time of members seen while the leader proved the group): those still
+    there with the same start time, and those whose parent is one of them (ancestry)."""
+    members = group_members(pgid)
+    proven = {pid: start for pid, (start, _parent) in members.items()
+              if known.get(pid) == start}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (start, parent) in members.items():
+            if pid not in proven and parent in proven and start >= proven[parent]:
+                proven[pid] = start
+                grew = True
+    return proven

@@ -10,8 +10,9 @@ cannot stop its vendor itself:
   running it is gone (``recover``) stops the recorded group if it is still there and
   marks the turn ``interrupted`` in the record itself, under the session's lock.
 
-Neither ever signals a process that is not the recorded vendor: the group is checked
-against its leader's recorded start time first (clinvk.liveness). This module imports
+Neither ever signals a process that is not the recorded vendor: a group is signalled
+only while its leader is there with the recorded start time (clinvk.liveness); a group
+whose leader is gone is left alone, and the turn is marked interrupted all the same. This module imports
 only the standard library and clinvk.liveness at the top.
 """
 
@@ -23,7 +24,12 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from clinvk.liveness import group_members_left, group_safe_to_signal, runner_dead, running
+from clinvk.liveness import (
+    group_members,
+    group_safe_to_signal,
+    proven_members,
+    runner_dead,
+)
 
 if TYPE_CHECKING:
     import subprocess
@@ -42,21 +48,42 @@ DIED_MESSAGE = "its clinvk process died before the turn ended"
 
 def stop_group(pgid: int | None, leader_start: float | None, grace: float) -> bool:
     """SIGINT the vendor's group, SIGKILL what is left after ``grace``; False if it
-    was already gone or cannot be verified as the recorded one (then nothing is sent)."""
-    if pgid is None or not group_safe_to_signal(pgid, leader_start):
+    was already gone or cannot be verified as the recorded one (then nothing is sent).
+
+    The group is signalled only while its leader proves it (``group_safe_to_signal``).
+    If the leader exits during the grace, what it leaves behind is killed one process at
+    a time, and only the processes proven the vendor's: members seen while the leader
+    was there, and their descendants (``proven_members``).
+    """
+    known = _members_while_proven(pgid, leader_start)
+    if pgid is None or known is None:
         return False
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGINT)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        # Cheap check first: the leader still there with its start time.
-        if not running(pgid, leader_start) and not group_members_left(pgid):
+        seen = _members_while_proven(pgid, leader_start)
+        known = seen if seen is not None else proven_members(pgid, known)
+        if not known:
             return True
         time.sleep(0.05)
     if group_safe_to_signal(pgid, leader_start):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
+        return True
+    for pid in proven_members(pgid, known):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     return True
+
+
+def _members_while_proven(pgid: int | None, leader_start: float | None) -> dict[int, float] | None:
+    """The live members of the group (pid -> start time), read while its leader proves
+    it ours; None if the leader does not (then they prove nothing)."""
+    if pgid is None or not group_safe_to_signal(pgid, leader_start):
+        return None
+    members = {pid: start for pid, (start, _parent) in group_members(pgid).items()}
+    return members if group_safe_to_signal(pgid, leader_start) else None
 
 
 # The watchdog, a POSIX shell script: it runs beside every vendor (eight at once under
@@ -65,28 +92,46 @@ def stop_group(pgid: int | None, leader_start: float | None, grace: float) -> bo
 # clinvk running the turn: that clinvk writes one byte when the turn is over (and then
 # stops the group itself); end of file without it means clinvk died, and the vendor must
 # not outlive it. It signals the group only while it is provably the recorded one: the
-# leader still there has the recorded start time (field 22 of /proc/PID/stat), or the
-# leader is gone, and then the kernel cannot have reused the group's id while members
-# remain (the rule of clinvk.liveness.group_safe_to_signal). SIGINT first, so claude and
-# gemini save their transcript; SIGKILL for what is left after the grace.
+# leader is still there with the recorded start time (field 22 of /proc/PID/stat; the
+# rule of clinvk.liveness.group_safe_to_signal). SIGINT first, so claude and gemini save
+# their transcript; after the grace, SIGKILL for the group if its leader is still there,
+# else for each process seen in the group while the leader was (pid and start time, as
+# stop_group does), one at a time.
 _WATCH_SH = r"""
 pgid=$1 start=$2 grace=$3
 IFS= read -r done
 [ -n "$done" ] && exit 0
 ours() {
-  [ -e "/proc/$pgid" ] || return 0
-  IFS= read -r stat < "/proc/$pgid/stat" || return 0
+  IFS= read -r stat 2>/dev/null < "/proc/$pgid/stat" || return 1
   set -- ${stat##*") "}
   [ "${20}" = "$start" ]
 }
-ours && kill -s INT -- "-$pgid" 2>/dev/null || exit 0
+members() {
+  for dir in /proc/[0-9]*; do
+    IFS= read -r stat 2>/dev/null < "$dir/stat" || continue
+    set -- ${stat##*") "}
+    [ "$3" = "$pgid" ] && printf '%s:%s ' "${dir#/proc/}" "${20}"
+  done
+  return 0
+}
+ours && known=$(members) && ours && kill -s INT -- "-$pgid" 2>/dev/null || exit 0
 i=0
 while [ "$i" -lt $((grace * 10)) ]; do
   kill -s 0 -- "-$pgid" 2>/dev/null || exit 0
+  seen=$(members)
+  ours && known=$seen
   sleep 0.1
   i=$((i + 1))
 done
-ours && kill -s KILL -- "-$pgid" 2>/dev/null
+if ours; then
+  kill -s KILL -- "-$pgid" 2>/dev/null
+  exit 0
+fi
+for member in $known; do
+  IFS= read -r stat 2>/dev/null < "/proc/${member%%:*}/stat" || continue
+  set -- ${stat##*") "}
+  [ "$3" = "$pgid" ] && [ "${20}" = "${member#*:}" ] && kill -s KILL "${member%%:*}" 2>/dev/null
+done
 exit 0
 """
 

@@ -530,6 +530,19 @@ class Catalog:
 
         return self._guarded(run)  # type: ignore[no-any-return]
 
+    def recent_cost(self, backend: str, turns: int) -> float | None:
+        """What a turn of ``backend`` cost lately: the average of its last ``turns``
+        finished turns; None if it has none."""
+        if self.conn is None:
+            return None
+        from clinvk.catalog.aggregate import recent_cost
+
+        def run() -> float | None:
+            assert self.conn is not None
+            return recent_cost(self.conn, backend, turns)
+
+        return self._guarded(run)  # type: ignore[no-any-return]
+
     def spent(self, start: float | None, end: float | None) -> tuple[float, int]:
         """The cost of the turns started in [start, end), and how many finished turns
         used tokens without a price (clinvk.spend's rules)."""

@@ -241,6 +241,16 @@ def spent(conn: sqlite3.Connection, start: float | None, end: float | None
     return float(usd), int(unpriced)
 
 
+def recent_cost(conn: sqlite3.Connection, backend: str, turns: int) -> float | None:
+    """The average recorded cost of ``backend``'s last ``turns`` finished turns (an
+    unpriced turn adds nothing, as in ``spent``); None if it has none."""
+    count, usd = conn.execute(
+        "SELECT count(*), total(cost) FROM (SELECT t.cost FROM turns t JOIN sessions s "
+        "ON s.sid = t.sid WHERE s.backend = ? AND t.status != 'running' "
+        "ORDER BY t.started DESC LIMIT ?)", (backend, turns)).fetchone()
+    return float(usd) / count if count else None
+
+
 def _group(report: Report, key: str) -> Totals:
     found = report.groups.get(key)
     if found is None:

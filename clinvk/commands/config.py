@@ -65,9 +65,11 @@ def show(*, json: bool = False) -> int:
         source is default, file or env, origin the file path or variable name (or null).
     """
     from clinvk.config import load
+    from clinvk.team.redact import redact
 
     loaded = load()
-    rows = settings(loaded)
+    rows = [(key, redact(value) if isinstance(value, str) else value, source)
+            for key, value, source in settings(loaded)]
     if json:
         from clinvk.output import print_json
 

@@ -117,6 +117,10 @@ def push(
         finally:
             auto.unlock(fd)
         auto.record_failure(store.root, None)
+        if not outcome.queued:
+            from clinvk.team import pusher
+
+            pusher.clear_due(store.root)
     if json:
         print_json(outcome.to_json())
         return 0
@@ -133,38 +137,61 @@ def push(
 
 
 def _background(store: Any) -> int:
-    """The auto-push process: push while the outbox has sessions, within BUDGET_S."""
+    """The auto-push process: push while the outbox has sessions, within BUDGET_S. A
+    server out of reach is tried again with backoff (FIRST_RETRY_S, doubling) while the
+    time box lasts; then, or after any other failure, the next pusher is due RETRY_S
+    later."""
     import sys
     import time
 
+    from clinvk.config import load
     from clinvk.errors import ClinvkError
-    from clinvk.team import auto, local
+    from clinvk.team import auto, pusher
+    from clinvk.team.connect import UnreachableError
     from clinvk.team.push import push as run_push
 
-    deadline = time.monotonic() + auto.BUDGET_S
+    root = store.root
+    if not load().config.team.auto_push:
+        pusher.clear_due(root)  # turned off since: the outbox waits for `clinvk team push`
+        return 0
+    deadline = time.monotonic() + pusher.BUDGET_S
+    delay = auto.FIRST_RETRY_S
     while True:
-        fd = auto.try_lock(store.root)
+        fd = auto.try_lock(root)
         if fd is None:
             return 0  # another pusher runs
+        failed, transient = None, False
         try:
+            # Also after each push: a turn queued while it finished found it under way.
+            if not auto.outbox_waiting(root):
+                pusher.clear_due(root)
+                return 0
             try:
-                run_push(store, _target(), deadline=deadline, statement_timeout_s=auto.BUDGET_S)
+                left = max(1.0, deadline - time.monotonic())
+                run_push(store, _target(), deadline=deadline, statement_timeout_s=left)
             except ClinvkError as exc:
-                auto.record_failure(store.root, exc.message)
+                failed, transient = exc.message, isinstance(exc, UnreachableError)
+                auto.record_failure(root, failed)
                 stamp = datetime.now(UTC).isoformat(timespec="seconds")
-                sys.stderr.write(f"{stamp} clinvk: team push failed: {exc.message}\n")
-                return 1
-            auto.record_failure(store.root, None)
+                sys.stderr.write(f"{stamp} clinvk: team push failed: {failed}\n")
+                sys.stderr.flush()
+            else:
+                auto.record_failure(root, None)
         finally:
             auto.unlock(fd)
-        # A turn queued while this push finished found the lock held: look again.
-        state = local.connect(store.root)
-        try:
-            waiting = bool(local.queued(state))
-        finally:
-            state.close()
-        if not waiting or time.monotonic() > deadline:
-            return 0
+        if failed is None:
+            if time.monotonic() > deadline:
+                # Time is up: the next command after a short pause goes on.
+                pusher.set_due(root, time.time() + auto.FIRST_RETRY_S)
+                return 0
+            continue
+        # Only a server out of reach may answer later; a refusal or a bad setting will not.
+        if not transient or time.monotonic() + delay > deadline:
+            pusher.set_due(root, time.time() + pusher.RETRY_S)
+            return 1
+        pusher.set_due(root, time.time() + delay + pusher.BUDGET_S)  # this pusher is on it
+        time.sleep(delay)
+        delay *= 2
 
 
 def _filter(*, backend: str | None, status: str | None, tags: list[str] | None,

@@ -5,7 +5,8 @@ recorded session (unless --ephemeral) going through the same turn code as
 Units run as threads of the one clinvk process, at most N at a time (Pool). The main
 thread owns the signals: Ctrl-C (or SIGHUP, SIGTERM, SIGQUIT, a `clinvk cancel` of any
 unit) stops every running unit's vendor group, starts no more, and every unit is saved
-as usual; a second signal kills the groups at once.
+as usual; a second signal kills the groups at once. Under a daily or monthly cap, a unit
+starts only once the running ones leave room under it (clinvk.budget.Gate).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from clinvk.budget import Gate, caps_set
 from clinvk.config.schema import MAX_WORKERS
 from clinvk.errors import ClinvkError
 
@@ -193,6 +195,10 @@ class Pool:
         self._lock = threading.Lock()
         self._active: dict[int, StopSignals] = {}
         self._done: queue.Queue[UnitResult] = queue.Queue()
+        # Concurrent units under a daily or monthly cap wait for room under it.
+        self.gate: Gate | None = None
+        if self.workers > 1 and units and caps_set(units[0].config.budget):
+            self.gate = Gate(units[0].config.budget)
 
     def _take(self) -> tuple[int, StopSignals] | None:
         from clinvk.runner import StopSignals
@@ -211,8 +217,14 @@ class Pool:
 
         while (taken := self._take()) is not None:
             index, signals = taken
+            unit = self.units[index]
             try:
-                result = run_unit(index, self.units[index], signals)
+                if self.gate is None or unit.ignore_budget:
+                    result = run_unit(index, unit, signals)
+                else:
+                    with self.gate.admit(unit.backend, lambda: self._stopping) as admitted:
+                        result = run_unit(index, unit, signals) if admitted \
+                            else skipped(index, unit)
             finally:
                 with self._lock:
                     self._active.pop(index, None)

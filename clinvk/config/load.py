@@ -231,7 +231,9 @@ def load(path: Path | None = None) -> LoadedConfig:
         source = sources.get(key, "")
         if source.startswith("env "):
             var = source.removeprefix("env ")
-            return f"{var}={os.environ.get(var, '')!r}"
+            from clinvk.team.redact import redact
+
+            return f"{var}={redact(os.environ.get(var, ''))!r}"
         line = locate(text, split_key(key)) if text is not None else None
         return f"{origin}, line {line}" if line else origin
 

@@ -1,13 +1,16 @@
 """Auto push (``team.auto_push = true``): a finished turn queues its session in the
 outbox and starts a background pusher; the turn never waits for the team store.
 
-The pusher is ``clinvk team push --background``: a detached process (its own session,
-output appended to ``<store>/team-push.log``) holding ``locks/team-push.lock`` while it
-pushes, time-boxed to BUDGET_S. A turn starts one only when none holds the lock; the
-pusher looks at the outbox again after releasing it, so a turn queued while it was
-finishing is never left behind. After a failure (database down, wrong password) no
-pusher starts for RETRY_S; the turn that finds the failure says so on stderr at most
-once per WARN_EVERY_S. The outbox keeps every queued session until a push commits it.
+The pusher is ``clinvk team push --background`` (clinvk.team.pusher starts it): a
+detached process (its own session, output appended to ``<store>/team-push.log``) holding
+``locks/team-push.lock`` while it pushes, time-boxed to pusher.BUDGET_S. A turn starts
+one only when none is due later or holds the lock; the pusher looks at the outbox again
+after releasing it, so a turn queued while it was finishing is never left behind. A
+failed push is retried by the pusher itself, with backoff, within its time box; when
+that runs out, the outbox waits pusher.RETRY_S, and then any clinvk command (not only a
+turn) starts the next pusher (clinvk.team.pusher.kick). The turn that finds a failure
+says so on stderr at most once per WARN_EVERY_S. The outbox keeps every queued session
+until a push commits it.
 
 No psycopg here: this is the per-turn path.
 """
@@ -15,19 +18,15 @@ No psycopg here: this is the per-turn path.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
-from clinvk.team import local
+from clinvk.team import local, pusher
 
-# A background push stops starting batches after this long; the rest waits.
-BUDGET_S = 60.0
-# After a failed background push, the next one waits this long.
-RETRY_S = 60.0
 # At most one warning about a failing background push per this many seconds.
 WARN_EVERY_S = 3600.0
-LOG_NAME = "team-push.log"
+# The pusher's first retry after a failure waits this long; each next one twice as long.
+FIRST_RETRY_S = 2.0
 
 
 def _lock_path(root: Path) -> Path:
@@ -68,7 +67,6 @@ def after_turn(root: Path, session_id: str) -> None:
             conn.execute("INSERT OR REPLACE INTO outbox(id, queued) VALUES (?, ?)",
                          (session_id, now))
             failure = local.get(conn, "failure")
-            failed_at = float(local.get(conn, "failed_at") or 0)
             warned_at = float(local.get(conn, "warned_at") or 0)
             if failure and now - warned_at >= WARN_EVERY_S:
                 waiting = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
@@ -79,40 +77,35 @@ def after_turn(root: Path, session_id: str) -> None:
                      "in the outbox (`clinvk team push` retries now)")
         finally:
             conn.close()
-        if failure and now - failed_at < RETRY_S:
-            return
+        due = pusher.due_at(root)
+        if due is not None and due > now:
+            return  # a pusher is on it, or the next one is due then: it takes this one too
         fd = try_lock(root)
         if fd is None:
             return  # a pusher runs; it looks at the outbox again before it ends
         unlock(fd)
-        spawn(root)
+        pusher.spawn(root)
     except (OSError, sqlite3.Error):
         pass  # the outbox is a convenience: `clinvk team push` finds changes without it
 
 
-def spawn(root: Path) -> None:
-    """Start ``clinvk team push --background``, detached, its output to the log."""
-    import subprocess
-
-    log = os.open(root / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        subprocess.Popen([sys.executable, "-m", "clinvk", "team", "push", "--background"],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                         start_new_session=True, close_fds=True)
-    finally:
-        os.close(log)
-
-
 def record_failure(root: Path, message: str | None) -> None:
-    """Remember how the last background push ended (None: it succeeded)."""
+    """Remember how the last push ended (None: it succeeded)."""
     conn = local.connect(root)
     try:
         if message is None:
             local.put(conn, "failure", None)
-            local.put(conn, "failed_at", None)
             local.put(conn, "warned_at", None)
         else:
             local.put(conn, "failure", message)
-            local.put(conn, "failed_at", repr(time.time()))
+    finally:
+        conn.close()
+
+
+def outbox_waiting(root: Path) -> bool:
+    """Whether the outbox still holds sessions."""
+    conn = local.connect(root)
+    try:
+        return bool(local.queued(conn))
     finally:
         conn.close()

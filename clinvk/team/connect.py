@@ -29,6 +29,10 @@ class TeamError(ClinvkError):
     """The team store is not configured, cannot be reached, or refused something."""
 
 
+class UnreachableError(TeamError):
+    """The team store cannot be reached now (server down, network gone): worth a retry."""
+
+
 @dataclass(frozen=True)
 class Target:
     """Where this machine's sessions go: the database URL and the member name."""
@@ -65,22 +69,26 @@ def _first_line(exc: BaseException) -> str:
     return lines[-1] if lines and len(lines) > 1 and lines[0].endswith(":") else lines[0]
 
 
-def explain(exc: BaseException) -> TeamError:
-    """A database error as one line the user can act on."""
+def explain(exc: BaseException, url: str = "") -> TeamError:
+    """A database error as one line the user can act on (never showing the password of
+    ``url``, the one in use)."""
     import psycopg
 
+    from clinvk.team.redact import redact, url_secrets
+
+    said = redact(_first_line(exc), url_secrets(url))
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        return TeamError(f"the team store refused: {_first_line(exc)}",
+        return TeamError(f"the team store refused: {said}",
                          hint="ask the database's owner to grant your role clinvk_member "
                               "(docs/team.md#roles)")
     if isinstance(exc, psycopg.errors.UndefinedTable):
         return TeamError("the team store has no clinvk tables yet",
                          hint="run `clinvk team init` once (as the database's owner)")
     if isinstance(exc, psycopg.OperationalError):
-        return TeamError(f"cannot reach the team store: {_first_line(exc)}",
+        return UnreachableError(f"cannot reach the team store: {said}",
                          hint="check team.url, the server and your password (~/.pgpass "
                               "or PGPASSWORD)")
-    return TeamError(f"the team store failed: {_first_line(exc)}")
+    return TeamError(f"the team store failed: {said}")
 
 
 @contextmanager
@@ -99,12 +107,12 @@ def connection(url: str, *, statement_timeout_s: float = 0,
                                application_name="clinvk", options=options,
                                autocommit=autocommit)
     except psycopg.Error as exc:
-        raise explain(exc) from None
+        raise explain(exc, url) from None
     try:
         with conn:
             yield conn
     except psycopg.Error as exc:
-        raise explain(exc) from None
+        raise explain(exc, url) from None
 
 
 def fingerprint(conn: psycopg.Connection[Any], member: str) -> str:

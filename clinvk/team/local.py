@@ -6,8 +6,9 @@ this file holds cannot be derived from the files — which version of each sessi
 team store already has, the turns queued for a push, this machine's id. A catalog
 rebuild therefore never drops a queued push nor makes a push send everything again.
 
-Tables: ``meta`` (machine id, the target the push state belongs to, the watermark, the
-last background failure and when it was last shown), ``outbox`` (session ids queued by
+Tables: ``meta`` (machine id, the target the push state belongs to, the watermark,
+whether text may have been shared there, the last background failure and when it was
+last shown), ``outbox`` (session ids queued by
 finished turns, with when), ``pushed`` (each session's file identity as last pushed:
 a session is pushed again only when its file changed).
 
@@ -91,6 +92,7 @@ def use_target(conn: sqlite3.Connection, target: str) -> None:
         conn.execute("DELETE FROM pushed")
         put(conn, "target", target)
         put(conn, "watermark", None)
+        put(conn, "text_shared", None)
         conn.execute("COMMIT")
 
 

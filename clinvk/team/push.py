@@ -4,7 +4,7 @@ What goes: every session whose file changed since it was last pushed (``pushed``
 clinvk.team.local: the file's identity as pushed), plus the outbox; with ``since``,
 every session used since then. Its rows come from the catalog (metadata, usage, cost,
 tool calls); prompts, answers and tool outputs only with ``share_text``, read from the
-session files. Batches of sessions, one transaction each: the rows are copied (COPY)
+session files. The first push with ``share_text`` off clears the text shared before. Batches of sessions, one transaction each: the rows are copied (COPY)
 into temporary tables, then upserted; a session's turns and tool calls are replaced as a
 whole. A batch is recorded as pushed only after its transaction committed, so a push
 that fails midway loses nothing and the next one starts where it stopped; pushing the
@@ -258,6 +258,28 @@ def _claim(pg: psycopg.Connection[Any], member: str) -> None:
                         hint="set team.member to your own name, or connect as that role")
 
 
+def _follow_share_text(pg: psycopg.Connection[Any], state: sqlite3.Connection,
+                       target: Target, machine: str) -> None:
+    """With ``share_text`` off, clear the text this machine shared before (titles,
+    prompts, answers, tool outputs), once: the push state remembers whether text may be
+    on the server (``text_shared``; unknown counts as yes)."""
+    if target.share_text:
+        # Noted before any text is sent, so that a push cut short is cleared later too.
+        local.put(state, "text_shared", "1")
+        return
+    if local.get(state, "text_shared") == "0":
+        return
+    owner = (target.member, machine)
+    with pg.transaction():
+        pg.execute("UPDATE clinvk.sessions SET title = '' WHERE member = %s AND machine = %s "
+                   "AND title <> ''", owner)
+        pg.execute("UPDATE clinvk.turns SET prompt = NULL, response = NULL WHERE member = %s "
+                   "AND machine = %s AND (prompt IS NOT NULL OR response IS NOT NULL)", owner)
+        pg.execute("UPDATE clinvk.tool_calls SET output = NULL WHERE member = %s "
+                   "AND machine = %s AND output IS NOT NULL", owner)
+    local.put(state, "text_shared", "0")
+
+
 def _prune(pg: psycopg.Connection[Any], member: str, machine: str, present: set[str],
            dry_run: bool) -> int:
     remote = [ident for (ident,) in pg.execute(
@@ -307,6 +329,7 @@ def push(store: SessionStore, target: Target, *, since: float | None = None,
                 migrations.check(pg)
                 _claim(pg, target.member)
                 local.use_target(state, fingerprint(pg, target.member))
+                _follow_share_text(pg, state, target, machine)
                 pg.execute(_STAGE.encode())
                 pg.commit()
                 started = time.time()

@@ -69,7 +69,8 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
             cmdline = Path(f"/proc/{record['pid']}/cmdline").read_bytes()
         except OSError:
             continue
-        if str(bin_dir).encode() in cmdline:  # still our fake, not a reused pid
+        # Still our fake (not a reused pid), and the leader of the group signalled.
+        if str(bin_dir).encode() in cmdline and record["pid"] == record["pgid"]:
             with contextlib.suppress(OSError):
                 os.killpg(record["pgid"], signal.SIGKILL)
 

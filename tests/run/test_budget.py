@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from clinvk.store import SessionStore
+from tests import fakes
 from tests.conftest import add_session
 from tests.run.conftest import Fakes, run_proc
 
@@ -75,7 +76,9 @@ def test_each_parallel_unit_is_checked_before_it_starts(fake: Fakes, workdir: Pa
     results = r.json()["results"]
     assert [u["status"] for u in results] == ["ok", "ok", "error"]
     assert results[2]["id"] is None
-    assert results[2]["error"].startswith("budget exceeded: $0.00 spent today")
+    # Amounts are shown with the digits they need: never "$0.00" of a "$0.00" cap.
+    assert results[2]["error"].startswith(
+        "budget exceeded: $0.0036 spent today of a $0.0030 daily cap")
     assert len(fake.starts()) == 2
 
 
@@ -108,3 +111,44 @@ def test_stats_without_caps_has_no_budget_line(store: SessionStore) -> None:
     r = run_proc("sessions", "stats")
     assert r.code == 0 and "Budget" not in r.out
     assert json.loads(run_proc("sessions", "stats", "--json").out)["budget"] == []
+
+
+def _vendor_runs(fake: Fakes) -> list[tuple[float, float]]:
+    """(start, end) of each fake vendor run, by the fake's own log."""
+    log = fakes.read_log(fake.log)
+    starts = {r["pid"]: r["at"] for r in log if r.get("event") == "start"}
+    return [(starts[r["pid"]], r["at"]) for r in log if r.get("event") == "end"]
+
+
+def test_concurrent_units_overshoot_a_cap_no_more_than_a_sequential_run(
+        fake: Fakes, workdir: Path, store: SessionStore, clinvk_home: Path) -> None:
+    # Each fake claude turn costs $0.0018235; run one at a time, two start under $0.003
+    # and spend $0.0036. At four at a time, without knowing what a turn costs, four
+    # would start at once and spend $0.0073.
+    caps(clinvk_home, daily_usd=0.003)
+    tasks = workdir / "t.jsonl"
+    tasks.write_text("".join(json.dumps({"prompt": f"p{i} [fake sleep=0.3]"}) + "\n"
+                             for i in range(8)))
+    r = run_proc("parallel", "-f", str(tasks), "--max-parallel", "4", "-o", "json")
+    assert r.code == 1
+    results = r.json()["results"]
+    assert sum(u["status"] == "ok" for u in results) == 2
+    assert sum(u["cost_usd"] or 0 for u in results) <= 0.0037
+    assert len(fake.starts()) == 2
+    refused = [u["error"] for u in results if u["status"] != "ok"]
+    assert all(e.startswith("budget exceeded: $0.0036 spent today") for e in refused), refused
+
+
+def test_units_run_together_while_their_expected_cost_fits(
+        fake: Fakes, workdir: Path, store: SessionStore, clinvk_home: Path) -> None:
+    # Yesterday's claude turn says what one costs: two fit under the cap side by side.
+    add_session(store, cost=0.0018, age_days=1)
+    caps(clinvk_home, daily_usd=0.003)
+    tasks = workdir / "t.jsonl"
+    tasks.write_text("".join(json.dumps({"prompt": f"p{i} [fake sleep=0.5]"}) + "\n"
+                             for i in range(6)))
+    r = run_proc("parallel", "-f", str(tasks), "--max-parallel", "4", "-o", "json")
+    assert r.code == 1
+    assert [u["status"] for u in r.json()["results"]].count("ok") == 2
+    (first, second) = _vendor_runs(fake)
+    assert second[0] < first[1] and first[0] < second[1]  # they overlapped

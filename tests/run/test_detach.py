@@ -7,13 +7,16 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from clinvk.model import utcnow
 from clinvk.store import SessionStore
 from tests import fakes
 from tests.conftest import add_session
-from tests.run.conftest import Fakes, run_proc, spawn, wait_for
+from tests.run.conftest import REPO, Fakes, Result, run_proc, spawn, wait_for
 
 
 def ends(fake: Fakes) -> list[float]:
@@ -113,3 +116,18 @@ def test_wait_settles_a_turn_whose_runner_died(fake: Fakes, workdir: Path,
     assert r.code == 130
     assert store.read(session.id).turns[-1].status == "interrupted"
     wait_for(lambda: store.read(session.id).status != "running", what="settled")
+
+
+def test_detach_reruns_the_words_main_was_given_not_sys_argv(
+        fake: Fakes, workdir: Path, store: SessionStore, run: Callable[..., Result],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # In-process, sys.argv is the test runner's own: the background turn must not rerun it.
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    monkeypatch.setattr(sys, "argv", ["clinvk", "prompt", "not this one"])
+    r = run("prompt", "-b", "codex", "--detach", "from main [fake sleep=0.2]")
+    assert r.code == 0, r.err
+    ident = r.out.strip()
+    assert run_proc("wait", ident).code == 0
+    session = store.read(ident)
+    assert session.backend == "codex"
+    assert [t.prompt for t in session.turns] == ["from main [fake sleep=0.2]"]

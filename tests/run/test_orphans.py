@@ -10,13 +10,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from clinvk.liveness import process_start_time
-from clinvk.recovery import WATCHDOG_NAME
+from clinvk.recovery import WATCHDOG_NAME, stop_group, watchdog_argv
 from clinvk.store import SessionStore
 from tests.run.conftest import (
     Fakes,
@@ -26,7 +27,7 @@ from tests.run.conftest import (
     spawn,
     wait_for,
 )
-from tests.run.test_signals import running_session
+from tests.run.test_signals import leaderless_group, running_session
 
 
 def _watchdog_pids(pgid: int) -> list[int]:
@@ -178,3 +179,76 @@ def test_a_dead_runner_is_not_settled_while_someone_alive_holds_the_lock(
         assert store.read(sid).status == "running"  # ...but left for the lock holder
     assert run_proc("sessions", "show", sid).code == 0
     assert store.read(sid).status == "error"
+
+
+def test_stop_group_kills_what_a_proven_vendor_leaves_behind() -> None:
+    # A group of the test's own: its leader exits on SIGINT, its child ignores SIGINT.
+    code = ("import subprocess, sys, time\n"
+            "c = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+            "signal.signal(signal.SIGINT, signal.SIG_IGN); print(1, flush=True); time.sleep(60)'],"
+            " stdout=subprocess.PIPE)\n"
+            "c.stdout.readline()\nprint(c.pid, flush=True)\ntime.sleep(60)\n")
+    leader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              start_new_session=True)
+    assert leader.stdout is not None
+    child = int(leader.stdout.readline())
+    start = process_start_time(leader.pid)
+    reaper = threading.Thread(target=leader.wait)  # reaped at once: the leader is gone
+    reaper.start()
+    try:
+        assert stop_group(leader.pid, start, grace=0.5)
+        reaper.join(timeout=10)
+        # The leader went during the grace; its child, seen while the leader proved the
+        # group, is killed on its own.
+        assert wait_for(lambda: process_gone(child), timeout=5, what="the child to be killed")
+    finally:
+        if process_start_time(child) is not None:
+            os.kill(child, signal.SIGKILL)
+        reaper.join(timeout=10)
+
+
+def test_a_leaderless_group_is_left_alone_by_the_next_clinvk(
+        fake: Fakes, workdir: Path, run, store: SessionStore) -> None:  # type: ignore[no-untyped-def]
+    sid = run("prompt", "-o", "json", "hi").json()["id"]
+    pgid, leader_start, member = leaderless_group()
+    try:
+        store.update(sid, lambda s: (setattr(s, "status", "running"), setattr(s, "pid", 2**22 + 7),
+                                     setattr(s, "pid_start", 5.0), setattr(s, "pgid", pgid),
+                                     setattr(s, "pgid_start", leader_start)))
+        listed = run_proc("sessions", "list", "--json")
+        assert listed.code == 0
+        assert not process_gone(member)  # nothing proves it the vendor's: untouched
+        s = store.read(sid)
+        assert (s.status, s.reason, s.pgid) == ("error", "interrupted", None)
+    finally:
+        if process_start_time(member) is not None:
+            os.kill(member, signal.SIGKILL)
+
+
+def test_the_watchdog_kills_what_a_vendor_that_exited_on_sigint_leaves_behind() -> None:
+    # A group of the test's own: its leader exits on SIGINT, its child ignores SIGINT;
+    # the watchdog's clinvk "dies" (end of file on its pipe).
+    code = ("import subprocess, sys, time\n"
+            "c = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+            "signal.signal(signal.SIGINT, signal.SIG_IGN); print(1, flush=True); time.sleep(60)'],"
+            " stdout=subprocess.PIPE)\n"
+            "c.stdout.readline()\nprint(c.pid, flush=True)\ntime.sleep(60)\n")
+    leader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              start_new_session=True)
+    assert leader.stdout is not None
+    child = int(leader.stdout.readline())
+    start = process_start_time(leader.pid)
+    assert start is not None
+    reaper = threading.Thread(target=leader.wait)  # reaped at once: the leader is gone
+    reaper.start()
+    watchdog = subprocess.Popen(watchdog_argv(leader.pid, start), stdin=subprocess.PIPE)
+    try:
+        assert watchdog.stdin is not None
+        watchdog.stdin.close()
+        assert watchdog.wait(timeout=20) == 0
+        reaper.join(timeout=10)
+        assert process_gone(child)
+    finally:
+        if process_start_time(child) is not None:
+            os.kill(child, signal.SIGKILL)
+        reaper.join(timeout=10)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from clinvk.liveness import process_start_time
 from clinvk.store import SessionStore
 from tests import fakes
 from tests.conftest import iter_sessions
@@ -139,19 +142,58 @@ def test_cancel_of_a_session_that_is_not_running_is_exit_4(fake: Fakes, workdir:
     assert run("cancel", "zzzzzz").code == 4
 
 
+def _sleeper(*, new_group: bool = False) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                            start_new_session=new_group)
+
+
+def leaderless_group() -> tuple[int, float, int]:
+    """A process group of the test's own whose leader has exited and been reaped,
+    leaving one member: (pgid, the leader's start time, the member's pid)."""
+    leader = subprocess.Popen(
+        [sys.executable, "-c",
+         ("import subprocess, sys\n"
+         "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+         " stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)\n"
+         "print(c.pid, flush=True)\nsys.stdin.read()\n")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+    assert leader.stdin is not None and leader.stdout is not None
+    member = int(leader.stdout.readline())
+    start = process_start_time(leader.pid)
+    assert start is not None
+    leader.stdin.close()
+    leader.stdout.close()
+    leader.wait()
+    return leader.pid, start, member
+
+
+def alive(pid: int) -> bool:
+    return not process_gone(pid)
+
+
 def test_cancel_never_signals_a_reused_pid(fake: Fakes, workdir: Path, run,
                                            store: SessionStore) -> None:
     sid = run("prompt", "-o", "json", "hi").json()["id"]
-    # A record claiming the test process itself runs it (and its group is the vendor's),
-    # but with other start times: both pids were reused.
-    store.update(sid, lambda s: (setattr(s, "status", "running"), setattr(s, "pid", os.getpid()),
-                                 setattr(s, "pid_start", 1.0), setattr(s, "pgid", os.getpgid(0)),
-                                 setattr(s, "pgid_start", 1.0)))
-    r = run("cancel", sid)
-    # Nothing was signalled (we are alive); the dead runner's turn is settled instead.
-    assert r.code == 0 and "was gone" in r.out
-    s = store.read(sid)
-    assert (s.status, s.reason, s.pid, s.pgid) == ("error", "interrupted", None, None)
+    # The recorded runner's pid now belongs to another program (another start time), and
+    # the recorded vendor group has lost its leader: what is left in a group of that id
+    # may be anyone's. Both are processes of this test's own, never its runner.
+    runner = _sleeper()
+    pgid, leader_start, member = leaderless_group()
+    try:
+        store.update(sid, lambda s: (setattr(s, "status", "running"), setattr(s, "pid", runner.pid),
+                                     setattr(s, "pid_start", 1.0), setattr(s, "pgid", pgid),
+                                     setattr(s, "pgid_start", leader_start)))
+        r = run("cancel", sid)
+        # Nothing was signalled; the dead runner's turn is settled instead.
+        assert r.code == 0 and "was gone" in r.out
+        assert runner.poll() is None and alive(member)
+        s = store.read(sid)
+        assert (s.status, s.reason, s.pid, s.pgid) == ("error", "interrupted", None, None)
+    finally:
+        runner.kill()
+        runner.wait()
+        if process_start_time(member) is not None:
+            os.kill(member, signal.SIGKILL)
 
 
 def test_a_second_resume_of_a_busy_session_exits_4_at_once(fake: Fakes, workdir: Path, run,

@@ -8,11 +8,13 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from clinvk.team import pusher
 from tests.conftest import REPO, run_clinvk
 from tests.team.conftest import Server, TeamDb, wait_for
 
@@ -203,6 +205,29 @@ def test_share_text_false_keeps_prompts_answers_and_outputs_local(
     [(prompt_text, response)] = team_db.sql("SELECT prompt, response FROM clinvk.turns")
     assert marker in prompt_text and response == answer
     assert count(team_db, "SELECT count(*) FROM clinvk.tool_calls WHERE output IS NOT NULL") == 1
+
+
+def test_turning_share_text_off_clears_the_shared_text_at_the_next_push(
+        team_db: TeamDb, fake_vendors: Path, tmp_path: Path) -> None:
+    ok("team", "init")
+    config = Path(os.environ["CLINVK_CONFIG"])
+    config.write_text("[team]\nshare_text = true\n")
+    (tmp_path / "direct" / "proj-claude").mkdir(parents=True)
+    tool_env = {"FAKE_SAMPLE_CLAUDE": "tools/claude-tool-turn.jsonl", "FAKE_TMP": str(tmp_path)}
+    prompt("claude", "okapi-canary-977: read the notes", tool_env)
+    ok("team", "push")
+    assert count(team_db, "SELECT count(*) FROM clinvk.turns WHERE prompt IS NOT NULL") == 1
+    assert count(team_db, "SELECT count(*) FROM clinvk.tool_calls WHERE output IS NOT NULL") == 1
+    # Off again: the next push, with nothing changed locally, clears what was shared.
+    config.write_text("[team]\nshare_text = false\n")
+    assert ok("team", "push", "--json")["sessions"] == 0
+    for table in ("sessions", "turns", "tool_calls"):
+        assert count(team_db, f"SELECT count(*) FROM clinvk.{table} x "
+                              "WHERE x::text LIKE '%okapi-canary%'") == 0, table
+    assert team_db.sql("SELECT title FROM clinvk.sessions") == [("",)]
+    assert team_db.sql("SELECT output FROM clinvk.tool_calls") == [(None,)]
+    # Usage and tool summaries stay.
+    assert count(team_db, "SELECT count(*) FROM clinvk.turns WHERE input_tokens > 0") == 1
 
 
 # ------------------------------------------------------------------ security
@@ -410,8 +435,11 @@ def test_auto_push_survives_the_server_going_away(team_db: TeamDb, fake_vendors:
     finally:
         pg_server.up()
 
-    assert ok("team", "push", "--json")["sessions"] == 4
-    assert _outbox(clinvk_home) == set()
+    # Back up: once the retry is due, any command (not only a turn) starts the pusher that
+    # delivers the outbox (or the pusher still retrying inside its time box does).
+    pusher.set_due(clinvk_home, time.time() - 1)
+    assert run_clinvk("sessions", "list").code == 0
+    wait_for(lambda: not _outbox(clinvk_home), what="the outbox to be delivered")
     assert remote_sessions(team_db) == local_sessions()
     assert count(team_db, "SELECT count(*) FROM clinvk.turns") == 5
     assert ok("team", "push", "--json")["sessions"] == 0

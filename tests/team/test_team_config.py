@@ -51,3 +51,38 @@ def test_an_environment_url_of_another_kind_is_refused() -> None:
     assert ran.code == 1
     assert "CLINVK_TEAM_URL='http://example.com'" in ran.err
     assert "must be a postgresql:// URL" in ran.err
+
+
+def test_a_password_in_the_environment_url_is_never_shown() -> None:
+    # A bad URL is named in the error of every command, with its password hidden.
+    ran = run_clinvk("sessions", "list", env={"CLINVK_TEAM_URL": "postgresql://alice:pw-9x@[bad"})
+    assert ran.code == 1
+    assert "CLINVK_TEAM_URL='postgresql://alice:***@[bad'" in ran.err
+    assert "pw-9x" not in ran.err
+    # A conninfo string is not a URL: refused, its password= hidden too.
+    ran = run_clinvk("team", "list", env={
+        "CLINVK_TEAM_URL": "host=db password='se cret' dbname=clinvk"})
+    assert ran.code == 1 and "must be a postgresql:// URL" in ran.err
+    assert "se cret" not in ran.err and "password=***" in ran.err
+    # Nor in what the database says, nor in `config show`.
+    url = "postgresql://carol:pw-7y@/clinvk?host=/nonexistent-dir&port=1&password=pw-8z"
+    ran = run_clinvk("team", "list", env={"CLINVK_TEAM_URL": url})
+    assert ran.code == 1 and "cannot reach the team store" in ran.err
+    shown = run_clinvk("config", "show", env={"CLINVK_TEAM_URL": url})
+    assert shown.code == 0
+    assert "postgresql://carol:***@/clinvk?host=/nonexistent-dir&port=1&password=***" in shown.out
+    for said in (ran.out + ran.err, shown.out + shown.err):
+        assert "pw-7y" not in said and "pw-8z" not in said
+
+
+def test_redact_hides_url_and_conninfo_passwords() -> None:
+    from clinvk.team.redact import redact, url_secrets
+
+    assert redact("postgresql://a:p@ss@host/db") == "postgresql://a:***@host/db"
+    assert redact("postgres://:x@h") == "postgres://:***@h"
+    assert redact("postgresql://a@host/db?sslmode=require") == "postgresql://a@host/db?sslmode=require"
+    assert redact("host=h PASSWORD = 'a b' user=u") == "host=h PASSWORD = *** user=u"
+    assert redact(r"password='a\' b' x") == "password=*** x"
+    assert redact("failed: bad pw: hunter2", url_secrets("postgresql://u:hunter2@h/d")) == \
+        "failed: bad pw: ***"
+    assert url_secrets("postgresql://u:a%40b@h/d?password=q") == ("a%40b", "a@b", "q")
