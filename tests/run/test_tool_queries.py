@@ -24,6 +24,7 @@ TURNS = [
     ("codex-edit", "codex", "proj-codex"),
     ("claude-shell-fail", "claude", "proj-claude"),
     ("codex-shell-fail", "codex", "proj-codex"),
+    ("codex-read", "codex", "proj-codex"),  # reads notes.txt with `cat`
     ("gemini-read", "gemini", "proj-gemini"),
     ("claude-tool-turn", "claude", "direct/proj-claude"),
 ]
@@ -38,6 +39,7 @@ def recorded(tmp_path: Path, fake: Fakes, store: SessionStore) -> dict[str, str]
     for sample, cli, project in TURNS:
         where = tmp_path / project
         where.mkdir(parents=True, exist_ok=True)
+        (where / "notes.txt").write_text("kiwi is the first line\n")
         r = run_proc("prompt", "-b", cli, "-w", str(where), "-o", "json",
                      f"do the {sample} task", env={"FAKE_SAMPLE": f"tools/{sample}.jsonl"})
         assert r.code == 0, r.err
@@ -87,6 +89,13 @@ def test_touched_lists_the_sessions_that_read_or_changed_the_file(
     # Combined with the other filters.
     _, found = listed("--touched", str(tmp_path / "proj-codex" / "new.txt"), "-b", "claude")
     assert found == set()
+
+
+def test_touched_finds_a_file_read_through_the_shell(recorded: dict[str, str],
+                                                    tmp_path: Path) -> None:
+    # codex reads with `cat` (a shell call); codex-edit patched the same file.
+    _, found = listed("--touched", "notes.txt", cwd=tmp_path / "proj-codex")
+    assert found == {recorded["codex-read"], recorded["codex-edit"]}
 
 
 def test_touched_follows_a_symlinked_directory(recorded: dict[str, str],
@@ -161,7 +170,7 @@ def test_stats_by_tool_follows_the_filters(recorded: dict[str, str], store: Sess
                                            ) -> None:
     r = run_proc("sessions", "stats", "--by", "tool", "--json", "-b", "codex")
     assert r.code == 0, r.err
-    codex = {recorded["codex-edit"], recorded["codex-shell-fail"]}
+    codex = {recorded["codex-edit"], recorded["codex-shell-fail"], recorded["codex-read"]}
     want = Counter((c.name, c.kind) for c in calls_of(store, codex))
     assert {(g["name"], g["kind"]): g["calls"] for g in json.loads(r.out)["groups"]} == dict(want)
     # No turn started in the range: no calls.
