@@ -125,6 +125,22 @@ def body_of(session: Session) -> str:
     return "\n".join(texts)
 
 
+def pack(body: str) -> bytes:
+    """A session's searchable text as ``bodies`` keeps it (zlib, fast level)."""
+    import zlib
+
+    return zlib.compress(body.encode("utf-8", "surrogatepass"), 1)
+
+
+def unpack(z: bytes, limit: int = 0) -> str:
+    """The text ``pack`` made (only its first ``limit`` bytes, when set)."""
+    import zlib
+
+    if not limit:
+        return zlib.decompress(z).decode("utf-8", "surrogatepass")
+    return zlib.decompressobj().decompress(z, limit).decode("utf-8", "ignore")
+
+
 def tool_rows(sid: int, session: Session) -> tuple[list[tuple[Any, ...]], list[tuple[str, int]]]:
     """The tool_calls rows of one session, and its touched (path, sid) pairs."""
     import msgspec
@@ -191,6 +207,8 @@ class Batch:
         conn.executemany("INSERT OR IGNORE INTO tags(tag, sid) VALUES (?, ?)", self.tags)
         conn.executemany(INSERT_SPLIT, self.splits)
         conn.executemany("INSERT INTO texts(rowid, title, body) VALUES (?, ?, ?)", self.texts)
+        conn.executemany("INSERT INTO bodies(sid, title, z) VALUES (?, ?, ?)",
+                         ((sid, title, pack(body)) for sid, title, body in self.texts))
         conn.executemany("INSERT INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          self.tool_calls)
         conn.executemany("INSERT INTO touched(path, sid) VALUES (?, ?)", self.touched)
@@ -205,12 +223,16 @@ class Batch:
 
 def forget(conn: sqlite3.Connection, sid: int) -> None:
     """Remove every row of one session."""
+    # A contentless index forgets a text only when told the text it was given.
+    for title, z in conn.execute("SELECT title, z FROM bodies WHERE sid = ?", (sid,)).fetchall():
+        conn.execute("INSERT INTO texts(texts, rowid, title, body) VALUES ('delete', ?, ?, ?)",
+                     (sid, title, unpack(z)))
+    conn.execute("DELETE FROM bodies WHERE sid = ?", (sid,))
     gone = conn.execute("DELETE FROM sessions WHERE sid = ?", (sid,)).rowcount
     conn.execute("UPDATE meta SET value = value - ? WHERE key = 'count'", (gone,))
     for table in ("turns", "splits", "tool_calls", "touched"):
         conn.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
     conn.execute("DELETE FROM tags WHERE sid = ?", (sid,))
-    conn.execute("DELETE FROM texts WHERE rowid = ?", (sid,))
 
 
 def sid_of(conn: sqlite3.Connection, ident: str) -> int | None:
