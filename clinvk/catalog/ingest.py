@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from clinvk.catalog import bodies
 from clinvk.catalog.schema import SUM_COLUMNS
 from clinvk.periods import LocalCalendar, session_key, split
 from clinvk.stats import TurnFact, sum_turns
@@ -125,22 +126,6 @@ def body_of(session: Session) -> str:
     return "\n".join(texts)
 
 
-def pack(body: str) -> bytes:
-    """A session's searchable text as ``bodies`` keeps it (zlib, fast level)."""
-    import zlib
-
-    return zlib.compress(body.encode("utf-8", "surrogatepass"), 1)
-
-
-def unpack(z: bytes, limit: int = 0) -> str:
-    """The text ``pack`` made (only its first ``limit`` bytes, when set)."""
-    import zlib
-
-    if not limit:
-        return zlib.decompress(z).decode("utf-8", "surrogatepass")
-    return zlib.decompressobj().decompress(z, limit).decode("utf-8", "ignore")
-
-
 def tool_rows(sid: int, session: Session) -> tuple[list[tuple[Any, ...]], list[tuple[str, int]]]:
     """The tool_calls rows of one session, and its touched (path, sid) pairs."""
     import msgspec
@@ -208,7 +193,7 @@ class Batch:
         conn.executemany(INSERT_SPLIT, self.splits)
         conn.executemany("INSERT INTO texts(rowid, title, body) VALUES (?, ?, ?)", self.texts)
         conn.executemany("INSERT INTO bodies(sid, title, z) VALUES (?, ?, ?)",
-                         ((sid, title, pack(body)) for sid, title, body in self.texts))
+                         ((sid, title, bodies.pack(body)) for sid, title, body in self.texts))
         conn.executemany("INSERT INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          self.tool_calls)
         conn.executemany("INSERT INTO touched(path, sid) VALUES (?, ?)", self.touched)
@@ -226,7 +211,7 @@ def forget(conn: sqlite3.Connection, sid: int) -> None:
     # A contentless index forgets a text only when told the text it was given.
     for title, z in conn.execute("SELECT title, z FROM bodies WHERE sid = ?", (sid,)).fetchall():
         conn.execute("INSERT INTO texts(texts, rowid, title, body) VALUES ('delete', ?, ?, ?)",
-                     (sid, title, unpack(z)))
+                     (sid, title, bodies.unpack(z)))
     conn.execute("DELETE FROM bodies WHERE sid = ?", (sid,))
     gone = conn.execute("DELETE FROM sessions WHERE sid = ?", (sid,)).rowcount
     conn.execute("UPDATE meta SET value = value - ? WHERE key = 'count'", (gone,))

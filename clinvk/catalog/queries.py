@@ -273,9 +273,9 @@ def fill_hits(conn: sqlite3.Connection, text: str) -> str | None:
 
 
 def _holds(title: str | None, z: bytes | None, needle: str) -> bool:
-    from clinvk.catalog.ingest import unpack
+    from clinvk.catalog.bodies import holds
 
-    return needle in (title or "").lower() or (z is not None and needle in unpack(z).lower())
+    return needle in (title or "").lower() or (z is not None and holds(z, needle))
 
 
 def snippets(conn: sqlite3.Connection, needle: str, ids: list[str]) -> dict[str, str]:
@@ -283,7 +283,7 @@ def snippets(conn: sqlite3.Connection, needle: str, ids: list[str]) -> dict[str,
     the words holding it in [ ] (from its title, else its other text)."""
     if not ids:
         return {}
-    from clinvk.catalog.ingest import unpack
+    from clinvk.catalog.bodies import unpack
 
     found: dict[str, str] = {}
     for ident, title, z in conn.execute(

@@ -158,3 +158,15 @@ def test_snippet_work_is_bounded_however_often_a_session_holds_the_text(
         assert len(scans) == 4 and all(n <= queries.SNIPPET_SCAN for _, n in scans)
         assert snippet is not None and snippet.count("[") == 1 and "[kiwi line]" in snippet
         assert len(snippet) <= 2 * queries.SNIPPET_CONTEXT + 2 * 40 + 10
+
+
+def test_the_kept_text_is_checked_as_the_whole_text_would_be() -> None:
+    from clinvk.catalog.bodies import holds, pack, unpack
+
+    rng = random.Random(7)
+    for _ in range(200):
+        text = "".join(rng.choice("abcÄö✓ \n") for _ in range(rng.choice((0, 5, 3000, 90_000))))
+        z = pack(text)
+        assert unpack(z) == text
+        for needle in ("", "a", "äö", "✓ a", text[-7:].lower(), text[1000:1400].lower(), "zz"):
+            assert holds(z, needle) == (needle in text.lower()), needle
