@@ -151,6 +151,7 @@ class Batch:
     tags: list[tuple[str, int]] = field(default_factory=list)
     splits: list[tuple[Any, ...]] = field(default_factory=list)
     texts: list[tuple[int, str, str]] = field(default_factory=list)
+    packed: list[tuple[int, str, bytes]] = field(default_factory=list)
     tool_calls: list[tuple[Any, ...]] = field(default_factory=list)
     touched: list[tuple[str, int]] = field(default_factory=list)
 
@@ -177,7 +178,11 @@ class Batch:
         self.tags.extend((tag, sid) for tag in tags)
         self.splits.extend(split_rows(sid, session.status, session.model, last_used, facts,
                                       self.cals, whole=sums))
-        self.texts.append((sid, session.title, body_of(session)))
+        body = body_of(session)
+        self.texts.append((sid, session.title, body))
+        # Compressed here, on a build's reading thread (zlib lets go of the GIL), so the
+        # writing thread, the busier one, only inserts it.
+        self.packed.append((sid, session.title, bodies.pack(body)))
         calls, touched = tool_rows(sid, session)
         self.tool_calls.extend(calls)
         self.touched.extend(touched)
@@ -192,8 +197,7 @@ class Batch:
         conn.executemany("INSERT OR IGNORE INTO tags(tag, sid) VALUES (?, ?)", self.tags)
         conn.executemany(INSERT_SPLIT, self.splits)
         conn.executemany("INSERT INTO texts(rowid, title, body) VALUES (?, ?, ?)", self.texts)
-        conn.executemany("INSERT INTO bodies(sid, title, z) VALUES (?, ?, ?)",
-                         ((sid, title, bodies.pack(body)) for sid, title, body in self.texts))
+        conn.executemany("INSERT INTO bodies(sid, title, z) VALUES (?, ?, ?)", self.packed)
         conn.executemany("INSERT INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          self.tool_calls)
         conn.executemany("INSERT INTO touched(path, sid) VALUES (?, ?)", self.touched)
