@@ -170,3 +170,24 @@ def test_the_kept_text_is_checked_as_the_whole_text_would_be() -> None:
         assert unpack(z) == text
         for needle in ("", "a", "äö", "✓ a", text[-7:].lower(), text[1000:1400].lower(), "zz"):
             assert holds(z, needle) == (needle in text.lower()), needle
+
+
+def test_a_catalog_that_keeps_the_text_twice_is_rebuilt(store: SessionStore,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from clinvk.catalog import schema
+
+    a = add_session(store, title="t", prompt="the kiwi sorbet")
+    Catalog.open(store).close()
+    with sqlite3.connect(catalog_path(store.root)) as conn:  # as schema 3 made it
+        conn.executescript(
+            "DROP TABLE bodies; DROP TABLE texts; CREATE VIRTUAL TABLE texts USING fts5("
+            "title, body, tokenize = 'unicode61 remove_diacritics 0', detail = none);"
+            "INSERT INTO texts(rowid, title, body) VALUES (1, 't', 'the kiwi sorbet');"
+            "PRAGMA user_version = 3;")
+    page = Catalog.open(store).rows(Filter(search="kiwi sorbet"), snippets=True)
+    [row] = page.rows
+    assert row.id == a.id and (row.snippet or "").startswith("the [kiwi sorbet]")
+    assert "rebuilding" in capsys.readouterr().err
+    with sqlite3.connect(catalog_path(store.root)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (schema.SCHEMA_VERSION,)
+        assert conn.execute("SELECT count(*) FROM bodies").fetchone() == (1,)
