@@ -144,7 +144,10 @@ def shell_command(command: Any) -> str:
     """The command a person would type: codex reports ``/bin/bash -lc 'cat notes.txt'``,
     this gives ``cat notes.txt``; anything else comes back as it is."""
     if isinstance(command, list):
-        command = " ".join(str(part) for part in command)
+        parts = [str(part) for part in command]
+        if len(parts) == 3 and _WRAPPER.match(f"{parts[0]} {parts[1]} x"):
+            return parts[2]  # ["/bin/bash", "-lc", "cat notes.txt"]
+        command = " ".join(parts)
     if not isinstance(command, str):
         return ""
     match = _WRAPPER.match(command.strip())
@@ -187,10 +190,33 @@ _TEXT_KEYS = ("command", "cmd", "pattern", "query", "url", "description", "promp
 
 
 def call_paths(kind: str, args: Any, workdir: str) -> list[str]:
-    """The files a call names in its arguments (a search's directory is not one)."""
-    if kind in ("search", "shell", "web", "agent"):
+    """The files a call names in its arguments (a search's directory is not one); for a
+    shell command, the existing files it reads and the files it patches (shellreads)."""
+    if kind == "shell":
+        command = (args.get("command") or args.get("cmd")) if isinstance(args, dict) else None
+        return shell_paths(command, workdir,
+                           first_string(args, "dir_path", "directory", "workdir", "cwd"))
+    if kind in ("search", "web", "agent"):
         return []
     return paths_in(args, PATH_KEYS, workdir)
+
+
+def shell_paths(command: Any, workdir: str, where: str = "") -> list[str]:
+    """The files a shell command reads or patches, absolute; ``where``: the directory
+    the call ran in when it names one (relative to ``workdir``)."""
+    from clinvk import shellreads
+
+    script = shell_command(command)
+    if where:
+        if where.startswith("file://"):
+            from urllib.parse import unquote
+
+            where = unquote(where.removeprefix("file://"))
+        base = absolute(where, workdir)
+        if base is None:
+            return []
+        workdir = base
+    return shellreads.paths(script, workdir)[:PATHS_MAX]
 
 
 def shown_path(path: str, workdir: str) -> str:

@@ -115,7 +115,7 @@ class Catalog:
         self.in_memory = False
         self.skipped: list[Skipped] = []
         self._dead: Dead | None = None
-        # The search whose sessions temp.hits holds, and its FTS5 expression.
+        # The search whose sessions temp.hits holds, and what its snippets look for.
         self._hits: tuple[str, str | None] | None = None
         self._data_version: int | None = None
         # What ``written`` saw last: the catalog file's inode, its change counter, the
@@ -384,7 +384,7 @@ class Catalog:
 
     def _search(self, flt: Filter) -> str | None:
         """Put the sessions holding the filter's search text into temp.hits, unless they
-        are there already (the catalog unchanged since); its FTS5 expression, if any."""
+        are there already (the catalog unchanged since); what snippets look for, if any."""
         if not flt.search:
             return None
         if self._hits is None or self._hits[0] != flt.search:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from clinvk.catalog import bodies
 from clinvk.catalog.schema import SUM_COLUMNS
 from clinvk.periods import LocalCalendar, session_key, split
 from clinvk.stats import SPENT_STEP, Spent, TurnFact, move_spent, sum_turns
@@ -209,6 +210,7 @@ class Batch:
     tags: list[tuple[str, int]] = field(default_factory=list)
     splits: list[tuple[Any, ...]] = field(default_factory=list)
     texts: list[tuple[int, str, str]] = field(default_factory=list)
+    packed: list[tuple[int, str, bytes]] = field(default_factory=list)
     tool_calls: list[tuple[Any, ...]] = field(default_factory=list)
     touched: list[tuple[str, int]] = field(default_factory=list)
     spent: list[tuple[Any, ...]] = field(default_factory=list)
@@ -237,7 +239,11 @@ class Batch:
         self.tags.extend((tag, sid) for tag in tags)
         self.splits.extend(split_rows(sid, session.status, session.model, last_used, facts,
                                       self.cals, whole=sums))
-        self.texts.append((sid, session.title, body_of(session)))
+        body = body_of(session)
+        self.texts.append((sid, session.title, body))
+        # Compressed here, on a build's reading thread (zlib lets go of the GIL), so the
+        # writing thread, the busier one, only inserts it.
+        self.packed.append((sid, session.title, bodies.pack(body)))
         calls, touched = tool_rows(sid, session)
         self.tool_calls.extend(calls)
         self.touched.extend(touched)
@@ -252,6 +258,7 @@ class Batch:
         conn.executemany("INSERT OR IGNORE INTO tags(tag, sid) VALUES (?, ?)", self.tags)
         conn.executemany(INSERT_SPLIT, self.splits)
         conn.executemany("INSERT INTO texts(rowid, title, body) VALUES (?, ?, ?)", self.texts)
+        conn.executemany("INSERT INTO bodies(sid, title, z) VALUES (?, ?, ?)", self.packed)
         conn.executemany("INSERT INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          self.tool_calls)
         conn.executemany("INSERT INTO touched(path, sid) VALUES (?, ?)", self.touched)
@@ -267,12 +274,16 @@ class Batch:
 
 def forget(conn: sqlite3.Connection, sid: int) -> None:
     """Remove every row of one session."""
+    # A contentless index forgets a text only when told the text it was given.
+    for title, z in conn.execute("SELECT title, z FROM bodies WHERE sid = ?", (sid,)).fetchall():
+        conn.execute("INSERT INTO texts(texts, rowid, title, body) VALUES ('delete', ?, ?, ?)",
+                     (sid, title, bodies.unpack(z)))
+    conn.execute("DELETE FROM bodies WHERE sid = ?", (sid,))
     gone = conn.execute("DELETE FROM sessions WHERE sid = ?", (sid,)).rowcount
     conn.execute("UPDATE meta SET value = value - ? WHERE key = 'count'", (gone,))
     for table in ("turns", "splits", "tool_calls", "touched", "spent"):
         conn.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
     conn.execute("DELETE FROM tags WHERE sid = ?", (sid,))
-    conn.execute("DELETE FROM texts WHERE rowid = ?", (sid,))
 
 
 def sid_of(conn: sqlite3.Connection, ident: str) -> int | None:

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 # A query word that is part of more words than this narrows nothing worth the lookup.
 MAX_TERMS = 200
-SNIPPET_TOKENS = 10
 
 
 @dataclass
@@ -242,8 +241,8 @@ def plan(conn: sqlite3.Connection, text: str) -> tuple[str | None, bool] | None:
 
 
 def fill_hits(conn: sqlite3.Connection, text: str) -> str | None:
-    """Put the sids of the sessions holding ``text`` into temp.hits; returns the FTS5
-    expression used (for snippets), if any."""
+    """Put the sids of the sessions holding ``text`` into temp.hits; returns what the
+    snippets look for (the text, lower case), or None when nothing can hold it."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS hits(sid INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM temp.hits")
     planned = plan(conn, text)
@@ -254,35 +253,81 @@ def fill_hits(conn: sqlite3.Connection, text: str) -> str | None:
     expr, check = planned
     needle = text.lower()
     conn.create_function("clinvk_holds", 3, _holds, deterministic=True)
-    verify = " AND clinvk_holds(title, body, ?)" if check else ""
     if expr is not None:
         try:
-            conn.execute(f"INSERT INTO temp.hits SELECT rowid FROM texts WHERE texts MATCH ?{verify}",
-                         [expr, needle] if check else [expr])
-            return expr
+            if check:  # the candidates, then their text (one indexed look-up each)
+                conn.execute("INSERT INTO temp.hits SELECT b.sid FROM texts JOIN bodies b "
+                             "ON b.sid = texts.rowid WHERE texts MATCH ? "
+                             "AND clinvk_holds(b.title, b.z, ?)", [expr, needle])
+            else:
+                conn.execute("INSERT INTO temp.hits SELECT rowid FROM texts WHERE texts MATCH ?",
+                             [expr])
+            return needle
         except sqlite3.OperationalError as exc:
             if "fts5" not in str(exc):
                 raise
             conn.execute("DELETE FROM temp.hits")  # an expression FTS5 refuses: check all
-    conn.execute("INSERT INTO temp.hits SELECT rowid FROM texts "
-                 "WHERE clinvk_holds(title, body, ?)", [needle])
-    return None
+    conn.execute("INSERT INTO temp.hits SELECT sid FROM bodies WHERE clinvk_holds(title, z, ?)",
+                 [needle])
+    return needle
 
 
-def _holds(title: str | None, body: str | None, needle: str) -> bool:
-    return needle in (title or "").lower() or needle in (body or "").lower()
+def _holds(title: str | None, z: bytes | None, needle: str) -> bool:
+    from clinvk.catalog.bodies import holds
+
+    return needle in (title or "").lower() or (z is not None and holds(z, needle))
 
 
-def snippets(conn: sqlite3.Connection, expr: str, ids: list[str]) -> dict[str, str]:
-    """The best-matching fragment of each session's text, the matched words in [ ]."""
+def snippets(conn: sqlite3.Connection, needle: str, ids: list[str]) -> dict[str, str]:
+    """The fragment of each session's text around the first place it holds ``needle``,
+    the words holding it in [ ] (from its title, else its other text)."""
     if not ids:
         return {}
-    found = conn.execute(
-        "SELECT s.id, snippet(texts, -1, '[', ']', '…', ?) FROM texts "
-        "JOIN sessions s ON s.sid = texts.rowid WHERE texts MATCH ? AND s.id IN "
-        "(SELECT value FROM json_each(?))",
-        (SNIPPET_TOKENS, expr, msgspec.json.encode(ids).decode()))
-    return {ident: snippet for ident, snippet in found if snippet}
+    from clinvk.catalog.bodies import unpack
+
+    found: dict[str, str] = {}
+    for ident, title, z in conn.execute(
+            "SELECT s.id, b.title, b.z FROM sessions s JOIN bodies b ON b.sid = s.sid "
+            "WHERE s.id IN (SELECT value FROM json_each(?))", (msgspec.json.encode(ids).decode(),)):
+        fragment = around(title, needle) or around(unpack(z, SNIPPET_SCAN), needle)
+        if fragment:
+            found[ident] = fragment
+    return found
+
+
+# How much of one session's text a snippet looks through (bytes): the work of a
+# table of search results stays linear and bounded however often a session holds the text.
+SNIPPET_SCAN = 8 << 20
+SNIPPET_CONTEXT = 40  # characters of context on either side of the words that matched
+_WORD_MAX = 40  # characters a marked word may reach past the matched text
+
+
+def around(text: str, needle: str) -> str | None:
+    """``text`` around its first case-insensitive ``needle`` (one search over the text,
+    then a bounded window): the words holding it in [ ], ``…`` where it was cut."""
+    import re
+
+    if not needle:
+        return None
+    match = re.search(re.escape(needle), text, re.IGNORECASE)
+    if match is None:
+        return None
+    start, end = match.span()
+    # The whole words the match lies in (as FTS5 would mark them), within bounds.
+    while start > 0 and match.start() - start < _WORD_MAX and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and end - match.end() < _WORD_MAX and text[end].isalnum():
+        end += 1
+    left = max(0, start - SNIPPET_CONTEXT)
+    right = min(len(text), end + SNIPPET_CONTEXT)
+    if left > 0:  # start after a space, not inside a word
+        space = text.find(" ", left, start)
+        left = space + 1 if space >= 0 else left
+    if right < len(text):
+        space = text.rfind(" ", end, right)
+        right = space if space >= 0 else right
+    return ("…" if left > 0 else "") + text[left:start] + "[" + text[start:end] + "]" + \
+        text[end:right] + ("…" if right < len(text) else "")
 
 
 # --------------------------------------------------------------------------- storage

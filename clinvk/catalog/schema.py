@@ -15,8 +15,11 @@ The tables (``sid`` is the rowid of ``sessions``):
   so `stats --by day` is one indexed GROUP BY (the calendar keys depend on the time
   zone they were computed in: ``meta.tz``); ``spent``: what a turn's API requests
   spent in other quarter hours than its start's (for the day, week and month splits);
-* ``texts``: FTS5 over each session's title and its prompts and answers, and ``terms``,
-  every distinct word in it, so a search for part of a word finds the words holding it;
+* ``texts``: FTS5 over each session's title and its prompts and answers, contentless
+  (the index only: no second copy of the text); ``bodies``: that text once, the title
+  as it is and the rest zlib-compressed, for checking a candidate for the exact text
+  and for snippets (and for taking a session out of the index); ``terms``, every
+  distinct word in it, so a search for part of a word finds the words holding it;
 * ``tool_calls``: one row per tool call of a turn — name, kind, status, summary and the
   paths it read or changed (a JSON list); ``turn`` is the turn's position, as in
   ``turns``; ``touched``: (path, sid), every path a session's tool calls named or its
@@ -35,7 +38,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # The sums of some turns, in this order, wherever they are kept (sessions, splits).
 SUM_COLUMNS = ("n", "duration", "timed", "i0", "i1", "i2", "i3", "i4", "rep_cost", "rep_n",
@@ -86,7 +89,8 @@ CREATE TABLE spent(
     i1 INTEGER NOT NULL, i2 INTEGER NOT NULL, i3 INTEGER NOT NULL, cost REAL NOT NULL,
     PRIMARY KEY(sid, pos, at)) WITHOUT ROWID;
 CREATE VIRTUAL TABLE texts USING fts5(
-    title, body, tokenize = 'unicode61 remove_diacritics 0', detail = none);
+    title, body, content = '', tokenize = 'unicode61 remove_diacritics 0', detail = none);
+CREATE TABLE bodies(sid INTEGER PRIMARY KEY, title TEXT NOT NULL, z BLOB NOT NULL);
 CREATE TABLE terms(term TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE tool_calls(
     sid INTEGER NOT NULL, turn INTEGER NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL,

@@ -140,6 +140,9 @@ def _call(item: dict[str, Any], workdir: str, at: datetime) -> ToolCall:
     paths: list[str] = []
     if name == "CommandExecution":
         args = {"command": toolcalls.shell_command(item.get("command"))}
+        cwd = item.get("cwd")
+        paths = toolcalls.shell_paths(item.get("command"), workdir,
+                                      cwd if isinstance(cwd, str) else "")
     elif name == "FileChange" and isinstance(item.get("changes"), list):
         args = {"changes": item["changes"]}
         paths = toolcalls.paths_in(

@@ -8,6 +8,7 @@ against a scan of the session files.
 from __future__ import annotations
 
 import random
+import sqlite3
 
 import pytest
 
@@ -106,3 +107,87 @@ def test_snippets_mark_the_words_that_matched(store: SessionStore) -> None:
     rows = list(page.rows)
     assert [r.id for r in rows] == [a.id] and page.total == 1
     assert rows[0].snippet is not None and "[tokenizer]" in rows[0].snippet
+
+
+def test_a_changed_or_deleted_text_leaves_the_index(store: SessionStore) -> None:
+    # One plain word is answered by the index alone: what was taken out must be gone.
+    a = add_session(store, title="zanzibar", prompt="quokka")
+    b = add_session(store, prompt="wombat")
+    assert hits(store, "zanzibar") == {a.id} and hits(store, "wombat") == {b.id}
+    store.update(a.id, lambda s: setattr(s, "title", "quito"))
+    store.delete(b.id)
+    assert hits(store, "zanzibar") == set() and hits(store, "wombat") == set()
+    assert hits(store, "quito") == {a.id} and hits(store, "quokka") == {a.id}
+
+
+def test_the_catalog_keeps_no_second_copy_of_the_text(store: SessionStore) -> None:
+    sentence = "the kiwi sorbet melts under a violet lantern at noon"
+    a = add_session(store, title="t", prompt=f"why does {sentence}?", response="lorem ipsum " * 500)
+    page = Catalog.open(store).rows(Filter(search="sorbet melts"), snippets=True)
+    rows = list(page.rows)
+    assert [r.id for r in rows] == [a.id]
+    assert rows[0].snippet is not None and "kiwi [sorbet melts] under" in rows[0].snippet
+    Catalog.open(store).close()
+    with sqlite3.connect(catalog_path(store.root)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert conn.execute("SELECT count(*) FROM texts").fetchone() == (1,)
+    data = catalog_path(store.root).read_bytes()
+    assert sentence.encode() not in data and b"lorem ipsum " * 20 not in data
+
+
+def test_snippet_work_is_bounded_however_often_a_session_holds_the_text(
+        store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clinvk.catalog import queries
+
+    small = add_session(store, title="t", prompt="x", response="a kiwi line\n" * 2_000)
+    big = add_session(store, title="t", prompt="x", response="a kiwi line\n" * 50_000)
+    scans: list[tuple[str, int]] = []
+    around = queries.around
+
+    def counted(text: str, needle: str) -> str | None:
+        scans.append((needle, len(text)))
+        return around(text, needle)
+
+    monkeypatch.setattr(queries, "around", counted)
+    for ident in (small.id, big.id):
+        scans.clear()
+        page = Catalog.open(store).rows(Filter(search="kiwi li", tags=[]), snippets=True)
+        snippet = {r.id: r.snippet for r in page.rows}[ident]
+        # One search of the title and one of the text, however many lines hold it, and
+        # never past the scan limit; one mark, a fragment of bounded length.
+        assert len(scans) == 4 and all(n <= queries.SNIPPET_SCAN for _, n in scans)
+        assert snippet is not None and snippet.count("[") == 1 and "[kiwi line]" in snippet
+        assert len(snippet) <= 2 * queries.SNIPPET_CONTEXT + 2 * 40 + 10
+
+
+def test_the_kept_text_is_checked_as_the_whole_text_would_be() -> None:
+    from clinvk.catalog.bodies import holds, pack, unpack
+
+    rng = random.Random(7)
+    for _ in range(200):
+        text = "".join(rng.choice("abcÄö✓ \n") for _ in range(rng.choice((0, 5, 3000, 90_000))))
+        z = pack(text)
+        assert unpack(z) == text
+        for needle in ("", "a", "äö", "✓ a", text[-7:].lower(), text[1000:1400].lower(), "zz"):
+            assert holds(z, needle) == (needle in text.lower()), needle
+
+
+def test_a_catalog_that_keeps_the_text_twice_is_rebuilt(store: SessionStore,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from clinvk.catalog import schema
+
+    a = add_session(store, title="t", prompt="the kiwi sorbet")
+    Catalog.open(store).close()
+    with sqlite3.connect(catalog_path(store.root)) as conn:  # as schema 3 made it
+        conn.executescript(
+            "DROP TABLE bodies; DROP TABLE texts; CREATE VIRTUAL TABLE texts USING fts5("
+            "title, body, tokenize = 'unicode61 remove_diacritics 0', detail = none);"
+            "INSERT INTO texts(rowid, title, body) VALUES (1, 't', 'the kiwi sorbet');"
+            "PRAGMA user_version = 3;")
+    page = Catalog.open(store).rows(Filter(search="kiwi sorbet"), snippets=True)
+    [row] = page.rows
+    assert row.id == a.id and (row.snippet or "").startswith("the [kiwi sorbet]")
+    assert "rebuilding" in capsys.readouterr().err
+    with sqlite3.connect(catalog_path(store.root)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (schema.SCHEMA_VERSION,)
+        assert conn.execute("SELECT count(*) FROM bodies").fetchone() == (1,)

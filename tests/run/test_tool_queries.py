@@ -24,6 +24,7 @@ TURNS = [
     ("codex-edit", "codex", "proj-codex"),
     ("claude-shell-fail", "claude", "proj-claude"),
     ("codex-shell-fail", "codex", "proj-codex"),
+    ("codex-read", "codex", "proj-codex"),  # reads notes.txt with `cat`
     ("gemini-read", "gemini", "proj-gemini"),
     ("claude-tool-turn", "claude", "direct/proj-claude"),
 ]
@@ -38,6 +39,7 @@ def recorded(tmp_path: Path, fake: Fakes, store: SessionStore) -> dict[str, str]
     for sample, cli, project in TURNS:
         where = tmp_path / project
         where.mkdir(parents=True, exist_ok=True)
+        (where / "notes.txt").write_text("kiwi is the first line\n")
         r = run_proc("prompt", "-b", cli, "-w", str(where), "-o", "json",
                      f"do the {sample} task", env={"FAKE_SAMPLE": f"tools/{sample}.jsonl"})
         assert r.code == 0, r.err
@@ -89,6 +91,13 @@ def test_touched_lists_the_sessions_that_read_or_changed_the_file(
     assert found == set()
 
 
+def test_touched_finds_a_file_read_through_the_shell(recorded: dict[str, str],
+                                                    tmp_path: Path) -> None:
+    # codex reads with `cat` (a shell call); codex-edit patched the same file.
+    _, found = listed("--touched", "notes.txt", cwd=tmp_path / "proj-codex")
+    assert found == {recorded["codex-read"], recorded["codex-edit"]}
+
+
 def test_touched_follows_a_symlinked_directory(recorded: dict[str, str],
                                                tmp_path: Path) -> None:
     link = tmp_path / "link"
@@ -130,7 +139,8 @@ def test_search_matches_tool_summaries_and_paths(recorded: dict[str, str],
 def test_search_table_shows_the_matching_tool_text(recorded: dict[str, str]) -> None:
     r = run_proc("sessions", "list", "-q", "missing-dir")
     assert r.code == 0, r.err
-    assert recorded["codex-shell-fail"][:6] in r.out and "[missing]" in r.out
+    # The MATCH column marks the words that hold the text.
+    assert recorded["codex-shell-fail"][:6] in r.out and "[missing-dir]" in r.out
 
 
 def test_stats_by_tool_counts_calls_and_errors_per_tool(recorded: dict[str, str],
@@ -161,7 +171,7 @@ def test_stats_by_tool_follows_the_filters(recorded: dict[str, str], store: Sess
                                            ) -> None:
     r = run_proc("sessions", "stats", "--by", "tool", "--json", "-b", "codex")
     assert r.code == 0, r.err
-    codex = {recorded["codex-edit"], recorded["codex-shell-fail"]}
+    codex = {recorded["codex-edit"], recorded["codex-shell-fail"], recorded["codex-read"]}
     want = Counter((c.name, c.kind) for c in calls_of(store, codex))
     assert {(g["name"], g["kind"]): g["calls"] for g in json.loads(r.out)["groups"]} == dict(want)
     # No turn started in the range: no calls.
@@ -195,11 +205,14 @@ def test_plain_stats_has_a_tools_line(recorded: dict[str, str], store: SessionSt
     calls = calls_of(store)
     errors = sum(c.status == "error" for c in calls)
     assert f"{len(calls)} calls · {errors} errors ({errors / len(calls):.1%})" in line
-    top = Counter(c.name for c in calls).most_common(1)[0]
-    assert f"most used: {top[0]} {top[1]}" in line
+    counts = Counter(c.name for c in calls)
+    most = max(counts.values())
+    first = line.split("most used: ")[1].split(", ")[0]
+    assert first in {f"{name} {most}" for name, n in counts.items() if n == most}
     report = json.loads(run_proc("sessions", "stats", "--json").out)
     assert report["tools"]["calls"] == len(calls)
-    assert report["tools"]["most_used"][0] == {"name": top[0], "calls": top[1]}
+    top = report["tools"]["most_used"][0]
+    assert counts[top["name"]] == top["calls"] == most
 
 
 def test_stats_without_tool_calls(fake: Fakes, workdir: Path) -> None:
