@@ -51,6 +51,37 @@ def test_a_bare_command_word_is_refused_and_runs_nothing(word: str, meant: str, 
     assert fake.starts() == [] and sessions_in(clinvk_home) == []
 
 
+@pytest.mark.parametrize(("word", "meant"), [
+    ("ls", "clinvk sessions list"),
+    ("version", "clinvk --version"),
+    ("statusline", "clinvk sessions current"),
+    ("rm", "clinvk sessions delete"),
+    ("login", "clinvk backends"),
+    ("commit", "clinvk --help"),
+    ("update", "clinvk --help"),
+    ("Status", "clinvk sessions current"),
+])
+def test_a_bare_verb_of_other_clis_is_refused_and_runs_nothing(
+        word: str, meant: str, fake: Fakes, workdir: Path, clinvk_home: Path) -> None:
+    r = run_proc(word)
+    assert_refused(r, f"'{word}' is not a clinvk command", f"did you mean '{meant}'")
+    assert f"hint: to send it as a prompt: clinvk prompt {word}" in r.err
+    assert fake.starts() == [] and sessions_in(clinvk_home) == []
+
+
+@pytest.mark.parametrize("word", ["ls", "version", "help"])
+def test_prompt_command_always_sends_the_word(word: str, fake: Fakes, workdir: Path) -> None:
+    r = run_proc("prompt", word)
+    assert r.code == 0, r.err
+    assert fake.last()["stdin"] == word
+
+
+def test_help_alone_prints_the_help_and_runs_nothing(fake: Fakes, workdir: Path) -> None:
+    r = run_proc("help")
+    assert r.code == 0, r.err
+    assert r.out.startswith("Usage: clinvk COMMAND") and fake.starts() == []
+
+
 def test_a_root_typo_with_arguments_gets_the_suggestion(fake: Fakes, workdir: Path) -> None:
     r = run_proc("sesions", "list")
     assert_refused(r, "did you mean 'clinvk sessions'")
@@ -64,7 +95,7 @@ def test_a_subcommand_named_word_reads_as_a_command_of_its_group(fake: Fakes,
                                      "did you mean 'clinvk sessions list'?")
 
 
-@pytest.mark.parametrize("prompt", ["hello", "list the files"])
+@pytest.mark.parametrize("prompt", ["hello", "list the files", "ls -la explained"])
 def test_other_words_and_multi_word_prompts_still_run(prompt: str, fake: Fakes, workdir: Path,
                                                       clinvk_home: Path) -> None:
     r = run_proc(prompt)
@@ -89,11 +120,17 @@ def test_a_prompt_that_looks_like_a_flag_needs_double_dash(fake: Fakes, workdir:
     assert fake.last()["stdin"] == "-rf is a prompt"
 
 
-def test_group_help_still_lists_lazy_commands_with_summaries(workdir: Path) -> None:
-    r = run_proc("sessions", "--help")
+@pytest.mark.parametrize("argv", [("sessions", "--help"), ("sessions",), ("help", "sessions")])
+def test_group_help_still_lists_lazy_commands_with_summaries(argv: tuple[str, ...],
+                                                             workdir: Path) -> None:
+    r = run_proc(*argv)
     assert r.code == 0, r.err
-    doctor = next(line for line in r.out.splitlines() if line.startswith("│ doctor "))
-    assert len(doctor.split()) > 4, doctor
+    rows = [line.split() for line in r.out.splitlines()
+            if line.startswith("│ ") and line[2] != " "]  # a command's first line
+    names = [row[1] for row in rows]
+    blank = [row[1] for row in rows if len(row) == 3]  # "│ name │": no summary
+    assert {"doctor", "history", "stats", "sync", "browse", "list", "tag"} <= set(names), r.out
+    assert blank == [], r.out
 
 
 # --- 6. inputs clinvk cannot record ------------------------------------------------------
