@@ -47,10 +47,17 @@ class Safe(str):
     """Text already made safe for a terminal: sanitized cells plus our own colour codes."""
 
 
+# The bidirectional controls (ALM, LRM, RLM, LRE…RLO, LRI…PDI): invisible, they reorder
+# what follows them on the line ("Trojan Source"), so they are shown, as C1 controls are.
+BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+
+
 def _escapes(keep: str) -> dict[int, str]:
-    # C0, DEL and C1 as \xNN; a lone surrogate (an undecodable byte of a file name,
-    # kept by surrogateescape) as the byte it stands for, instead of an encoding error.
+    # C0, DEL and C1 as \xNN, bidi controls as \uNNNN; a lone surrogate (an undecodable
+    # byte of a file name, kept by surrogateescape) as the byte it stands for, instead of
+    # an encoding error.
     table = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in keep}
+    table.update({c: f"\\u{c:04x}" for c in BIDI})
     table.update({c: f"\\x{c - 0xDC00:02x}" for c in range(0xDC80, 0xDD00)})
     return table
 

@@ -89,12 +89,25 @@ def make_filter(*, backend: str | None = None, status: str | None = None,
                   touched=touched_paths(touched) if touched is not None else [])
 
 
+# SQLite's (and PostgreSQL's) integers are 64-bit: a count past this is refused with the
+# bound, never an "internal error" of the database.
+MAX_COUNT = 2**63 - 1
+
+
+def check_count(flag: str, value: int) -> None:
+    """A count flag (--limit, --offset) no larger than the catalog can take."""
+    if value > MAX_COUNT:
+        raise UsageError(f"{flag} must be at most {MAX_COUNT}, not {value}")
+
+
 def check_paging(limit: int | None, offset: int) -> None:
     """--limit and --offset as a listing takes them (shared by list and team list)."""
     if offset < 0:
         raise UsageError("--offset must be 0 or more")
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 or more (0 shows all)")
+    check_count("--limit", limit or 0)
+    check_count("--offset", offset)
 
 
 def touched_paths(path: str) -> list[str]:
