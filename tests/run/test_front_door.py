@@ -264,3 +264,14 @@ def test_backend_args_that_change_the_machine_mode_are_refused(
     r = run_proc("prompt", "-b", backend, *args, "say hi")
     assert_refused(r, f"{flag} is set by clinvk for {backend}")
     assert fake.starts() == [] and sessions_in(clinvk_home) == []
+
+
+@pytest.mark.parametrize("args", [("-n", str(10**30)), ("--offset", str(10**30)),
+                                  ("--limit", str(2**63))])
+def test_a_count_past_sqlites_range_is_a_usage_error_naming_the_bound(
+        args: tuple[str, ...], fake: Fakes, workdir: Path) -> None:
+    assert run_proc("prompt", "hello").code == 0  # a store with a session in it
+    r = run_proc("sessions", "list", *args)
+    assert_refused(r, f"must be at most {2**63 - 1}")
+    r = run_proc("sessions", "recap", "--limit", str(10**30))
+    assert_refused(r, f"--limit must be at most {2**63 - 1}")
