@@ -215,6 +215,11 @@ def tokens(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
+def count(n: int, noun: str) -> str:
+    """"1 call", "2 calls", "1,200 calls"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def money(value: float | None) -> str:
     if value is None:
         return "-"
