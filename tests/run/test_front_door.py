@@ -275,3 +275,12 @@ def test_a_count_past_sqlites_range_is_a_usage_error_naming_the_bound(
     assert_refused(r, f"must be at most {2**63 - 1}")
     r = run_proc("sessions", "recap", "--limit", str(10**30))
     assert_refused(r, f"--limit must be at most {2**63 - 1}")
+
+
+def test_an_unknown_sessions_command_offers_the_most_used_first(workdir: Path) -> None:
+    r = run_proc("sessions", "lsit")
+    assert r.code == 1
+    first = r.err.splitlines()[0]
+    assert 'Did you mean "list"?' in first
+    offered = first.split("Available commands: ", 1)[1].removesuffix(", ...").split(", ")
+    assert offered[:4] == ["list", "show", "history", "stats"], first
