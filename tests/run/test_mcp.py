@@ -200,3 +200,20 @@ def test_run_tools_only_with_allow_run(store: dict[str, str], workdir: Path,
     cli = run_clinvk("cancel", store["second"])
     assert cli.code != 0 and cli.err.splitlines()[0] in got["idle"]
     assert f"exit code {cli.code}:" in got["idle"]
+
+
+@pytest.mark.parametrize(("args", "text"), [(("sessions", "show", "--", "a\ud800b"), None),
+                                            (("prompt", "-"), "a\udfffb")])
+def test_a_lone_surrogate_is_a_command_failure_not_a_crash(args: tuple[str, ...],
+                                                           text: str | None) -> None:
+    """What the servers hand a child clinvk: text no UTF-8 can carry is refused as the
+    command's own failure (a tool error, a 400), before any process starts."""
+    import asyncio
+
+    from clinvk.childcli import CommandFailed, clinvk
+
+    with pytest.raises(CommandFailed) as failed:
+        asyncio.run(clinvk(*args, input=text))
+    assert failed.value.code == 1
+    assert failed.value.message == ("the request holds text that is not valid Unicode "
+                                    "(a lone surrogate)")
