@@ -72,6 +72,12 @@ def safe(text: str, *, block: bool = False) -> str:
     ``block`` keeps newlines and tabs, for a block of text (an answer, a message); a
     table cell or a one-line field keeps none.
     """
+    if "\\udc" in text:
+        # A message that quotes an argument with repr() shows an undecodable byte as
+        # repr's "\udcff": shown as the byte, "\xff", as everywhere else.
+        import re
+
+        text = re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", text)
     if text.isprintable():  # the common case: nothing to replace, no copy
         return text
     return text.translate(_BLOCK if block else _LINE)

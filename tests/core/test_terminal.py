@@ -398,3 +398,18 @@ def test_bidi_controls_are_escaped_like_c1_controls(store) -> None:  # type: ign
     assert not set(text) & set(BIDI_CONTROLS), text
     for c in BIDI_CONTROLS:
         assert f"\\u{ord(c):04x}" in text
+
+
+@pytest.mark.parametrize("args", [
+    ("sessions", "list", "--status", "{bad}"),
+    ("sessions", "list", "--since", "{bad}"),
+    ("sessions", "stats", "--by", "{bad}"),
+    ("config", "get", "{bad}"),
+    ("sessions", "show", "{bad}"),
+])
+def test_an_undecodable_byte_in_an_argument_shows_as_the_byte(store, args) -> None:  # type: ignore[no-untyped-def]
+    bad = os.fsdecode(b"x\xffy")
+    r = raw(*(a.replace("{bad}", bad) for a in args))
+    assert r.returncode == 1
+    first = r.stderr.splitlines()[0]
+    assert b"x\\xffy" in first and b"udc" not in first, first
