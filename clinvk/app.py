@@ -129,14 +129,20 @@ _VERBS: dict[str, str] = {
     "stop": "cancel", "run": "prompt", "exec": "prompt", "ask": "prompt", "chat": "prompt",
     "new": "prompt", "models": "backends", "model": "backends", "login": "backends",
     "logout": "backends", "auth": "backends", "setup": "backends", "completions": "completion",
-    "install": "--install-completion", "settings": "config show",
+    "install": "--install-completion", "settings": "config show", "help": "--help",
+    "search": "sessions list -q",
 }
 _HELP_VERBS = (
-    "about", "add", "agents", "apply", "build", "bug", "check", "clear", "commit", "compact",
-    "create", "debug", "diff", "edit", "env", "exit", "extensions", "fetch", "get", "hooks",
-    "ide", "init", "memory", "migrate", "open", "permissions", "ping", "plugin", "plugins",
-    "privacy", "proto", "pull", "push", "quit", "reset", "restart", "review", "start",
-    "test", "theme", "tools", "uninstall", "update", "upgrade", "vim",
+    "about", "add", "add-dir", "agents", "apply", "approvals", "audit", "branch", "bug",
+    "build", "check", "checkout", "ci", "clear", "clone", "close", "commit", "compact",
+    "compress", "copy", "create", "debug", "diff", "directory", "docs", "edit", "editor",
+    "env", "exit", "extensions", "fetch", "fmt", "format", "hooks", "ide",
+    "install-github-app", "lint", "memory", "mention", "merge", "migrate",
+    "migrate-installer", "open", "output-style", "permissions", "ping", "plugin", "plugins",
+    "pr-comments", "privacy", "privacy-settings", "proto", "publish", "pull", "quit",
+    "rebase", "release-notes", "reset", "restart", "restore", "review", "security-review",
+    "setup-github", "setup-token", "shell", "start", "stash", "terminal-setup", "test",
+    "theme", "tools", "uninstall", "update", "upgrade", "vim",
 )
 
 
@@ -159,7 +165,7 @@ def check_not_a_command(app: App, args: list[str]) -> None:
     by_name: dict[str, tuple[str, ...]] = {}
     for path in paths:
         by_name.setdefault(path[-1], path)
-    lowered = word.lower()
+    lowered = word.lower().removeprefix("/")  # a vendor's slash command too: /status
     hint = f"to send it as a prompt: clinvk prompt {word}"
     if lowered in by_name:
         path = by_name[lowered]

@@ -60,10 +60,16 @@ def test_a_bare_command_word_is_refused_and_runs_nothing(word: str, meant: str, 
     ("commit", "clinvk --help"),
     ("update", "clinvk --help"),
     ("Status", "clinvk sessions current"),
+    ("/compact", "clinvk --help"),
+    ("terminal-setup", "clinvk --help"),
+    ("help-me", None),
 ])
 def test_a_bare_verb_of_other_clis_is_refused_and_runs_nothing(
-        word: str, meant: str, fake: Fakes, workdir: Path, clinvk_home: Path) -> None:
+        word: str, meant: str | None, fake: Fakes, workdir: Path, clinvk_home: Path) -> None:
     r = run_proc(word)
+    if meant is None:  # not a verb of any CLI: a prompt like any other
+        assert r.code == 0 and fake.last()["stdin"] == word, r.err
+        return
     assert_refused(r, f"'{word}' is not a clinvk command", f"did you mean '{meant}'")
     assert f"hint: to send it as a prompt: clinvk prompt {word}" in r.err
     assert fake.starts() == [] and sessions_in(clinvk_home) == []
