@@ -117,11 +117,42 @@ def _command_names(app: App, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str
             yield from _command_names(sub, path)
 
 
+# Single words that are commands of other CLIs (the vendors' own, git, package managers)
+# or common CLI verbs: typed alone, they are a command the user expected, never a prompt
+# worth paying for. Each names what clinvk offers instead (default: the help).
+_VERBS: dict[str, str] = {
+    "ls": "sessions list", "ll": "sessions list", "ps": "sessions list",
+    "rm": "sessions delete", "del": "sessions delete", "remove": "sessions delete",
+    "version": "--version", "statusline": "sessions current", "status": "sessions current",
+    "whoami": "sessions current", "info": "sessions show", "cat": "sessions show",
+    "view": "sessions show", "log": "sessions history", "logs": "sessions history",
+    "cost": "sessions stats", "usage": "sessions stats", "find": "sessions list -q",
+    "grep": "sessions list -q", "continue": "resume --last", "kill": "cancel",
+    "stop": "cancel", "run": "prompt", "exec": "prompt", "ask": "prompt", "chat": "prompt",
+    "new": "prompt", "models": "backends", "model": "backends", "login": "backends",
+    "logout": "backends", "auth": "backends", "setup": "backends", "completions": "completion",
+    "install": "--install-completion", "settings": "config show", "help": "--help",
+    "search": "sessions list -q",
+}
+_HELP_VERBS = (
+    "about", "add", "add-dir", "agents", "apply", "approvals", "audit", "branch", "bug",
+    "build", "check", "checkout", "ci", "clear", "clone", "close", "commit", "compact",
+    "compress", "copy", "create", "debug", "diff", "directory", "docs", "edit", "editor",
+    "env", "exit", "extensions", "fetch", "fmt", "format", "hooks", "ide",
+    "install-github-app", "lint", "memory", "mention", "merge", "migrate",
+    "migrate-installer", "open", "output-style", "permissions", "ping", "plugin", "plugins",
+    "pr-comments", "privacy", "privacy-settings", "proto", "publish", "pull", "quit",
+    "rebase", "release-notes", "reset", "restart", "restore", "review", "security-review",
+    "setup-github", "setup-token", "shell", "start", "stash", "terminal-setup", "test",
+    "theme", "tools", "uninstall", "update", "upgrade", "vim",
+)
+
+
 def check_not_a_command(app: App, args: list[str]) -> None:
     """A bare first word that names (or nearly names) a command is not a prompt.
 
-    `clinvk list` or `clinvk sesions` would otherwise be sent to a paid model; the
-    user meant a command. Multi-word prompts and other single words pass.
+    `clinvk list`, `clinvk sesions` or `clinvk ls` would otherwise be sent to a paid
+    model; the user meant a command. Multi-word prompts and other single words pass.
     """
     if not args or args[0] in COMMANDS or args[0] in _ROOT_FLAGS:
         return
@@ -136,9 +167,13 @@ def check_not_a_command(app: App, args: list[str]) -> None:
     by_name: dict[str, tuple[str, ...]] = {}
     for path in paths:
         by_name.setdefault(path[-1], path)
-    lowered = word.lower()
+    lowered = word.lower().removeprefix("/")  # a vendor's slash command too: /status
+    hint = f"to send it as a prompt: clinvk prompt {word}"
     if lowered in by_name:
         path = by_name[lowered]
+    elif lowered in _VERBS or lowered in _HELP_VERBS:
+        meant = "clinvk " + _VERBS.get(lowered, "--help")
+        raise UsageError(f"'{word}' is not a clinvk command; did you mean '{meant}'?", hint=hint)
     else:
         close = difflib.get_close_matches(lowered, list(by_name), n=1, cutoff=0.8)
         if not close:
@@ -150,15 +185,17 @@ def check_not_a_command(app: App, args: list[str]) -> None:
         message = f"'{word}' is {where}: did you mean '{full}'?"
     else:
         message = f"'{word}' is not a command; did you mean '{full}'?"
-    raise UsageError(message, hint=f"to send it as a prompt: clinvk prompt {word}")
+    raise UsageError(message, hint=hint)
 
 
 def _load_for_help(app: App, args: list[str]) -> None:
-    """Load the lazily registered commands of the group whose --help is asked, so the
-    command list shows each one's summary (it lives in the command's docstring)."""
+    """Load the lazily registered commands of the group whose help is shown (asked with
+    --help, or the group named alone: `clinvk sessions`), so the command list shows each
+    one's summary (it lives in the command's docstring)."""
     from cyclopts import App as CycloptsApp
 
     group = app
+    consumed = 0
     for token in args:
         if token.startswith("-") or token not in group:
             break
@@ -166,6 +203,9 @@ def _load_for_help(app: App, args: list[str]) -> None:
         if not isinstance(sub, CycloptsApp):
             break
         group = sub
+        consumed += 1
+    if not (consumed == len(args) or any(a in _HELP_FLAGS for a in args)):
+        return
     for name in list(group):
         if not name.startswith("-"):
             group[name]
@@ -234,9 +274,11 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             app = build_app()
+            if args[:1] == ["help"] and all(a in COMMANDS for a in args[1:2]):
+                args = [*args[1:], "--help"]  # `clinvk help [COMMAND]`
             check_not_a_command(app, args)
             routed = _route(args)
-            if any(a in _HELP_FLAGS for a in routed):
+            if routed:
                 _load_for_help(app, routed)
             result = _dispatch(app, routed)
         except CycloptsError as exc:

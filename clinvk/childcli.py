@@ -67,6 +67,13 @@ async def clinvk(*args: str, cwd: str | None = None, input: str | None = None,
     """
     if cwd is not None and not os.path.isdir(cwd):
         raise CommandFailed(1, f"clinvk: error: no such directory: {cwd}")
+    for text in (*args, input or "", cwd or ""):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (JSON's "\ud800"): no argv, stdin or session can carry it.
+            raise CommandFailed(1, "clinvk: error: the request holds text that is not "
+                                   "valid Unicode (a lone surrogate)") from None
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "clinvk", *args, cwd=cwd, env=child_env(),
         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
@@ -127,11 +134,13 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 
 
 def opt(flag: str, value: object) -> list[str]:
-    """`[flag, value]`, `[flag]` for True, nothing for None or False."""
+    """`[flag=value]`, `[flag]` for True, nothing for None or False. One word, so that a
+    value beginning with `-` (a search for "--force", a title "--help") is never read as
+    an option of its own."""
     if value is None or value is False:
         return []
-    return [flag] if value is True else [flag, str(value)]
+    return [flag] if value is True else [f"{flag}={value}"]
 
 
 def tags(values: list[str] | None) -> list[str]:
-    return [arg for tag in values or [] for arg in ("--tag", tag)]
+    return [arg for tag in values or [] for arg in opt("--tag", tag)]

@@ -119,6 +119,9 @@ async def read_json(request: Request, fields: dict[str, str]) -> dict[str, Any]:
         if not ok and value is not None:
             raise HTTPFailure(400, f"field {name!r} must be a {kind}"
                               + (" of strings" if kind == "array" else ""))
+        if not all(_unicode(v) for v in (value if isinstance(value, list) else [value])):
+            # JSON's "\ud800" escapes decode to text no UTF-8 can carry (nor a session).
+            raise HTTPFailure(400, f"field {name!r} is not valid Unicode (a lone surrogate)")
     prompt = data.get("prompt")
     if "prompt" in fields:
         if not isinstance(prompt, str) or not prompt.strip():
@@ -126,6 +129,16 @@ async def read_json(request: Request, fields: dict[str, str]) -> dict[str, Any]:
         if len(prompt.encode("utf-8")) > MAX_PROMPT:
             raise HTTPFailure(413, f"prompt over {MAX_PROMPT} bytes")
     return data
+
+
+def _unicode(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def as_json(*args: str, cwd: str | None = None, input: str | None = None) -> Any:
@@ -145,6 +158,11 @@ STATS_QUERY = {"range": "string", "since": "string", "until": "string", "by": "s
 PROMPT_BODY = {"prompt": "string", "backend": "string", "model": "string",
                "workdir": "string", "title": "string", "tags": "array", "timeout": "number"}
 RESUME_BODY = {"prompt": "string", "timeout": "number"}
+
+
+async def not_allowed(request: Request) -> Response:
+    """A turn endpoint of a server started without --allow-run."""
+    raise HTTPFailure(403, "this server does not run turns: start the server with --allow-run")
 
 
 async def healthz(request: Request) -> Response:
@@ -412,22 +430,21 @@ def _wrap(handler: Handler) -> Handler:
     return endpoint
 
 
-def build(*, token: str, allow_run: bool, max_running: int, host: str) -> ASGIApp:
+def build(*, token: str, allow_run: bool, max_running: int, host: str,
+          verbose: bool = False) -> ASGIApp:
     """The whole server: the API, /openapi.json and the MCP tools at /mcp, behind Guard."""
-    import logging
-
     from clinvk.mcpserver import build as build_mcp
 
-    logging.getLogger("mcp").setLevel(logging.WARNING)
-    routes: list[BaseRoute] = [Route(ep.path, _wrap(ep.handler), methods=[ep.method])
-                               for ep in ROUTES if allow_run or not ep.run]
+    routes: list[BaseRoute] = [
+        Route(ep.path, _wrap(ep.handler if allow_run or not ep.run else not_allowed),
+              methods=[ep.method]) for ep in ROUTES]
     description = openapi(allow_run=allow_run)
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(description)
 
     routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
-    mcp = build_mcp(allow_run=allow_run)
+    mcp = build_mcp(allow_run=allow_run, verbose=verbose)
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True,
                                       host=host)
     routes.extend(mcp_app.routes)

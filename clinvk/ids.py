@@ -25,12 +25,15 @@ def is_valid_id(value: str) -> bool:
 
 def check_prefix(value: str) -> str:
     """The prefix, lowercased, or a UsageError saying what an id looks like."""
-    shown = value if len(value) <= 40 else value[:37] + "..."
-    shown = shown.encode("unicode_escape").decode("ascii")
     lowered = value.lower()
     if not MIN_PREFIX <= len(lowered) <= ID_LENGTH or lowered.strip(ALPHABET):
+        from clinvk.output import safe
+
+        # Escaped once, here (an undecodable byte as \xff, ESC as \x1b), so that the
+        # message is the same on a terminal, in JSON and in a server's answer.
+        shown = safe(value if len(value) <= 40 else value[:37] + "...")
         raise UsageError(
-            f"invalid session id: {shown!r}",
+            f"invalid session id: '{shown}'",
             hint=f"an id is {ID_LENGTH} characters of a-z and 0-9; "
             f"any unique prefix of {MIN_PREFIX} or more works (see `clinvk sessions list`)",
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
@@ -37,9 +38,28 @@ async def as_json(*args: str, cwd: str | None = None, input: str | None = None
     return data if isinstance(data, dict) else {"result": data}
 
 
-def build(*, allow_run: bool) -> MCPServer:
-    """The server: read-only tools and resources, plus the run tools with allow_run."""
-    server: MCPServer = MCPServer("clinvk", version=__version__, instructions=INSTRUCTIONS)
+class PlainToolErrors:
+    """A tool error reads as the CLI's own message (docs/mcp.md), without the SDK's
+    "Error executing tool NAME: " before it."""
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+                       ) -> HandlerResult:
+        result = await call_next(ctx)
+        name = ctx.params.get("name") if ctx.method == "tools/call" and ctx.params else None
+        if isinstance(result, dict) and result.get("isError") and isinstance(name, str):
+            prefix = f"Error executing tool {name}: "
+            for block in result.get("content") or []:
+                if isinstance(block, dict) and isinstance(block.get("text"), str):
+                    block["text"] = block["text"].removeprefix(prefix)
+        return result
+
+
+def build(*, allow_run: bool, verbose: bool = False) -> MCPServer:
+    """The server: read-only tools and resources, plus the run tools with allow_run.
+    The SDK logs (a line per request, per failed tool) go to stderr only if verbose."""
+    server: MCPServer = MCPServer("clinvk", version=__version__, instructions=INSTRUCTIONS,
+                                  log_level="DEBUG" if verbose else "CRITICAL",
+                                  middleware=[PlainToolErrors()])
 
     @server.tool()
     async def sessions_list(backend: str | None = None, status: str | None = None,
@@ -52,7 +72,7 @@ def build(*, allow_run: bool) -> MCPServer:
         "limit", "offset"}. workdir keeps only the sessions of that directory; limit 0
         means all."""
         return await as_json(
-            "sessions", "list", "--json", "--limit", str(limit), "--offset", str(offset),
+            "sessions", "list", "--json", *opt("--limit", limit), *opt("--offset", offset),
             *opt("--backend", backend), *opt("--status", status), *tags(tag),
             *opt("--search", search), *opt("--range", range), *opt("--since", since),
             *opt("--origin", origin), *opt("--here", workdir is not None), cwd=workdir)
@@ -85,8 +105,8 @@ def build(*, allow_run: bool) -> MCPServer:
     async def search(text: str, limit: int = 20) -> dict[str, Any]:
         """Sessions whose titles, prompts, answers or tool calls contain text, as
         `clinvk sessions list -q TEXT --json`."""
-        return await as_json("sessions", "list", "--json", "--search", text,
-                             "--limit", str(limit))
+        return await as_json("sessions", "list", "--json", *opt("--search", text),
+                             *opt("--limit", limit))
 
     @server.tool()
     async def current_session(workdir: str) -> dict[str, Any]:
@@ -98,7 +118,7 @@ def build(*, allow_run: bool) -> MCPServer:
     async def recap(limit: int = 5) -> dict[str, Any]:
         """Today and this week at a glance, running turns and the latest answers, as
         `clinvk sessions recap --json`."""
-        return await as_json("sessions", "recap", "--json", "--limit", str(limit))
+        return await as_json("sessions", "recap", "--json", *opt("--limit", limit))
 
     if allow_run:
         @server.tool()
@@ -146,6 +166,6 @@ def build(*, allow_run: bool) -> MCPServer:
     return server
 
 
-def serve(*, allow_run: bool) -> None:
+def serve(*, allow_run: bool, verbose: bool = False) -> None:
     """Serve on stdin/stdout until the client closes them."""
-    build(allow_run=allow_run).run("stdio")
+    build(allow_run=allow_run, verbose=verbose).run("stdio")

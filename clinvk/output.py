@@ -47,10 +47,17 @@ class Safe(str):
     """Text already made safe for a terminal: sanitized cells plus our own colour codes."""
 
 
+# The bidirectional controls (ALM, LRM, RLM, LRE…RLO, LRI…PDI): invisible, they reorder
+# what follows them on the line ("Trojan Source"), so they are shown, as C1 controls are.
+BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+
+
 def _escapes(keep: str) -> dict[int, str]:
-    # C0, DEL and C1 as \xNN; a lone surrogate (an undecodable byte of a file name,
-    # kept by surrogateescape) as the byte it stands for, instead of an encoding error.
+    # C0, DEL and C1 as \xNN, bidi controls as \uNNNN; a lone surrogate (an undecodable
+    # byte of a file name, kept by surrogateescape) as the byte it stands for, instead of
+    # an encoding error.
     table = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in keep}
+    table.update({c: f"\\u{c:04x}" for c in BIDI})
     table.update({c: f"\\x{c - 0xDC00:02x}" for c in range(0xDC80, 0xDD00)})
     return table
 
@@ -65,6 +72,12 @@ def safe(text: str, *, block: bool = False) -> str:
     ``block`` keeps newlines and tabs, for a block of text (an answer, a message); a
     table cell or a one-line field keeps none.
     """
+    if "\\udc" in text:
+        # A message that quotes an argument with repr() shows an undecodable byte as
+        # repr's "\udcff": shown as the byte, "\xff", as everywhere else.
+        import re
+
+        text = re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", text)
     if text.isprintable():  # the common case: nothing to replace, no copy
         return text
     return text.translate(_BLOCK if block else _LINE)
@@ -206,6 +219,11 @@ def local_time(value: float | datetime) -> str:
 
 def tokens(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
+
+
+def count(n: int, noun: str) -> str:
+    """"1 call", "2 calls", "1,200 calls"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def money(value: float | None) -> str:

@@ -295,6 +295,20 @@ def test_unset_a_whole_table_and_a_key_that_is_not_set(cfg: Path, capsys) -> Non
     assert cfg.read_bytes() == before
 
 
+def test_unset_of_a_tables_last_key_leaves_no_empty_table(cfg: Path, capsys) -> None:
+    cfg.write_text('[defaults]\nbackend = "codex"\n\n[session]\nretention_days = 14\n\n'
+                   '[backends.codex]\nmodel = "o3"\n\n[budget]\n# my cap, later\n'
+                   'daily_usd = 5.0\n')
+    for key in ("session.retention_days", "backends.codex.model", "budget.daily_usd"):
+        assert run(capsys, "config", "unset", key)[0] == 0
+    text = cfg.read_text()
+    assert "[session]" not in text and "[backends" not in text, text
+    assert "[budget]\n# my cap, later\n" in text  # a table holding a comment stays
+    assert tomllib.loads(text) == {"defaults": {"backend": "codex"}, "budget": {}}
+    assert run(capsys, "config", "set", "session.retention_days", "7")[0] == 0
+    assert tomllib.loads(cfg.read_text())["session"] == {"retention_days": 7}
+
+
 def test_unset_can_remove_a_stray_key_that_breaks_the_file(cfg: Path, capsys) -> None:
     cfg.write_text("[defaults]\ncolour = \"red\"\nbackend = \"codex\"\n")
     code, _, err = run(capsys, "config", "show")

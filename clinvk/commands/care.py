@@ -217,10 +217,11 @@ def recap(*, limit: Annotated[int, Parameter(name=["--limit", "-n"])] = 5,
         Print {"today": {...}, "week": {...}, "running": [...], "latest": [...]}.
     """
     from clinvk.catalog import Filter
-    from clinvk.commands.sessions import open_catalog, open_store, report_skipped
+    from clinvk.commands.sessions import check_count, open_catalog, open_store, report_skipped
 
     if limit < 0:
         raise UsageError("--limit must be 0 or more")
+    check_count("--limit", limit)
     store = open_store()
     catalog = open_catalog(store)
     local_now = datetime.now(UTC).astimezone()

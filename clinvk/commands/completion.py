@@ -59,22 +59,26 @@ def install(
     no_startup
         Leave ~/.bashrc and ~/.zshrc alone (you load the script yourself).
     """
+    from shlex import quote
+
     from clinvk.completion.scripts import install as install_script
     from clinvk.output import out
 
     chosen = shell or _detect()
     done = install_script(chosen, output, startup=not no_startup)
-    out(f"Installed the {chosen} completion script: {done.path}")
+    # Paths printed shell-quoted (and terminal-safe): what is shown can be pasted.
+    out(f"Installed the {chosen} completion script: {quote(str(done.path))}")
+    rc = quote(str(done.startup)) if done.startup is not None else ""
     if done.startup is not None:
-        out(f"Added the line that loads it to {done.startup}." if done.added
-            else f"{done.startup} already loads it.")
+        out(f"Added the line that loads it to {rc}." if done.added
+            else f"{rc} already loads it.")
     if chosen == "fish":
         out("fish loads it by itself: open a new shell to use it.")
     elif chosen == "zsh" and done.startup is not None:
         out("Open a new shell to use it (compinit must run after that line, as it does in "
             "most setups).")
     elif done.startup is not None:
-        out(f"Open a new shell (or run: source {done.startup}) to use it.")
+        out(f"Open a new shell (or run: source {rc}) to use it.")
     else:
         out("Load it from your shell's startup file, then open a new shell.")
     return 0

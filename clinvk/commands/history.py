@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from clinvk.commands.params import SessionId
-from clinvk.errors import UsageError
+from clinvk.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from clinvk.model import Session, ToolCall
+    from clinvk.store import SessionStore
 
 
 def print_turns(session: Session) -> None:
@@ -43,7 +44,7 @@ def print_turns(session: Session) -> None:
         out()
 
 
-def history(ident: SessionId, /, *, json: bool = False,
+def history(ident: SessionId | None = None, /, *, last: bool = False, json: bool = False,
             tools: bool = False, kind: str | None = None, status: str | None = None) -> int:
     """Every turn of a session: time, prompt, answer, tokens, cost, duration, exit code.
 
@@ -54,7 +55,9 @@ def history(ident: SessionId, /, *, json: bool = False,
     Parameters
     ----------
     ident
-        The session id or a unique prefix.
+        The session id or a unique prefix (omit with --last).
+    last
+        The most recently used session.
     json
         Print {"id": ..., "turns": [...]} with each turn's full record; with --tools,
         {"id": ..., "tool_calls": [...]} with each call's record and its turn.
@@ -76,7 +79,13 @@ def history(ident: SessionId, /, *, json: bool = False,
     if status is not None and status not in TOOL_STATUSES:
         raise UsageError(f"invalid tool status: {status!r}",
                          hint="valid statuses: " + ", ".join(TOOL_STATUSES))
-    session = SessionStore().load(ident)
+    if last and ident is not None:
+        raise UsageError("with --last, give no session id")
+    if ident is None and not last:
+        raise UsageError("no session id given",
+                         hint="clinvk sessions history ID, or --last for the latest session")
+    store = SessionStore()
+    session = store.load(ident if ident is not None else _latest(store))
     if tools:
         return _tools(session, kind=kind, status=status, json=json)
     if json:
@@ -88,6 +97,15 @@ def history(ident: SessionId, /, *, json: bool = False,
         return 0
     print_turns(session)
     return 0
+
+
+def _latest(store: SessionStore) -> str:
+    from clinvk.catalog import Catalog
+
+    rows = list(Catalog.open(store).rows(limit=1).rows)
+    if not rows:
+        raise NotFoundError("no sessions yet", hint='start one with `clinvk "PROMPT"`')
+    return rows[0].id
 
 
 def _tools(session: Session, *, kind: str | None, status: str | None, json: bool) -> int:

@@ -9,7 +9,8 @@ from cyclopts import Parameter
 from clinvk.errors import ClinvkError
 
 
-def mcp(*, allow_run: Annotated[bool, Parameter(negative="")] = False) -> int:
+def mcp(*, allow_run: Annotated[bool, Parameter(negative="")] = False,
+        verbose: bool = False) -> int:
     """Serve the session store to an agent as an MCP server on stdin/stdout.
 
     Read-only tools: sessions_list, session_show, session_history, usage_stats, search,
@@ -23,6 +24,8 @@ def mcp(*, allow_run: Annotated[bool, Parameter(negative="")] = False) -> int:
     ----------
     allow_run
         Also offer the tools that start or stop turns: prompt, resume, cancel.
+    verbose
+        Log each request of the MCP library to stderr (silent otherwise).
     """
     try:
         from clinvk.mcpserver import serve
@@ -32,5 +35,5 @@ def mcp(*, allow_run: Annotated[bool, Parameter(negative="")] = False) -> int:
         raise ClinvkError("the MCP server needs the mcp package: pip install 'clinvk[server]'",
                           hint="then: clinvk mcp") from None
 
-    serve(allow_run=allow_run)
+    serve(allow_run=allow_run, verbose=verbose)
     return 0

@@ -490,11 +490,13 @@ def _resume_interactive(store: SessionStore, ident: str, prompt: str | None, *,
             return 0
         check_executable(invocation, name=session.backend, install_hint=backend.install_hint)
         code = run_interactive(invocation, name=session.backend, install_hint=backend.install_hint)
-        # What happened inside is the vendor's record; clinvk notes only that it was used.
-        session.last_used_at = utcnow()
-        if session.status in ("completed", "error"):
-            session.status, session.reason = "active", None
-        if store.exists(ident):
+        # What happened inside is the vendor's record; clinvk notes only that it was used:
+        # left normally or by Ctrl-C. A vendor that failed (no terminal, an unknown
+        # conversation, a bad flag) was not a use: the session stays as it was.
+        if code in (0, 130, -2) and store.exists(ident):
+            session.last_used_at = utcnow()
+            if session.status in ("completed", "error"):
+                session.status, session.reason = "active", None
             store.save(session)
         # Keep the documented contract whatever the vendor's own codes are.
         if code == 0:

@@ -3,9 +3,11 @@ installed; the bearer token it requires and where it comes from."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -75,7 +77,8 @@ def resolve_token(token_file: str, data_dir: Path, host: str) -> tuple[str, str]
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 8765,
-          allow_run: Annotated[bool, Parameter(negative="")] = False) -> int:
+          allow_run: Annotated[bool, Parameter(negative="")] = False,
+          verbose: bool = False) -> int:
     """Serve the session store as an HTTP API (JSON, bearer token) and MCP at /mcp.
 
     Every request but GET /healthz needs `Authorization: Bearer TOKEN`: the token is
@@ -94,6 +97,9 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765,
     allow_run
         Also serve the endpoints that start or stop turns: POST /v1/prompt,
         /v1/sessions/{id}/resume and /v1/sessions/{id}/cancel.
+    verbose
+        Log each request (Uvicorn's and the MCP library's lines) to stderr; without
+        it the start line and errors are all that is written.
     """
     from clinvk.config import load
     from clinvk.config.paths import data_dir
@@ -112,11 +118,40 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765,
         raise ClinvkError("the HTTP server needs the server extra: pip install 'clinvk[server]'",
                           hint="then: clinvk serve") from None
 
-    app = build(token=token, allow_run=allow_run, max_running=config.max_running, host=host)
+    app = build(token=token, allow_run=allow_run, max_running=config.max_running, host=host,
+                verbose=verbose)
+    sock = listen(host, port)  # a port in use is one clear error, before "serving on"
     shown = f"[{host}]" if ":" in host else host
     print(f"clinvk: serving on http://{shown}:{port} ({where}"
           f"{'; turns allowed' if allow_run else ''})", file=sys.stderr, flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           lifespan="on", server_header=False))
-    server.run()
-    return 0 if server.started else 1
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=host, port=port, log_level="info" if verbose else "critical",
+        access_log=verbose, lifespan="on", server_header=False))
+    with sock:
+        server.run(sockets=[sock])
+    if not server.started:
+        raise ClinvkError("the server did not start", hint="rerun with --verbose to see why")
+    return 0
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, as Uvicorn would open it; ClinvkError if it
+    cannot be had (in use, not an address of this machine, a privileged port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(infos[0][4])
+            sock.listen(2048)
+        except OSError:
+            sock.close()
+            raise
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        hint = ("another server listens there: stop it, or choose another --port"
+                if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE else None)
+        raise ClinvkError(f"cannot listen on {host}:{port}: {reason}", hint=hint) from None
+    sock.set_inheritable(True)
+    return sock

@@ -25,22 +25,7 @@ app = App(
     name="sessions",
     help="List, inspect, resume-prepare, clean and account for recorded sessions.",
 )
-# Commands that live in their own modules, loaded only when called (`clinvk … --help`
-# loads them first, for their summaries: see clinvk.app).
-_ELSEWHERE = (
-    ("clinvk.commands.history", "history", "history"),
-    ("clinvk.commands.stats", "stats", "stats"),
-    ("clinvk.commands.transfer", "export", "export"),
-    ("clinvk.commands.transfer", "import_", "import"),
-    ("clinvk.commands.care", "storage", "storage"),
-    ("clinvk.commands.care", "current", "current"),
-    ("clinvk.commands.care", "recap", "recap"),
-    ("clinvk.commands.care", "doctor", "doctor"),
-    ("clinvk.commands.sync", "sync", "sync"),
-    ("clinvk.commands.browse", "browse", "browse"),
-)
-for _module, _attr, _name in _ELSEWHERE:
-    app.command(f"{_module}:{_attr}", name=_name)
+# The commands are registered at the end of this module, in the order they are offered.
 
 RangeName = Literal["today", "yesterday", "7d", "30d", "thismonth", "lastmonth", "all"]
 OriginName = Literal["clinvk", "native"]
@@ -89,12 +74,25 @@ def make_filter(*, backend: str | None = None, status: str | None = None,
                   touched=touched_paths(touched) if touched is not None else [])
 
 
+# SQLite's (and PostgreSQL's) integers are 64-bit: a count past this is refused with the
+# bound, never an "internal error" of the database.
+MAX_COUNT = 2**63 - 1
+
+
+def check_count(flag: str, value: int) -> None:
+    """A count flag (--limit, --offset) no larger than the catalog can take."""
+    if value > MAX_COUNT:
+        raise UsageError(f"{flag} must be at most {MAX_COUNT}, not {value}")
+
+
 def check_paging(limit: int | None, offset: int) -> None:
     """--limit and --offset as a listing takes them (shared by list and team list)."""
     if offset < 0:
         raise UsageError("--offset must be 0 or more")
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 or more (0 shows all)")
+    check_count("--limit", limit or 0)
+    check_count("--offset", offset)
 
 
 def touched_paths(path: str) -> list[str]:
@@ -139,7 +137,6 @@ def here_dir() -> str:
     return os.path.realpath(os.getcwd())
 
 
-@app.command(name="list")
 def list_(
     *,
     backend: BackendName = None,
@@ -305,7 +302,6 @@ def _print_table(store: SessionStore, rows: list[SessionRow], *, search: bool = 
               optional=(4, 3)))
 
 
-@app.command
 def show(ident: SessionId, /, *, json: bool = False,
          turns: bool = False) -> int:
     """Show one session: backend, model, status, times, workdir, tokens, cost, tags.
@@ -393,7 +389,6 @@ def _resolve_all(store: SessionStore, idents: tuple[str, ...]) -> list[str]:
     return resolved
 
 
-@app.command
 def delete(*idents: SessionId, force: bool = False) -> int:
     """Delete sessions (all ids are checked before any is deleted).
 
@@ -440,7 +435,6 @@ def delete(*idents: SessionId, force: bool = False) -> int:
     return 0
 
 
-@app.command
 def clean(
     *,
     # A negative window (-3d) must reach the duration check, not read as a flag.
@@ -554,7 +548,6 @@ def _set_status(ident: str, new: Literal["paused", "completed"], wait: float) ->
     return 0
 
 
-@app.command
 def pause(ident: SessionId, /, *, wait: float = 0) -> int:
     """Set a session aside: skipped by --last lookups and never cleaned.
 
@@ -570,7 +563,6 @@ def pause(ident: SessionId, /, *, wait: float = 0) -> int:
     return _set_status(ident, "paused", wait)
 
 
-@app.command
 def complete(ident: SessionId, /, *, wait: float = 0) -> int:
     """Close a session; resuming it later re-opens it.
 
@@ -586,7 +578,6 @@ def complete(ident: SessionId, /, *, wait: float = 0) -> int:
     return _set_status(ident, "completed", wait)
 
 
-@app.command
 def tag(ident: SessionId, /,
         *changes: Annotated[str, Parameter(name="CHANGES", allow_leading_hyphen=True,
                                              completer=completion.tag_changes)],
@@ -635,7 +626,6 @@ def tag(ident: SessionId, /,
     return 0
 
 
-@app.command
 def rename(ident: SessionId, title: str, /, *,
            wait: float = 0) -> int:
     """Change a session's title.
@@ -667,3 +657,18 @@ def rename(ident: SessionId, title: str, /, *,
     store.update(full, apply, wait=wait, waitable=True)
     out(f"Session {full} renamed to {clean_title!r}.")
     return 0
+
+
+# The order an unknown command's error offers them in (the first eight shown), most used
+# first; `--help` sorts them by name. Commands of other modules are loaded only when
+# called (`clinvk … --help` loads them first, for their summaries: see clinvk.app).
+for _name, _command in (
+    ("list", list_), ("show", show), ("history", "clinvk.commands.history:history"),
+    ("stats", "clinvk.commands.stats:stats"), ("current", "clinvk.commands.care:current"),
+    ("recap", "clinvk.commands.care:recap"), ("tag", tag), ("delete", delete),
+    ("rename", rename), ("pause", pause), ("complete", complete), ("clean", clean),
+    ("export", "clinvk.commands.transfer:export"), ("import", "clinvk.commands.transfer:import_"),
+    ("browse", "clinvk.commands.browse:browse"), ("sync", "clinvk.commands.sync:sync"),
+    ("storage", "clinvk.commands.care:storage"), ("doctor", "clinvk.commands.care:doctor"),
+):
+    app.command(_command, name=_name)

@@ -239,7 +239,10 @@ def tools_text(tools: ToolReport) -> str:
     """The Tools: line: calls, how many failed, the most used tools."""
     if not tools.calls:
         return "no tool calls recorded"
-    text = f"{tools.calls:,} calls · {tools.errors:,} errors ({tools.errors / tools.calls:.1%})"
+    from clinvk.output import count
+
+    text = (f"{count(tools.calls, 'call')} · {count(tools.errors, 'error')} "
+            f"({tools.errors / tools.calls:.1%})")
     if tools.denied:
         text += f" · {tools.denied:,} denied"
     most = ", ".join(f"{name} {calls:,}" for name, calls in tools.most_used())

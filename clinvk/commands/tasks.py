@@ -46,10 +46,11 @@ class Task:
     timeout: float | None = None
     resume: str | None = None
     name: str | None = None
+    noun: str = "task"  # what errors call it: "step" in a chain's file
 
     @property
     def label(self) -> str:
-        return f"task {self.number}" + (f" ({self.name})" if self.name else "")
+        return f"{self.noun} {self.number}" + (f" ({self.name})" if self.name else "")
 
 
 @dataclass
@@ -137,10 +138,10 @@ def _field_error(origin: str, label: str, name: str, problem: str) -> TaskFileEr
     return TaskFileError(f"{origin}: {label}: field {name!r} {problem}")
 
 
-def _check_task(raw: Any, number: int, origin: str) -> Task:
+def _check_task(raw: Any, number: int, origin: str, noun: str = "task") -> Task:
     from clinvk.commands.checks import check_tags, check_text, check_title
 
-    label = f"task {number}"
+    label = f"{noun} {number}"
     if not isinstance(raw, dict):
         raise TaskFileError(f"{origin}: {label}: expected a table of fields, "
                             f"got {type(raw).__name__}")
@@ -153,13 +154,13 @@ def _check_task(raw: Any, number: int, origin: str) -> Task:
     unknown = [k for k in raw if k not in FIELDS]
     if unknown:
         raise _field_error(origin, label, str(unknown[0]),
-                           "is not a task field (expected one of " + ", ".join(FIELDS) + ")")
+                           f"is not a {noun} field (expected one of " + ", ".join(FIELDS) + ")")
     prompt = raw.get("prompt")
     if prompt is None:
         raise _field_error(origin, label, "prompt", "is required")
     if not isinstance(prompt, str) or not prompt.strip():
         raise _field_error(origin, label, "prompt", "must be a non-empty string")
-    task = Task(number=number, prompt=prompt, name=name)
+    task = Task(number=number, prompt=prompt, name=name, noun=noun)
     for key in ("backend", "model", "workdir", "resume", "title"):
         value = raw.get(key)
         if value is None:
@@ -198,13 +199,14 @@ def load_tasks(path: str, *, key: str = "tasks") -> TaskFile:
         raise TaskFileError(f"{origin}: no {key} in the file")
     if len(items) > MAX_TASKS:
         raise TaskFileError(f"{origin}: {len(items)} {key}; at most {MAX_TASKS} per file")
-    tasks = [_check_task(raw, number, origin) for number, raw in enumerate(items, 1)]
+    noun = key.removesuffix("s")  # "task", or a chain's "step"
+    tasks = [_check_task(raw, number, origin, noun) for number, raw in enumerate(items, 1)]
     seen: dict[str, int] = {}
     for task in tasks:
         if task.name is not None:
             if task.name in seen:
                 raise _field_error(origin, task.label, "name",
-                                   f"repeats the name of task {seen[task.name]}")
+                                   f"repeats the name of {noun} {seen[task.name]}")
             seen[task.name] = task.number
     max_parallel = settings.get("max_parallel")
     if max_parallel is not None and (isinstance(max_parallel, bool)

@@ -62,9 +62,7 @@ class Installed:
 def install(shell: Shell, output: Path | None = None, *, startup: bool = True) -> Installed:
     """Write the script for ``shell`` (to ``output``, else where the shell looks) and,
     for bash and zsh unless not ``startup``, the line in ~/.bashrc or ~/.zshrc that
-    loads it (cyclopts' own rules: zsh's is an fpath line, none under oh-my-zsh)."""
-    from cyclopts.completion import add_to_rc_file
-
+    loads it (zsh's is an fpath line, none under oh-my-zsh, which loads it itself)."""
     from clinvk.atomic import atomic_write
     from clinvk.errors import ClinvkError
 
@@ -75,11 +73,9 @@ def install(shell: Shell, output: Path | None = None, *, startup: bool = True) -
         atomic_write(path, text.encode(), mode=0o644)
         rc = None
         added = False
-        if startup and shell in ("bash", "zsh"):
-            added = add_to_rc_file(path, PROG, shell)
+        if startup and (shell == "bash" or (shell == "zsh" and not _oh_my_zsh())):
             rc = Path.home() / (".bashrc" if shell == "bash" else ".zshrc")
-            if not added and not _mentions(rc, path):
-                rc = None  # cyclopts left it to oh-my-zsh
+            added = _add_loading_line(rc, shell, path)
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         raise ClinvkError(f"cannot install the {shell} completion script: "
@@ -89,9 +85,47 @@ def install(shell: Shell, output: Path | None = None, *, startup: bool = True) -
     return Installed(path, rc, added)
 
 
-def _mentions(rc: Path, path: Path) -> bool:
+def loading_line(shell: Shell, path: Path) -> str:
+    """The startup-file line that loads the script at ``path``, every path shell-quoted:
+    a home directory holding a space, `$(…)` or a quote is read as a name, never run."""
+    import shlex
+
+    if shell == "zsh":
+        return f"fpath=({shlex.quote(str(path.parent))} $fpath)"
+    quoted = shlex.quote(str(path))
+    return f"[ -f {quoted} ] && . {quoted}"
+
+
+def _add_loading_line(rc: Path, shell: Shell, path: Path) -> bool:
+    """Add the loading line to ``rc`` (bash: appended; zsh: first, before any compinit)
+    unless it is there already; True if it was added."""
+    from clinvk.atomic import atomic_write
+
+    rc = rc.resolve()  # a startup file kept elsewhere behind a symlink stays there
     try:
-        text = rc.read_text(errors="replace")
-    except OSError:
+        content = rc.read_text(encoding="utf-8", errors="surrogateescape")
+        mode = rc.stat().st_mode & 0o777
+    except FileNotFoundError:
+        content, mode = "", 0o644
+    line = loading_line(shell, path)
+    # The line as clinvk wrote it before it quoted paths (the same path, when it needs
+    # no quoting) counts too.
+    before = f'[ -f "{path}" ] && . "{path}"'
+    if line in content.splitlines() or (shell == "bash" and before in content.splitlines()):
         return False
-    return str(path) in text or str(path.parent) in text
+    block = f"# {PROG} completion{'s' if shell == 'zsh' else ''}\n{line}\n"
+    if shell == "zsh":
+        content = block + content
+    else:
+        content += ("\n" if content and not content.endswith("\n") else "") + block
+    rc.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(rc, content.encode("utf-8", "surrogateescape"), mode=mode)
+    return True
+
+
+def _oh_my_zsh() -> bool:
+    """oh-my-zsh in use (its completions directory is where the script went, and it
+    loads it by itself): the rule cyclopts' default_path follows."""
+    import os
+
+    return any(os.path.isdir(os.environ.get(name) or "\0") for name in ("ZSH_CUSTOM", "ZSH"))

@@ -187,6 +187,7 @@ def _apply(data: dict[str, Any], parts: tuple[str, ...], value: Any, *, remove: 
            path: Path) -> bool:
     """The edit on plain data; False if it changes nothing."""
     node = data
+    chain = [data]
     for depth, part in enumerate(parts[:-1]):
         child = node.get(part)
         if child is None:
@@ -197,11 +198,17 @@ def _apply(data: dict[str, Any], parts: tuple[str, ...], value: Any, *, remove: 
             raise ConfigError(f"{format_key(parts[: depth + 1])} in {path} is not a table; "
                               "fix it by hand or unset it")
         node = child
+        chain.append(node)
     leaf = parts[-1]
     if remove:
         if leaf not in node:
             return False
         del node[leaf]
+        # A table left without keys goes too (as _render drops it from the text).
+        for depth in reversed(range(len(parts) - 1)):
+            if chain[depth + 1]:
+                break
+            del chain[depth][parts[depth]]
         return True
     if leaf in node and type(node[leaf]) is type(value) and node[leaf] == value:
         return False
@@ -223,6 +230,7 @@ def _render(text: str | None, parts: tuple[str, ...], value: Any, *, remove: boo
     doc = tomlkit.parse(original)
     node: Any = doc
     parent: Any = None
+    chain: list[Any] = [doc]
     # Tables this edit adds get a closing blank line once filled, so the next header
     # does not stick to them.
     created: list[Any] = []
@@ -230,6 +238,7 @@ def _render(text: str | None, parts: tuple[str, ...], value: Any, *, remove: boo
         parent = node
         if part in node:
             node = node[part]
+            chain.append(node)
             continue
         if remove:
             return text or ""
@@ -248,6 +257,12 @@ def _render(text: str | None, parts: tuple[str, ...], value: Any, *, remove: boo
     leaf = parts[-1]
     if remove:
         del node[leaf]
+        # No empty [session] or [backends.codex] header left behind (nor its super
+        # table); a table that still holds a comment of the user's stays.
+        for depth in reversed(range(len(parts) - 1)):
+            if not _empty(chain[depth + 1]):
+                break
+            del chain[depth][parts[depth]]
     elif isinstance(node, InlineTable) and leaf not in node:
         # Rebuilt rather than appended to: tomlkit would write {A = "1",B = "2"}.
         rebuilt = tomlkit.inline_table()
@@ -275,6 +290,16 @@ def _render(text: str | None, parts: tuple[str, ...], value: Any, *, remove: boo
         # tomlkit writes new lines as \n; a Windows-edited file keeps its line endings.
         rendered = rendered.replace("\r\n", "\n").replace("\n", "\r\n")
     return rendered
+
+
+def _empty(table: Any) -> bool:
+    """A tomlkit table without keys and without comments."""
+    from tomlkit.items import Comment
+
+    if len(table):
+        return False
+    body = getattr(getattr(table, "value", None), "body", [])
+    return not any(isinstance(item, Comment) for _key, item in body)
 
 
 def _hoist(original: str, rendered: str) -> str:

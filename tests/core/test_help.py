@@ -41,3 +41,12 @@ def test_root_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert 'Example: clinvk "explain this repository"' in out
     for name in COMMANDS:
         assert f"│ {name} " in out
+
+
+@pytest.mark.parametrize("argv,usage", [(["help"], "Usage: clinvk COMMAND"),
+                                        (["help", "sessions"], "Usage: clinvk sessions COMMAND")])
+def test_help_word_prints_the_help(argv: list[str], usage: str,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(usage) and captured.err == ""

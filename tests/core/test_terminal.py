@@ -370,3 +370,46 @@ def test_backends_table_escapes_a_configured_command(clinvk_home) -> None:  # ty
     assert b"/nowhere/agent\\x1b[2J\\x07" in r.stdout
     listed = json.loads(raw("backends", "--json").stdout)["backends"]
     assert {b["name"]: b["command"] for b in listed}["mine"] == "/nowhere/agent\x1b[2J\x07"
+
+
+@pytest.mark.parametrize(("ident", "shown"), [
+    (os.fsdecode(b"ab\xffcd"), b"'ab\\xffcd'"),   # an undecodable byte, as the byte
+    ("ab\x1b[2Jcd", b"'ab\\x1b[2Jcd'"),            # one backslash, not two
+    ("ab\ncd", b"'ab\\x0acd'"),
+    ("ab\u202ecd", b"'ab\\u202ecd'"),               # RIGHT-TO-LEFT OVERRIDE
+])
+def test_an_invalid_ids_error_escapes_it_once(store, ident: str, shown: bytes) -> None:  # type: ignore[no-untyped-def]
+    r = raw("sessions", "show", ident)
+    assert r.returncode == 1
+    no_control(r.stderr)
+    assert r.stderr.splitlines()[0] == b"clinvk: error: invalid session id: " + shown
+
+
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def test_bidi_controls_are_escaped_like_c1_controls(store) -> None:  # type: ignore[no-untyped-def]
+    session = add_session(store, title="safe\u202eexe.txt " + BIDI_CONTROLS)
+    listed = raw("sessions", "list").stdout.decode("utf-8")
+    assert "safe\\u202eexe.txt" in listed and "\u202e" not in listed
+    r = raw("sessions", "show", session.id)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.decode("utf-8")
+    assert not set(text) & set(BIDI_CONTROLS), text
+    for c in BIDI_CONTROLS:
+        assert f"\\u{ord(c):04x}" in text
+
+
+@pytest.mark.parametrize("args", [
+    ("sessions", "list", "--status", "{bad}"),
+    ("sessions", "list", "--since", "{bad}"),
+    ("sessions", "stats", "--by", "{bad}"),
+    ("config", "get", "{bad}"),
+    ("sessions", "show", "{bad}"),
+])
+def test_an_undecodable_byte_in_an_argument_shows_as_the_byte(store, args) -> None:  # type: ignore[no-untyped-def]
+    bad = os.fsdecode(b"x\xffy")
+    r = raw(*(a.replace("{bad}", bad) for a in args))
+    assert r.returncode == 1
+    first = r.stderr.splitlines()[0]
+    assert b"x\\xffy" in first and b"udc" not in first, first

@@ -89,7 +89,14 @@ def test_steps_from_stdin_and_a_step_with_its_own_workdir(fake: Fakes, workdir: 
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ("[[steps]]\nprompt = \"a {{previous}}\"\n", "uses {{previous}} but is the first step"),
+    ("[[steps]]\nprompt = \"a {{previous}}\"\n",
+     "step 1: field 'prompt' uses {{previous}} but is the first step"),
+    ('[[steps]]\nprompt = "a"\n[[steps]]\nprompt = "b"\ncolour = "red"\n',
+     "step 2: field 'colour' is not a step field"),
+    ('[[steps]]\nname = "a"\nprompt = "a"\n[[steps]]\nname = "a"\nprompt = "b"\n',
+     "step 2 (a): field 'name' repeats the name of step 1"),
+    ('[[steps]]\nprompt = "a"\n[[steps]]\nprompt = "b"\nbackend = "nope"\n',
+     "step 2: field 'backend' names an unknown backend 'nope'"),
     (('[[steps]]\nprompt = "a"\n[[steps]]\nprompt = "{{step.later}}"\n[[steps]]\n'
      'name = "later"\nprompt = "c"\n'), "no earlier step is named later"),
     ('[[tasks]]\nprompt = "a"\n', "unknown top-level key 'tasks' (expected steps"),
@@ -99,6 +106,7 @@ def test_bad_references_are_refused_before_anything_runs(
     r = run_proc("chain", "-f", str(steps_file(workdir / "s.toml", content)))
     assert r.code == 1
     assert message in r.err
+    assert "task " not in r.err  # a chain's errors name steps
     assert fake.starts() == []
 
 

@@ -333,6 +333,35 @@ def test_install_writes_the_script_and_one_startup_line_under_home(
         assert "already loads it" in result.out
 
 
+@needs_bash
+def test_install_quotes_a_hostile_home_in_what_it_writes_and_prints(tmp_path: Path) -> None:
+    """A home directory holding `$(…)`, a space and a quote is a name in ~/.bashrc and
+    ~/.zshrc (never run at shell start), and in what is printed to paste."""
+    home = tmp_path / "h $(touch PWNED) it's"
+    home.mkdir()
+    env = {"HOME": str(home), "ZSH": "", "ZSH_CUSTOM": ""}
+    printed = {shell: run_proc("--install-completion", shell, env=env) for shell in ("bash", "zsh")}
+    assert all(r.code == 0 for r in printed.values()), printed
+
+    def sh(program: str) -> subprocess.CompletedProcess[str]:
+        assert BASH is not None
+        return subprocess.run([BASH, "-c", program], cwd=tmp_path, check=False, timeout=30,
+                              env={**os.environ, "HOME": str(home)}, capture_output=True,
+                              text=True)
+
+    loaded = sh('. "$HOME/.bashrc" && complete -p clinvk')
+    assert loaded.returncode == 0 and "clinvk" in loaded.stdout, loaded.stderr
+    zsh_line = next(line for line in (home / ".zshrc").read_text().splitlines()
+                    if line.startswith("fpath="))
+    fpath = sh(f'{zsh_line}\nprintf "%s" "${{fpath[0]}}"')
+    assert fpath.stdout == str(home / ".zsh" / "completions")
+    source = next(line for line in printed["bash"].out.splitlines() if "run: source" in line)
+    command = source.split("run: ", 1)[1].removesuffix(") to use it.")
+    pasted = sh(f"{command} && complete -p clinvk")
+    assert pasted.returncode == 0, pasted.stderr
+    assert not list(tmp_path.rglob("PWNED"))
+
+
 def test_install_to_a_chosen_file_without_touching_startup_files(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()

@@ -51,6 +51,43 @@ def test_a_bare_command_word_is_refused_and_runs_nothing(word: str, meant: str, 
     assert fake.starts() == [] and sessions_in(clinvk_home) == []
 
 
+@pytest.mark.parametrize(("word", "meant"), [
+    ("ls", "clinvk sessions list"),
+    ("version", "clinvk --version"),
+    ("statusline", "clinvk sessions current"),
+    ("rm", "clinvk sessions delete"),
+    ("login", "clinvk backends"),
+    ("commit", "clinvk --help"),
+    ("update", "clinvk --help"),
+    ("Status", "clinvk sessions current"),
+    ("/compact", "clinvk --help"),
+    ("terminal-setup", "clinvk --help"),
+    ("help-me", None),
+])
+def test_a_bare_verb_of_other_clis_is_refused_and_runs_nothing(
+        word: str, meant: str | None, fake: Fakes, workdir: Path, clinvk_home: Path) -> None:
+    r = run_proc(word)
+    if meant is None:  # not a verb of any CLI: a prompt like any other
+        assert r.code == 0 and fake.last()["stdin"] == word, r.err
+        return
+    assert_refused(r, f"'{word}' is not a clinvk command", f"did you mean '{meant}'")
+    assert f"hint: to send it as a prompt: clinvk prompt {word}" in r.err
+    assert fake.starts() == [] and sessions_in(clinvk_home) == []
+
+
+@pytest.mark.parametrize("word", ["ls", "version", "help"])
+def test_prompt_command_always_sends_the_word(word: str, fake: Fakes, workdir: Path) -> None:
+    r = run_proc("prompt", word)
+    assert r.code == 0, r.err
+    assert fake.last()["stdin"] == word
+
+
+def test_help_alone_prints_the_help_and_runs_nothing(fake: Fakes, workdir: Path) -> None:
+    r = run_proc("help")
+    assert r.code == 0, r.err
+    assert r.out.startswith("Usage: clinvk COMMAND") and fake.starts() == []
+
+
 def test_a_root_typo_with_arguments_gets_the_suggestion(fake: Fakes, workdir: Path) -> None:
     r = run_proc("sesions", "list")
     assert_refused(r, "did you mean 'clinvk sessions'")
@@ -64,7 +101,7 @@ def test_a_subcommand_named_word_reads_as_a_command_of_its_group(fake: Fakes,
                                      "did you mean 'clinvk sessions list'?")
 
 
-@pytest.mark.parametrize("prompt", ["hello", "list the files"])
+@pytest.mark.parametrize("prompt", ["hello", "list the files", "ls -la explained"])
 def test_other_words_and_multi_word_prompts_still_run(prompt: str, fake: Fakes, workdir: Path,
                                                       clinvk_home: Path) -> None:
     r = run_proc(prompt)
@@ -89,11 +126,17 @@ def test_a_prompt_that_looks_like_a_flag_needs_double_dash(fake: Fakes, workdir:
     assert fake.last()["stdin"] == "-rf is a prompt"
 
 
-def test_group_help_still_lists_lazy_commands_with_summaries(workdir: Path) -> None:
-    r = run_proc("sessions", "--help")
+@pytest.mark.parametrize("argv", [("sessions", "--help"), ("sessions",), ("help", "sessions")])
+def test_group_help_still_lists_lazy_commands_with_summaries(argv: tuple[str, ...],
+                                                             workdir: Path) -> None:
+    r = run_proc(*argv)
     assert r.code == 0, r.err
-    doctor = next(line for line in r.out.splitlines() if line.startswith("│ doctor "))
-    assert len(doctor.split()) > 4, doctor
+    rows = [line.split() for line in r.out.splitlines()
+            if line.startswith("│ ") and line[2] != " "]  # a command's first line
+    names = [row[1] for row in rows]
+    blank = [row[1] for row in rows if len(row) == 3]  # "│ name │": no summary
+    assert {"doctor", "history", "stats", "sync", "browse", "list", "tag"} <= set(names), r.out
+    assert blank == [], r.out
 
 
 # --- 6. inputs clinvk cannot record ------------------------------------------------------
@@ -227,3 +270,23 @@ def test_backend_args_that_change_the_machine_mode_are_refused(
     r = run_proc("prompt", "-b", backend, *args, "say hi")
     assert_refused(r, f"{flag} is set by clinvk for {backend}")
     assert fake.starts() == [] and sessions_in(clinvk_home) == []
+
+
+@pytest.mark.parametrize("args", [("-n", str(10**30)), ("--offset", str(10**30)),
+                                  ("--limit", str(2**63))])
+def test_a_count_past_sqlites_range_is_a_usage_error_naming_the_bound(
+        args: tuple[str, ...], fake: Fakes, workdir: Path) -> None:
+    assert run_proc("prompt", "hello").code == 0  # a store with a session in it
+    r = run_proc("sessions", "list", *args)
+    assert_refused(r, f"must be at most {2**63 - 1}")
+    r = run_proc("sessions", "recap", "--limit", str(10**30))
+    assert_refused(r, f"--limit must be at most {2**63 - 1}")
+
+
+def test_an_unknown_sessions_command_offers_the_most_used_first(workdir: Path) -> None:
+    r = run_proc("sessions", "lsit")
+    assert r.code == 1
+    first = r.err.splitlines()[0]
+    assert 'Did you mean "list"?' in first
+    offered = first.split("Available commands: ", 1)[1].removesuffix(", ...").split(", ")
+    assert offered[:4] == ["list", "show", "history", "stats"], first

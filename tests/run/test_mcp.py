@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pytest
 
@@ -30,7 +30,8 @@ READ_TOOLS = {"sessions_list", "session_show", "session_history", "usage_stats",
 RUN_TOOLS = {"prompt", "resume", "cancel"}
 
 
-def with_client(body: Callable[[ClientSession], Awaitable[None]], *flags: str) -> None:
+def with_client(body: Callable[[ClientSession], Awaitable[None]], *flags: str,
+                errlog: TextIO = sys.stderr) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     params = StdioServerParameters(command=sys.executable, args=["-m", "clinvk", "mcp", *flags],
@@ -38,7 +39,8 @@ def with_client(body: Callable[[ClientSession], Awaitable[None]], *flags: str) -
 
     async def main() -> None:
         with anyio.fail_after(120):
-            async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
+            async with stdio_client(params, errlog) as (read, write), \
+                    ClientSession(read, write) as s:
                 await s.initialize()
                 await body(s)
 
@@ -107,18 +109,45 @@ def test_errors_are_tool_errors_and_the_server_lives_on(store: dict[str, str],
     ran = run_clinvk("sessions", "show", "zzzz9999")
     assert ran.code == 1
     cli_message = ran.err.splitlines()[0]
+    errlog = tmp_path / "mcp-stderr.log"
 
     async def body(s: ClientSession) -> None:
         missing = await s.call_tool("session_show", {"id": "zzzz9999"})
         assert missing.is_error
         text = missing.content[0].text  # type: ignore[union-attr]
-        assert cli_message in text and "exit code 1: error" in text
+        # As docs/mcp.md shows it: the CLI's lines, then the exit code and its meaning.
+        assert text == ran.err + "(exit code 1: error)"
+        assert text.startswith(cli_message)
         bad = await s.call_tool("sessions_list", {"status": "bogus"})
         assert bad.is_error and "invalid status filter" in bad.content[0].text  # type: ignore[union-attr]
         empty = await s.call_tool("current_session", {"workdir": str(tmp_path)})
         assert empty.is_error and "no active session" in empty.content[0].text  # type: ignore[union-attr]
         # Still serving after the errors.
         assert structured(await s.call_tool("sessions_list", {}))["total"] == 2
+
+    with errlog.open("w") as log:
+        with_client(body, errlog=log)
+    assert errlog.read_text() == ""  # no library log lines without --verbose
+
+
+def test_values_like_options_and_huge_numbers(store: dict[str, str]) -> None:
+    """A value beginning with `-` is a value, never an option of the command run; a
+    number past SQLite's range is a tool error naming the bound."""
+    async def body(s: ClientSession) -> None:
+        found = structured(await s.call_tool("search", {"text": "--force"}))
+        assert found["total"] == 0
+        listed = structured(await s.call_tool("sessions_list", {"search": "--help"}))
+        assert listed["total"] == 0
+        since = await s.call_tool("usage_stats", {"since": "--help"})
+        assert since.is_error
+        assert since.content[0].text.startswith("clinvk: error: invalid date: '--help'")  # type: ignore[union-attr]
+        for tool, args in (("recap", {"limit": 10**30}), ("sessions_list", {"limit": 10**30}),
+                           ("sessions_list", {"offset": 10**30}),
+                           ("search", {"text": "x", "limit": 10**30})):
+            huge = await s.call_tool(tool, args)
+            assert huge.is_error, (tool, args)
+            text = huge.content[0].text  # type: ignore[union-attr]
+            assert "must be at most 9223372036854775807" in text, (tool, text)
 
     with_client(body)
 
@@ -171,3 +200,20 @@ def test_run_tools_only_with_allow_run(store: dict[str, str], workdir: Path,
     cli = run_clinvk("cancel", store["second"])
     assert cli.code != 0 and cli.err.splitlines()[0] in got["idle"]
     assert f"exit code {cli.code}:" in got["idle"]
+
+
+@pytest.mark.parametrize(("args", "text"), [(("sessions", "show", "--", "a\ud800b"), None),
+                                            (("prompt", "-"), "a\udfffb")])
+def test_a_lone_surrogate_is_a_command_failure_not_a_crash(args: tuple[str, ...],
+                                                           text: str | None) -> None:
+    """What the servers hand a child clinvk: text no UTF-8 can carry is refused as the
+    command's own failure (a tool error, a 400), before any process starts."""
+    import asyncio
+
+    from clinvk.childcli import CommandFailed, clinvk
+
+    with pytest.raises(CommandFailed) as failed:
+        asyncio.run(clinvk(*args, input=text))
+    assert failed.value.code == 1
+    assert failed.value.message == ("the request holds text that is not valid Unicode "
+                                    "(a lone surrogate)")

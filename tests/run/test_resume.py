@@ -174,6 +174,7 @@ def test_interactive_resume_runs_in_the_session_workdir(fake: Fakes, workdir: Pa
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     sid = new_session(run, "-b", "codex", "hi")
     assert run("sessions", "complete", sid).code == 0
+    before = store.read(sid)
     monkeypatch.chdir(tmp_path)
     fake.set(exit=3)
     r = run("resume", sid, "-i")
@@ -181,7 +182,13 @@ def test_interactive_resume_runs_in_the_session_workdir(fake: Fakes, workdir: Pa
     assert "codex exited with code 3" in r.err
     last = fake.last()
     assert last["argv"][0] == "resume" and last["cwd"] == str(workdir)
-    assert store.read(sid).status == "active"
+    # The vendor's UI failed: not a use of the session, which stays as it was.
+    after = store.read(sid)
+    assert after.last_used_at == before.last_used_at and after.status == "completed"
+    fake.set(exit=0)
+    assert run("resume", sid, "-i").code == 0
+    used = store.read(sid)
+    assert used.last_used_at > before.last_used_at and used.status == "active"
 
 
 def test_resume_json_result_fields(fake: Fakes, workdir: Path, run) -> None:

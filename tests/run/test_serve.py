@@ -148,7 +148,82 @@ def test_errors_keep_the_cli_message_and_exit_code(servers: list[Server],
     assert bad.status_code == 400 and "invalid status filter" in bad.json()["error"]
     assert c.get("/v1/sessions", params={"colour": "red"}).status_code == 400
     assert c.get("/v1/search").status_code == 400
-    assert c.post("/v1/prompt", json={"prompt": "hi"}).status_code in (404, 405)
+    for path in ("/v1/prompt", f"/v1/sessions/{store['first']}/resume",
+                 f"/v1/sessions/{store['first']}/cancel"):
+        refused = c.post(path, json={"prompt": "hi"})
+        assert refused.status_code == 403, (path, refused.text)
+        assert refused.json()["error"].endswith("start the server with --allow-run")
+    malformed = c.get("/v1/sessions/a%20b")
+    assert malformed.status_code == 400 and malformed.json()["exit_code"] == 1
+    assert malformed.json()["error"] == "invalid session id: 'a b'"
+    assert c.get("/v1/sessions/zzzz9999/turns").status_code == 404
+    assert c.delete("/v1/sessions/zzzz9999").status_code == 404
+    assert c.delete("/v1/sessions/zz").status_code == 400
+    assert run_clinvk("sessions", "list", "--json").out.count('"id"') == 2  # nothing ran
+
+
+HUGE = 10**30
+
+
+def test_values_like_options_and_out_of_range_numbers_are_plain_answers(
+        servers: list[Server], store: dict[str, str], fake: Fakes) -> None:
+    """A value beginning with `-` is a value (never an option of the command run), and
+    integers past SQLite's range or text no UTF-8 can carry are a 400 naming the cause."""
+    s = serve(servers, "--allow-run")
+    c = s.client
+    since = c.get("/v1/stats", params={"since": "--help"})
+    assert since.status_code == 400 and since.json()["error"] == "invalid date: '--help'"
+    assert c.get("/v1/stats", params={"backend": "--json"}).status_code == 200
+    found = c.get("/v1/search", params={"q": "--force"})
+    assert found.status_code == 200 and found.json()["total"] == 0
+    titled = c.post("/v1/prompt", json={"prompt": "hi", "title": "--help"})
+    assert titled.status_code == 200, titled.text
+    record = cli_json("sessions", "show", titled.json()["id"], "--json")
+    assert record["title"] == "--help"
+    for params in ({"limit": HUGE}, {"offset": HUGE}, {"q": "x", "limit": HUGE}):
+        path = "/v1/search" if "q" in params else "/v1/sessions"
+        r = c.get(path, params=params)
+        assert r.status_code == 400, (params, r.text)
+        assert "must be at most 9223372036854775807" in r.json()["error"]
+    lone = c.post("/v1/prompt", content=b'{"prompt": "a\\ud800b"}',
+                  headers={"Content-Type": "application/json"})
+    assert lone.status_code == 400, lone.text
+    assert lone.json()["error"] == "field 'prompt' is not valid Unicode (a lone surrogate)"
+    resumed = c.post(f"/v1/sessions/{store['first']}/resume",
+                     content=b'{"prompt": "\\udfff"}', headers={"Content-Type": "application/json"})
+    assert resumed.status_code == 400
+    assert cli_json("sessions", "list", "--json")["total"] == 3  # only the titled one ran
+
+
+def test_a_port_in_use_is_one_clear_line_before_serving(servers: list[Server],
+                                                       store: dict[str, str]) -> None:
+    s = serve(servers)
+    env = {**os.environ, "CLINVK_SERVER_TOKEN": TOKEN,
+           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    second = subprocess.run([sys.executable, "-m", "clinvk", "serve", "--port", str(s.port)],
+                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert second.returncode == 1
+    lines = second.stderr.splitlines()
+    assert lines[0] == f"clinvk: error: cannot listen on 127.0.0.1:{s.port}: Address already in use"
+    assert lines[1:] == ["hint: another server listens there: stop it, or choose another --port"]
+    assert "serving on" not in second.stderr and second.stdout == ""
+
+
+def test_the_server_writes_no_library_log_lines_unless_verbose(servers: list[Server],
+                                                               store: dict[str, str]) -> None:
+    quiet = serve(servers)
+    loud = serve(servers, "--verbose")
+    for s in (quiet, loud):
+        assert s.client.get("/v1/sessions").status_code == 200
+        assert s.client.get("/v1/sessions/zzzz9999").status_code == 404
+        mcp = s.client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                            headers={"Accept": "application/json, text/event-stream"})
+        assert mcp.status_code == 200
+    quiet.stop()
+    loud.stop()
+    said = quiet.log.read_text().splitlines()
+    assert [line for line in said if not line.startswith("clinvk: serving on")] == [], said
+    assert "Application startup complete" in loud.log.read_text()
 
 
 def test_delete_follows_the_cli_busy_rules(servers: list[Server], store: dict[str, str],

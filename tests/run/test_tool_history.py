@@ -44,6 +44,23 @@ def test_history_tools_table(session_id: str, tmp_path: Path) -> None:
     assert all(row[:4].isdigit() and row[4] == "-" for row in rows)  # a date first
 
 
+def test_history_last_is_the_most_recently_used_session(session_id: str, fake: Fakes,
+                                                       run) -> None:  # type: ignore[no-untyped-def]
+    fake.clear("SAMPLE")
+    other = run("prompt", "-b", "codex", "-o", "json", "another").json()["id"]
+    latest = run_proc("sessions", "history", "--last", "--json")
+    assert latest.code == 0, latest.err
+    assert json.loads(latest.out) == json.loads(run_proc("sessions", "history", other,
+                                                         "--json").out)
+    assert run("resume", session_id, "once more").code == 0  # now the latest again
+    tools = run_proc("sessions", "history", "--last", "--tools")
+    assert tools.code == 0 and "Bash" in tools.out, tools.err
+    both = run_proc("sessions", "history", session_id, "--last")
+    assert both.code == 1 and both.err.startswith("clinvk: error: with --last, give no session id")
+    neither = run_proc("sessions", "history")
+    assert neither.code == 1 and neither.err.startswith("clinvk: error: no session id given")
+
+
 def test_history_tools_filters_and_json(session_id: str, tmp_path: Path) -> None:
     r = run_proc("sessions", "history", session_id, "--tools", "--status", "error")
     assert [line.split()[3] for line in r.out.splitlines()[1:]] == ["Bash"]

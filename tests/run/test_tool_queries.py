@@ -204,7 +204,8 @@ def test_plain_stats_has_a_tools_line(recorded: dict[str, str], store: SessionSt
     [line] = [x for x in r.out.splitlines() if x.startswith("Tools:")]
     calls = calls_of(store)
     errors = sum(c.status == "error" for c in calls)
-    assert f"{len(calls)} calls · {errors} errors ({errors / len(calls):.1%})" in line
+    said = f"{errors} error{'' if errors == 1 else 's'}"
+    assert f"{len(calls)} calls · {said} ({errors / len(calls):.1%})" in line
     counts = Counter(c.name for c in calls)
     most = max(counts.values())
     first = line.split("most used: ")[1].split(", ")[0]
@@ -213,6 +214,18 @@ def test_plain_stats_has_a_tools_line(recorded: dict[str, str], store: SessionSt
     assert report["tools"]["calls"] == len(calls)
     top = report["tools"]["most_used"][0]
     assert counts[top["name"]] == top["calls"] == most
+
+
+@pytest.mark.parametrize(("calls", "errors", "said"), [
+    (1, 1, "1 call · 1 error (100.0%)"), (1, 0, "1 call · 0 errors (0.0%)"),
+    (2, 1, "2 calls · 1 error (50.0%)"), (1200, 2, "1,200 calls · 2 errors (0.2%)")])
+def test_the_tools_line_counts_in_the_singular_and_the_plural(calls: int, errors: int,
+                                                              said: str) -> None:
+    from clinvk.catalog.tools import ToolGroup, ToolReport
+    from clinvk.commands.stats import tools_text
+
+    text = tools_text(ToolReport([ToolGroup("Bash", "shell", calls=calls, errors=errors)], 1))
+    assert text == f"{said} · most used: Bash {calls:,}"
 
 
 def test_stats_without_tool_calls(fake: Fakes, workdir: Path) -> None:
