@@ -44,7 +44,9 @@ class _VersionView(msgspec.Struct):
 
 
 _version_decoder = msgspec.json.Decoder(_VersionView)
-_session_decoder = msgspec.json.Decoder(Session)
+# Made at the first read: building it walks every Struct of a session (~6 M instructions),
+# which `sessions list` (the catalog answers it) never needs.
+_session_decoder: msgspec.json.Decoder[Session] | None = None
 _encoder = msgspec.json.Encoder()
 
 
@@ -68,6 +70,9 @@ def decode_session(data: bytes, name: str) -> Session:
             f"understands ({SCHEMA_VERSION})",
             hint="upgrade clinvk to read it",
         )
+    global _session_decoder
+    if _session_decoder is None:
+        _session_decoder = msgspec.json.Decoder(Session)
     try:
         return _session_decoder.decode(data)
     except msgspec.DecodeError as exc:

@@ -12,7 +12,6 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -138,9 +137,11 @@ def turn_saved(store: SessionStore, session: Session, plan: TurnPlan) -> None:
 
 
 # --------------------------------------------------------------------------- the turn
-@dataclass
-class TurnPlan:
-    """Everything a turn needs, decided by the command before anything runs."""
+class TurnPlan(msgspec.Struct):
+    """Everything a turn needs, decided by the command before anything runs.
+
+    (A Struct, not a dataclass: a dataclass compiles source text when its module is
+    imported, at every turn.)"""
 
     backend: Backend
     backend_config: BackendConfig
@@ -148,7 +149,7 @@ class TurnPlan:
     invocation: Invocation
     fmt: OutputFormat
     timeout: float | None
-    pricing: dict[str, PriceConfig] = field(default_factory=dict)
+    pricing: dict[str, PriceConfig] = msgspec.field(default_factory=dict)
     ephemeral: bool = False
     # No tool-call lines and no session footer on stderr (text mode).
     quiet: bool = False

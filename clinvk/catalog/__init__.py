@@ -27,9 +27,10 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from clinvk.catalog.queries import Filter, Mismatch, SessionRow, Storage
 
@@ -63,16 +64,14 @@ def catalog_path(root: Path) -> Path:
     return root / "catalog.db"
 
 
-@dataclass
-class Skipped:
+class Skipped(msgspec.Struct):
     """A session file that could not be read, and why."""
 
     path: Path
     reason: str
 
 
-@dataclass
-class Page:
+class Page(msgspec.Struct):
     """Some rows of a listing and how many rows the whole listing has."""
 
     rows: Iterator[SessionRow]
