@@ -4,7 +4,6 @@ import sys
 
 from clinvk.app import main
 
-
 # The youngest generation's threshold for the cyclic collector (Python's default: 700
 # allocations). Start-up allocates tens of thousands of long-lived objects (modules,
 # classes, the command tables), and with the default the collector walks them again and
