@@ -185,21 +185,34 @@ class SessionStore:
     def short_ids(self, idents: list[str], minimum: int = ids.SHOWN_PREFIX) -> dict[str, str]:
         """For each id, the shortest prefix (≥ ``minimum``) that names it alone, from the
         files as `resolve` reads them: ids sharing two or more characters share a shard
-        directory, so one listing per shard is enough."""
+        directory, so one listing per shard is enough. In a sorted listing the id sharing
+        the longest prefix with another is one of its two neighbours, so only those are
+        looked at (file names sort as their ids do: every id has the same length)."""
+        from bisect import bisect_left
+
         listed: dict[str, list[str]] = {}
         result: dict[str, str] = {}
         for ident in idents:
             shard = ident[:2]
             if shard not in listed:
-                listed[shard] = self._shard_ids(shard)
+                try:
+                    listed[shard] = sorted(os.listdir(self.sessions_dir / shard))
+                except (FileNotFoundError, NotADirectoryError):
+                    listed[shard] = []
+            names = listed[shard]
+            at = bisect_left(names, f"{ident}.json")
             need = minimum
-            for other in listed[shard]:
-                if other == ident:
-                    continue
-                common = 0
-                while common < min(len(ident), len(other)) and ident[common] == other[common]:
-                    common += 1
-                need = max(need, common + 1)
+            for step, start in ((-1, at - 1), (1, at)):
+                index = start
+                while 0 <= index < len(names):
+                    other = ids.file_id(names[index], shard)
+                    if other is not None and other != ident:
+                        common = 0
+                        while common < len(ident) and ident[common] == other[common]:
+                            common += 1
+                        need = max(need, common + 1)
+                        break
+                    index += step
             result[ident] = ident[:need]
         return result
 
