@@ -37,7 +37,7 @@ from clinvk.errors import (
 from clinvk.model import Dollars, Seconds, Session, Turn, Usage, out_of_bounds, utcnow
 
 if TYPE_CHECKING:
-    from clinvk.backends import Backend, Invocation, Request
+    from clinvk.backends import Backend, Invocation, Parser, Request
     from clinvk.config import BackendConfig, PriceConfig
     from clinvk.config.schema import BudgetConfig
     from clinvk.model import CostSource
@@ -184,7 +184,7 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
     emitter = Emitter(plan.fmt, quiet=plan.quiet, silent=plan.silent)
     activity = Activity(turn)
     recorder = Recorder(None if plan.ephemeral else store, session)
-    parser = plan.backend.parser(plan.request)
+    parser: Parser | None = None
     outcome: Outcome | None = None
     result: TurnResult | None = None
     failure: BaseException | None = None
@@ -198,6 +198,7 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
         if signals.reason is not None:
             # Stopped before the vendor could start: nothing to kill.
             outcome = Outcome(exit_code=None, stderr="", stop=signals.reason, duration_s=0.0)
+            parser = plan.backend.parser(plan.request)
         else:
             proc = VendorProcess(plan.invocation, name=session.backend,
                                  install_hint=plan.backend.install_hint,
@@ -205,6 +206,9 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
             with proc:
                 session.pgid, session.pgid_start = proc.pgid, proc.pgid_start
                 recorder.checkpoint()
+                # Made once the vendor is starting: what a parser reads first (codex's
+                # own config, for its model) is read while the vendor starts up.
+                parser = plan.backend.parser(plan.request)
                 for line in proc.lines():
                     for event in parser.feed(line):
                         _on_event(event, emitter, session, turn, recorder, session_info,
