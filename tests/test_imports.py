@@ -1,6 +1,7 @@
 """`clinvk sessions list` stays cheap to start: no lock library, no TOML editor, no rich,
-no MCP SDK, no Textual, no PostgreSQL driver. `clinvk prompt` takes a session lock (the
-lock library) but imports none of the others, and no SQLite: a turn leaves the catalog to
+no MCP SDK, no Textual, no PostgreSQL driver, no humanize (clinvk.ago says "5 minutes
+ago"). `clinvk prompt` takes a session lock (the lock library) but imports none of the
+others, and no SQLite: a turn leaves the catalog to
 its next reader; without team.auto_push it never touches the team store's push state.
 
 Runs the real entry point (`python -m clinvk`) in a subprocess under `-X importtime`,
@@ -21,7 +22,7 @@ import pytest
 from tests.conftest import add_session
 
 REPO = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio", "textual", "psycopg")
+FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio", "textual", "psycopg", "humanize")
 
 
 def imported_modules(*args: str, home: Path, path: str | None = None,
