@@ -209,6 +209,8 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
                 # Made once the vendor is starting: what a parser reads first (codex's
                 # own config, for its model) is read while the vendor starts up.
                 parser = plan.backend.parser(plan.request)
+                if not plan.backend.reports_cost:
+                    _warm_prices()
                 for line in proc.lines():
                     for event in parser.feed(line):
                         _on_event(event, emitter, session, turn, recorder, session_info,
@@ -241,6 +243,20 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
     if error is not None:
         raise error
     return 0
+
+
+def _warm_prices() -> None:
+    """Load the built-in price table on a thread while the vendor works (the main thread
+    only waits for its output then): a turn whose vendor reports no cost is priced from
+    it at the end. Whatever fails here fails again, and is reported, at the end."""
+
+    def load() -> None:
+        from clinvk.pricing import builtin_table
+
+        with contextlib.suppress(Exception):
+            builtin_table()
+
+    threading.Thread(target=load, name="clinvk-prices", daemon=True).start()
 
 
 def _on_event(event: object, emitter: Emitter, session: Session, turn: Turn,
