@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -317,13 +318,18 @@ def pick_prefix(home: Path) -> str:
 def replace_one_file(home: Path) -> Callable[[], None]:
     """Before each run: one session file replaced behind clinvk's back (same bytes, a new
     inode and mtime, as any editor or sync tool would leave it), so the command has to
-    notice the change and read that file again."""
+    notice the change and read that file again. The shard directory's mtime is then set
+    10 s back: a directory changed in the last 2 s is rescanned by every reader
+    (clinvk.catalog.refresh.UNSETTLED_NS), and the other cases, run right after this one
+    in each round, would otherwise all time a just-changed store."""
     victim = min((home / "sessions").glob("*/*.json"))
 
     def before() -> None:
         tmp = victim.with_name(".bench-replace.tmp")
         shutil.copyfile(victim, tmp)
         os.replace(tmp, victim)
+        past = time.time() - 10
+        os.utime(victim.parent, (past, past))
 
     return before
 
@@ -369,6 +375,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-100k", action="store_true", help="only the empty and 10k stores")
     parser.add_argument("--python", default=sys.executable,
                         help="the interpreter that runs clinvk and the baseline")
+    parser.add_argument("--baseline", type=Path,
+                        help="another clinvk checkout: its list/show cases run in the same "
+                             "rounds (named *-before), for before/after figures")
+    parser.add_argument("--skip-json-all", action="store_true",
+                        help="no `list --json -n 0` at 100k (it settles every dead runner "
+                             "of the store, so the `running` rows are gone after it)")
     args = parser.parse_args(argv)
 
     import gen_store  # the generator, next to this file
@@ -411,9 +423,22 @@ def main(argv: list[str] | None = None) -> int:
                  "list-100k", 1.2, None, 60, before=replace_one_file(home)),
             Case("show-100k", [*clinvk, "sessions", "show", prefix], envs[100_000], args.runs,
                  "list-empty", 1.1, None, 60),
-            Case("json-all-100k", [*clinvk, "sessions", "list", "--json", "-n", "0"],
-                 envs[100_000], args.heavy_runs, None, None, 3000, 100, stdout_file=True),
         ]
+        if not args.skip_json_all:
+            cases.append(Case("json-all-100k", [*clinvk, "sessions", "list", "--json", "-n", "0"],
+                              envs[100_000], args.heavy_runs, None, None, 3000, 100,
+                              stdout_file=True))
+    if args.baseline is not None:
+        # The same commands from the other checkout, each compared with its own peers.
+        other = [pythonpath[0], args.baseline.resolve()]
+        renamed = {"list-empty": "list-empty-before", "list-100k": "list-100k-before"}
+        for case in list(cases):
+            if case.name in ("baseline", "version") or case.name.startswith("json-all"):
+                continue
+            env = dict(case.env, PYTHONPATH=os.pathsep.join(str(p) for p in other))
+            cases.append(Case(f"{case.name}-before", case.argv, env, case.runs,
+                              renamed.get(case.baseline or "", case.baseline), case.max_ratio,
+                              case.max_ms, case.max_rss_mb, before=case.before))
     check_outputs(homes[10_000], envs[10_000], py, 10_000, "")
     check_outputs(homes[0], envs[0], py, 0, "")
     with tempfile.TemporaryDirectory(prefix="clinvk-bench-") as scratch:

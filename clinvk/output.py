@@ -201,12 +201,12 @@ def to_datetime(value: float | datetime) -> datetime:
 
 
 def relative(value: float | datetime, now: datetime | None = None) -> str:
-    """'5 minutes ago' (humanize, imported only when there is a row to show)."""
-    import humanize
+    """'5 minutes ago' (clinvk.ago: humanize's words without importing it)."""
+    from clinvk.ago import ago
 
     moment = to_datetime(value)
     current = now or datetime.now(UTC)
-    return str(humanize.naturaltime(current - moment))
+    return ago(current - moment)
 
 
 def iso(value: float | datetime) -> str:

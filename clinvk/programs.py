@@ -12,8 +12,9 @@ import os
 import signal
 import subprocess
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from clinvk.errors import BackendError
 
@@ -85,8 +86,7 @@ def run_interactive(invocation: Invocation, *, name: str, install_hint: str) -> 
             signal.signal(signal.SIGINT, previous)
 
 
-@dataclass
-class Captured:
+class Captured(msgspec.Struct):
     exit_code: int | None  # None: timed out (and killed)
     stdout: str
     stderr: str

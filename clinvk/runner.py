@@ -27,9 +27,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal, Self
+
+import msgspec
 
 from clinvk.errors import BackendError
 from clinvk.liveness import process_start_time
@@ -65,8 +66,7 @@ INTERRUPTING = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT)
 CANCEL_SIGNAL = signal.SIGUSR1
 
 
-@dataclass
-class Outcome:
+class Outcome(msgspec.Struct):
     """How a vendor process ended."""
 
     # None when the process was never started (stopped before it could be).

@@ -46,7 +46,9 @@ class _VersionView(msgspec.Struct):
 
 
 _version_decoder = msgspec.json.Decoder(_VersionView)
-_session_decoder = msgspec.json.Decoder(Session)
+# Made at the first read: building it walks every Struct of a session (~6 M instructions),
+# which `sessions list` (the catalog answers it) never needs.
+_session_decoder: msgspec.json.Decoder[Session] | None = None
 _encoder = msgspec.json.Encoder()
 
 
@@ -74,6 +76,9 @@ def decode_session(data: bytes, name: str) -> Session:
             f"understands ({SCHEMA_VERSION})",
             hint="upgrade clinvk to read it",
         )
+    global _session_decoder
+    if _session_decoder is None:
+        _session_decoder = msgspec.json.Decoder(Session)
     try:
         return _session_decoder.decode(data)
     except msgspec.DecodeError as exc:
@@ -187,21 +192,34 @@ class SessionStore:
     def short_ids(self, idents: list[str], minimum: int = ids.SHOWN_PREFIX) -> dict[str, str]:
         """For each id, the shortest prefix (≥ ``minimum``) that names it alone, from the
         files as `resolve` reads them: ids sharing two or more characters share a shard
-        directory, so one listing per shard is enough."""
+        directory, so one listing per shard is enough. In a sorted listing the id sharing
+        the longest prefix with another is one of its two neighbours, so only those are
+        looked at (file names sort as their ids do: every id has the same length)."""
+        from bisect import bisect_left
+
         listed: dict[str, list[str]] = {}
         result: dict[str, str] = {}
         for ident in idents:
             shard = ident[:2]
             if shard not in listed:
-                listed[shard] = self._shard_ids(shard)
+                try:
+                    listed[shard] = sorted(os.listdir(self.sessions_dir / shard))
+                except (FileNotFoundError, NotADirectoryError):
+                    listed[shard] = []
+            names = listed[shard]
+            at = bisect_left(names, f"{ident}.json")
             need = minimum
-            for other in listed[shard]:
-                if other == ident:
-                    continue
-                common = 0
-                while common < min(len(ident), len(other)) and ident[common] == other[common]:
-                    common += 1
-                need = max(need, common + 1)
+            for step, start in ((-1, at - 1), (1, at)):
+                index = start
+                while 0 <= index < len(names):
+                    other = ids.file_id(names[index], shard)
+                    if other is not None and other != ident:
+                        common = 0
+                        while common < len(ident) and ident[common] == other[common]:
+                            common += 1
+                        need = max(need, common + 1)
+                        break
+                    index += step
             result[ident] = ident[:need]
         return result
 

@@ -12,7 +12,6 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -38,7 +37,7 @@ from clinvk.errors import (
 from clinvk.model import ApiRequest, Dollars, Seconds, Session, Turn, Usage, out_of_bounds, utcnow
 
 if TYPE_CHECKING:
-    from clinvk.backends import Backend, Invocation, Request
+    from clinvk.backends import Backend, Invocation, Parser, Request
     from clinvk.config import BackendConfig, PriceConfig
     from clinvk.config.schema import BudgetConfig
     from clinvk.runner import Outcome, StopSignals
@@ -137,9 +136,11 @@ def turn_saved(store: SessionStore, session: Session, plan: TurnPlan) -> None:
 
 
 # --------------------------------------------------------------------------- the turn
-@dataclass
-class TurnPlan:
-    """Everything a turn needs, decided by the command before anything runs."""
+class TurnPlan(msgspec.Struct):
+    """Everything a turn needs, decided by the command before anything runs.
+
+    (A Struct, not a dataclass: a dataclass compiles source text when its module is
+    imported, at every turn.)"""
 
     backend: Backend
     backend_config: BackendConfig
@@ -147,7 +148,7 @@ class TurnPlan:
     invocation: Invocation
     fmt: OutputFormat
     timeout: float | None
-    pricing: dict[str, PriceConfig] = field(default_factory=dict)
+    pricing: dict[str, PriceConfig] = msgspec.field(default_factory=dict)
     ephemeral: bool = False
     # No tool-call lines and no session footer on stderr (text mode).
     quiet: bool = False
@@ -182,7 +183,7 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
     emitter = Emitter(plan.fmt, quiet=plan.quiet, silent=plan.silent)
     activity = Activity(turn)
     recorder = Recorder(None if plan.ephemeral else store, session)
-    parser = plan.backend.parser(plan.request)
+    parser: Parser | None = None
     outcome: Outcome | None = None
     result: TurnResult | None = None
     failure: BaseException | None = None
@@ -196,6 +197,7 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
         if signals.reason is not None:
             # Stopped before the vendor could start: nothing to kill.
             outcome = Outcome(exit_code=None, stderr="", stop=signals.reason, duration_s=0.0)
+            parser = plan.backend.parser(plan.request)
         else:
             proc = VendorProcess(plan.invocation, name=session.backend,
                                  install_hint=plan.backend.install_hint,
@@ -203,6 +205,11 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
             with proc:
                 session.pgid, session.pgid_start = proc.pgid, proc.pgid_start
                 recorder.checkpoint()
+                # Made once the vendor is starting: what a parser reads first (codex's
+                # own config, for its model) is read while the vendor starts up.
+                parser = plan.backend.parser(plan.request)
+                if not plan.backend.reports_cost:
+                    _warm_prices()
                 for line in proc.lines():
                     for event in parser.feed(line):
                         _on_event(event, emitter, session, turn, recorder, session_info,
@@ -235,6 +242,20 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
     if error is not None:
         raise error
     return 0
+
+
+def _warm_prices() -> None:
+    """Load the built-in price table on a thread while the vendor works (the main thread
+    only waits for its output then): a turn whose vendor reports no cost is priced from
+    it at the end. Whatever fails here fails again, and is reported, at the end."""
+
+    def load() -> None:
+        from clinvk.pricing import builtin_table
+
+        with contextlib.suppress(Exception):
+            builtin_table()
+
+    threading.Thread(target=load, name="clinvk-prices", daemon=True).start()
 
 
 def _on_event(event: object, emitter: Emitter, session: Session, turn: Turn,

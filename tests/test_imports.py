@@ -1,6 +1,7 @@
 """`clinvk sessions list` stays cheap to start: no lock library, no TOML editor, no rich,
-no MCP SDK, no Textual, no PostgreSQL driver. `clinvk prompt` takes a session lock (the
-lock library) but imports none of the others, and no SQLite: a turn leaves the catalog to
+no MCP SDK, no Textual, no PostgreSQL driver, no humanize (clinvk.ago says "5 minutes
+ago"). `clinvk prompt` takes a session lock (the lock library) but imports none of the
+others, and no SQLite: a turn leaves the catalog to
 its next reader; without team.auto_push it never touches the team store's push state.
 
 Runs the real entry point (`python -m clinvk`) in a subprocess under `-X importtime`,
@@ -21,7 +22,7 @@ import pytest
 from tests.conftest import add_session
 
 REPO = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio", "textual", "psycopg")
+FORBIDDEN = ("filelock", "tomlkit", "rich", "mcp", "anyio", "textual", "psycopg", "humanize")
 
 
 def imported_modules(*args: str, home: Path, path: str | None = None,
@@ -109,6 +110,9 @@ def test_list_on_empty_store_imports_no_heavy_modules(tmp_path: Path) -> None:
     assert {"clinvk.app", "clinvk.store", "cyclopts"} <= modules
     assert "sqlite3" not in modules  # nothing to ask a catalog about
     assert offenders(modules) == []
+    # The records on this path (the catalog's Filter and Page…) are msgspec Structs: a
+    # dataclass compiles source text when its module is imported.
+    assert "dataclasses" not in modules
 
 
 @pytest.mark.parametrize("args", [("-o", "json"), ("-o", "text"), ("-o", "stream-json")])
@@ -175,3 +179,50 @@ def test_prompt_without_auto_push_leaves_the_team_store_alone(tmp_path: Path) ->
     assert not any(m.split(".")[0] == "psycopg" or m.startswith("clinvk.team")
                    and m not in ("clinvk.team", "clinvk.team.pusher") for m in modules)
     assert not (home / "team.db").exists()
+
+
+def test_the_entry_point_skips_the_collector_at_exit_and_keeps_the_exit_code(tmp_path: Path) -> None:
+    """`python -m clinvk` and the console script run clinvk.__main__.run: the exit code is
+    main()'s, and the objects alive at exit are frozen out of the cyclic collector first
+    (gc.freeze), so the interpreter's teardown does not walk every imported module; the
+    collector's youngest threshold is raised for the whole run."""
+    import tomllib
+
+    import clinvk.__main__ as entry
+
+    script = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert script["clinvk"] == "clinvk.__main__:run"
+    env = dict(os.environ, PYTHONPATH=str(REPO), CLINVK_HOME=str(tmp_path / "home"),
+               CLINVK_CONFIG=str(tmp_path / "none.toml"))
+    probe = ("import atexit, gc, sys\n"
+             "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0,\n"
+             "                              gc.get_threshold()[0]))\n"
+             "import clinvk.__main__ as entry\n"
+             "sys.argv = ['clinvk', *sys.argv[1:]]\n"
+             "entry.run()\n")
+    for args, code in ((["--version"], 0), (["resume", "zzzzzzzz", "hi"], 4),
+                       (["sessions", "show", "zzzzzz"], 1)):
+        proc = subprocess.run([sys.executable, "-c", probe, *args], check=False, capture_output=True,
+                              text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+        assert proc.returncode == code, proc.stderr
+        assert proc.stdout.endswith(f"frozen True {entry.GC_THRESHOLD}\n"), proc.stdout
+    # Run as a module it behaves the same.
+    proc = subprocess.run([sys.executable, "-m", "clinvk", "resume", "zzzzzzzz", "hi"], check=False,
+                          capture_output=True, text=True, env=env, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 4 and "not found" in proc.stderr
+
+
+def test_the_session_decoder_is_made_at_the_first_read(small_store) -> None:  # type: ignore[no-untyped-def]
+    """Building the Session decoder walks every Struct of a record; listing from the
+    catalog never reads a record, so importing the store does not build it."""
+    probe = ("import clinvk.store as s\n"
+             "print(s._session_decoder is None)\n"
+             "store = s.SessionStore()\n"
+             "ident = next(store.sessions_dir.glob('*/*.json')).stem\n"
+             "print(store.read(ident).id == ident, s._session_decoder is not None)\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO), CLINVK_HOME=str(small_store.root))
+    proc = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True", "True"]

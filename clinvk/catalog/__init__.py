@@ -27,9 +27,10 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from clinvk.catalog.queries import Filter, Mismatch, SessionRow, Storage
 
@@ -63,16 +64,14 @@ def catalog_path(root: Path) -> Path:
     return root / "catalog.db"
 
 
-@dataclass
-class Skipped:
+class Skipped(msgspec.Struct):
     """A session file that could not be read, and why."""
 
     path: Path
     reason: str
 
 
-@dataclass
-class Page:
+class Page(msgspec.Struct):
     """Some rows of a listing and how many rows the whole listing has."""
 
     rows: Iterator[SessionRow]
@@ -103,6 +102,17 @@ class _Progress:
 def _is_busy(exc: BaseException) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return code in (5, 6) or "locked" in str(exc) or "busy" in str(exc)
+
+
+def _shown_status(rows: Iterator[SessionRow]) -> Iterator[SessionRow]:
+    """The rows, a `running` one whose runner is gone shown as `error` (as
+    queries.dead_running would have it, for the rows read only)."""
+    from clinvk.liveness import runner_dead
+
+    for row in rows:
+        if row.recorded_status == "running" and runner_dead("running", row.pid, row.pid_start):
+            row.status = "error"
+        yield row
 
 
 class Catalog:
@@ -412,11 +422,15 @@ class Catalog:
         from clinvk.catalog import queries
 
         assert self.conn is not None
-        dead = self._dead_running()
+        # Only a status filter needs every dead runner first (status_sql); otherwise the
+        # few rows shown that say running are checked as they are read (_shown_status).
+        dead = self._dead_running() if flt.status is not None else self._dead
         expr = self._search(flt)
         hits = bool(flt.search)
-        total = queries.count(self.conn, flt, dead, hits=hits)
-        found = queries.rows(self.conn, flt, dead, offset, limit, hits=hits, order=order)
+        total = queries.count(self.conn, flt, dead or {}, hits=hits)
+        found = queries.rows(self.conn, flt, dead or {}, offset, limit, hits=hits, order=order)
+        if dead is None:
+            found = _shown_status(found)
         if snippets and expr is not None:
             page = list(found)
             ids = [r.id for r in page]

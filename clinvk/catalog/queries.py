@@ -15,7 +15,6 @@ unless the narrowing was already exact (one plain ASCII word).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -27,13 +26,16 @@ if TYPE_CHECKING:
 MAX_TERMS = 200
 
 
-@dataclass
-class Filter:
-    """Which sessions: every field that is set must hold (tags: all of them)."""
+class Filter(msgspec.Struct):
+    """Which sessions: every field that is set must hold (tags: all of them).
+
+    This module's small records are msgspec Structs, not dataclasses: a dataclass is
+    built by compiling source text when its module is imported, which every
+    `sessions list` would pay for (tests/test_imports.py)."""
 
     backend: str | None = None
     status: str | None = None
-    tags: list[str] = field(default_factory=list)
+    tags: list[str] = msgspec.field(default_factory=list)
     search: str | None = None
     workdir: str | None = None
     start: float | None = None  # last used at or after (epoch seconds)
@@ -41,7 +43,7 @@ class Filter:
     older_than: float | None = None  # last used before (`clean`)
     origin: str | None = None  # "clinvk" or "native" (adopted by `sessions sync`)
     # A tool call named one of these absolute paths, or a turn changed it (any of them).
-    touched: list[str] = field(default_factory=list)
+    touched: list[str] = msgspec.field(default_factory=list)
 
 
 class SessionRow(msgspec.Struct):
@@ -174,8 +176,7 @@ def rows(conn: sqlite3.Connection, flt: Filter, dead: Dead, offset: int,
     return (make_row(r, dead) for r in cursor)
 
 
-@dataclass
-class Sums:
+class Sums(msgspec.Struct):
     """How many sessions pass a filter, and their tokens and cost added up."""
 
     sessions: int
@@ -331,8 +332,7 @@ def around(text: str, needle: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- storage
-@dataclass
-class Storage:
+class Storage(msgspec.Struct):
     """What `sessions storage` reports of the sessions themselves."""
 
     sessions: int
@@ -383,8 +383,7 @@ def storage(conn: sqlite3.Connection, dead: Dead, cutoff: float | None) -> Stora
 
 
 # --------------------------------------------------------------------------- check
-@dataclass
-class Mismatch:
+class Mismatch(msgspec.Struct):
     """How the catalog differs from the files (ids, sorted)."""
 
     missing: list[str]  # readable files without a row
