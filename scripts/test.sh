@@ -2,7 +2,10 @@
 # The full test suite: installs everything it needs (scripts/setup.sh), starts a throwaway
 # PostgreSQL (scripts/pg-test-cluster.sh), then runs pytest, including the e2e tier that
 # drives the real vendor CLIs against the mock model API.
-# With no arguments it first runs ruff and mypy --strict. Extra arguments go to pytest, e.g. `bash scripts/test.sh -k store`.
+# With no arguments it first runs ruff and mypy --strict. Extra arguments go to pytest, e.g.
+# `bash scripts/test.sh -k store` or `bash scripts/test.sh -m "not e2e" tests/core`.
+# The tests run in parallel (pytest-xdist), one worker per core; CLINVK_TEST_WORKERS=N sets
+# how many (0: in this process, one after another). Tests marked xdist_group share a worker.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,4 +28,9 @@ elif [ -n "${CI:-}" ]; then
 else
   echo "test: no PostgreSQL cluster; the tests of tests/team are skipped" >&2
 fi
-.venv/bin/python -m pytest -q "$@"
+workers="${CLINVK_TEST_WORKERS:-auto}"
+if [ "$workers" = "0" ]; then
+  .venv/bin/python -m pytest -q "$@"
+else
+  .venv/bin/python -m pytest -q -n "$workers" --dist loadgroup "$@"
+fi

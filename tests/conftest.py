@@ -15,6 +15,16 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run in parallel (pytest-xdist, scripts/test.sh), the team-store tests stay on one
+    worker: they share one PostgreSQL cluster, whose roles are cluster-wide, and one of
+    them stops and restarts it. Everything else is per test (store, sandbox, mock port)."""
+    team = REPO / "tests" / "team"
+    for item in items:
+        if item.path.is_relative_to(team):
+            item.add_marker(pytest.mark.xdist_group("team"))
+
+
 @pytest.fixture(autouse=True)
 def clinvk_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("clinvk-home")

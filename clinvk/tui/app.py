@@ -12,7 +12,7 @@ notification carrying the command's own message and hint, never a traceback.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -97,6 +97,11 @@ class SessionsScreen(Screen[None]):
         self.query_one(TotalsLine).show(self.source)
         self.query_one(Columns).show(self.source.sort, self.table.size.width or self.size.width)
         self.table.reset(keep)
+
+    def moved(self) -> None:
+        """The store moved: the rows again, the cursor kept on its session."""
+        current = self.table.current()
+        self.redraw(keep=current.id if current else None)
 
     # ------------------------------------------------------------ search
     def action_search(self) -> None:
@@ -210,17 +215,18 @@ class BrowserApp(App[None]):
         self.changed()
 
     def changed(self) -> None:
-        """Something in the store moved: redraw what is on screen."""
+        """Something in the store moved: every open view redraws, on its own message
+        loop — a view that is gone or going (popped, the app quitting) never runs it,
+        so no background work queries a widget after its screen is unmounted."""
         from clinvk.tui.detail import DetailScreen
         from clinvk.tui.statsview import StatsScreen
 
-        current = self.sessions_screen.table.current()
-        self.sessions_screen.redraw(keep=current.id if current else None)
-        screen = self.screen
-        if isinstance(screen, DetailScreen):
-            screen.changed()
-        elif isinstance(screen, StatsScreen):
-            screen.refresh_figures()
+        self.sessions_screen.call_later(self.sessions_screen.moved)
+        for screen in self.screen_stack:
+            if isinstance(screen, DetailScreen):
+                screen.call_later(screen.changed)
+            elif isinstance(screen, StatsScreen):
+                screen.call_later(screen.refresh_figures)
 
     def fail(self, exc: BaseException) -> None:
         from clinvk.tui.screens import failure_text
@@ -252,10 +258,11 @@ class BrowserApp(App[None]):
         self.push_screen(StatsScreen())
 
     # ------------------------------------------------------------ actions
-    def act(self, args: list[str], *, then: Callable[[], None] | None = None,
-            input: str | None = None) -> None:
+    def act(self, args: list[str], *, view: Screen[Any] | None = None,
+            then: Callable[[], None] | None = None, input: str | None = None) -> None:
         """Run `clinvk ARGS` in the background; its output (or its error) as a
-        notification, then ``then``, then every view refreshed."""
+        notification, then ``then`` (on ``view``'s message loop: not at all once
+        ``view`` is gone), then every view refreshed."""
 
         async def go() -> None:
             from clinvk.childcli import CommandFailed, clinvk
@@ -270,7 +277,7 @@ class BrowserApp(App[None]):
             self.source.catalog.poll()
             self.source.reload()
             if then is not None:
-                then()
+                (view or self).call_later(then)
             self.changed()
 
         self.run_worker(go(), group="actions")
@@ -301,16 +308,17 @@ class BrowserApp(App[None]):
                 event = json.loads(line)
             except ValueError:
                 return
-            if view.is_attached and event.get("type") == "text":
-                view.stream(str(event.get("text", "")))
-            elif view.is_attached and event.get("type") == "tool_call":
-                view.stream(f"\n▸ {event.get('name', '')} {event.get('summary', '')}\n")
+            if event.get("type") == "text":
+                view.call_later(view.stream, str(event.get("text", "")))
+            elif event.get("type") == "tool_call":
+                view.call_later(view.stream,
+                                f"\n▸ {event.get('name', '')} {event.get('summary', '')}\n")
 
         async def go() -> None:
             from clinvk.childcli import CommandFailed, clinvk
 
             self.running.add(ident)
-            view.stream(f"> {text}\n")
+            view.call_later(view.stream, f"> {text}\n")
             try:
                 await clinvk("resume", ident, "-", "-o", "stream-json", input=text,
                              on_line=on_line, own_session=True)
@@ -320,8 +328,7 @@ class BrowserApp(App[None]):
                 self.running.discard(ident)
             self.source.catalog.poll()
             self.source.reload()
-            if view.is_attached:
-                view.stream_done()
+            view.call_later(view.stream_done)
             self.changed()
 
         self.run_worker(go(), group="turns")
@@ -333,7 +340,8 @@ class BrowserApp(App[None]):
 
         def answered(text: str | None) -> None:
             if text and text.split():
-                self.act(["sessions", "tag", view.ident, *text.split()], then=view.reload)
+                self.act(["sessions", "tag", view.ident, *text.split()], view=view,
+                         then=view.reload)
 
         self.push_screen(Ask(f"Tags of {view.ident}: {tags or '(none)'}",
                              help="+name adds, -name removes (several: space-separated)"),
@@ -360,9 +368,9 @@ class BrowserApp(App[None]):
                 return
 
             def gone() -> None:
-                if view.is_attached and not self.store.path_for(ident).exists():
+                if self.screen is view and not self.store.path_for(ident).exists():
                     self.pop_screen()
 
-            self.act(["sessions", "delete", ident], then=gone)
+            self.act(["sessions", "delete", ident], view=view, then=gone)
 
         self.push_screen(Confirm(f"Delete session {ident}? This cannot be undone."), answered)

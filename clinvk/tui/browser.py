@@ -21,8 +21,8 @@ class Browser(Protocol):
     source: Source
     clock: Clock
 
-    def act(self, args: list[str], *, then: Callable[[], None] | None = None,
-            input: str | None = None) -> None: ...
+    def act(self, args: list[str], *, view: Any = None,
+            then: Callable[[], None] | None = None, input: str | None = None) -> None: ...
 
     # ``view``: the detail view asking (clinvk.tui.detail.DetailScreen).
     def ask_resume(self, view: Any) -> None: ...

@@ -191,13 +191,13 @@ class DetailScreen(Screen[None]):
         self.browser.ask_resume(self)
 
     def action_cancel(self) -> None:
-        self.browser.act(["cancel", self.ident], then=self.reload)
+        self.browser.act(["cancel", self.ident], view=self, then=self.reload)
 
     def action_pause(self) -> None:
-        self.browser.act(["sessions", "pause", self.ident], then=self.reload)
+        self.browser.act(["sessions", "pause", self.ident], view=self, then=self.reload)
 
     def action_complete(self) -> None:
-        self.browser.act(["sessions", "complete", self.ident], then=self.reload)
+        self.browser.act(["sessions", "complete", self.ident], view=self, then=self.reload)
 
     def action_tags(self) -> None:
         self.browser.ask_tags(self)

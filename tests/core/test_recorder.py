@@ -4,13 +4,13 @@ order; a checkpoint overtaken before it was written is dropped; the final save i
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from clinvk.model import Session
 from clinvk.store import SessionStore
 from clinvk.turn import Recorder
 from tests.conftest import add_session
+from tests.run.conftest import wait_for
 
 
 class SlowStore(SessionStore):
@@ -44,9 +44,7 @@ def test_checkpoints_overtaken_before_written_are_dropped_and_final_is_last(
     session.title = "t3"
     recorder.checkpoint()  # ...and is overtaken by t3
     slow.go.set()
-    deadline = time.monotonic() + 10
-    while len(slow.written) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: len(slow.written) >= 2, what="the second checkpoint's write")
     assert slow.written == ["t1", "t3"]
     assert store.read(session.id).title == "t3"
     session.title = "final"
@@ -84,10 +82,10 @@ def test_the_final_save_drops_a_checkpoint_still_waiting(store: SessionStore) ->
     session.title = "final"
     finished = threading.Thread(target=recorder.final)
     finished.start()
-    deadline = time.monotonic() + 10
-    while recorder._waiting is not None and time.monotonic() < deadline:
-        time.sleep(0.001)  # the final save has dropped t2 and waits for t1's write
+    # The final save has dropped t2 and waits for t1's write.
+    wait_for(lambda: recorder._waiting is None, what="the final save to drop t2")
     slow.go.set()
     finished.join(10)
+    assert not finished.is_alive()
     assert slow.written == ["t1", "final"]
     assert store.read(session.id).title == "final"

@@ -44,6 +44,13 @@ def _watchdog_pids(pgid: int) -> list[int]:
     return found
 
 
+def _pending_signals(pid: int) -> int:
+    """The signals sent to ``pid`` and not yet taken (its own and its group's)."""
+    fields = dict(line.split(":", 1) for line in
+                  Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
+
+
 def _started_vendor(fake: Fakes, store: SessionStore):  # type: ignore[no-untyped-def]
     session = running_session(store)
     vendor = wait_for(lambda: next((v for v in fake.starts() if v["pgid"] == session.pgid), None),
@@ -115,7 +122,7 @@ def _orphan(fake: Fakes, store: SessionStore, *args: str):  # type: ignore[no-un
         os.kill(pid, signal.SIGKILL)
     proc.kill()
     proc.wait(timeout=10)
-    time.sleep(0.3)
+    wait_for(lambda: all(process_gone(pid) for pid in watchdogs), what="the watchdogs to die")
     assert not group_gone(vendor["pgid"])  # the orphan is still there, ppid 1
     fake.clear("sleep_before", "child", "ignore")
     return session, vendor
@@ -159,8 +166,9 @@ def test_a_reused_vendor_pgid_is_never_signalled(fake: Fakes, workdir: Path, run
                                      setattr(s, "pgid_start", real_start - 1)))
         listed = run_proc("sessions", "list", "--json")
         assert listed.code == 0
-        time.sleep(0.2)
-        assert other.poll() is None  # untouched
+        # Untouched: alive, and no signal on its way (a signal sent is pending until taken).
+        assert not process_gone(other.pid)
+        assert _pending_signals(other.pid) == 0
         s = store.read(sid)
         assert (s.status, s.reason, s.pgid) == ("error", "interrupted", None)
     finally:

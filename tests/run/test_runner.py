@@ -28,20 +28,24 @@ def start(inv: Invocation, **kw: object) -> VendorProcess:
 
 
 def test_lines_are_yielded_as_they_arrive(tmp_path: Path) -> None:
-    inv = py("""
-        import sys, time
+    # The child prints its second line only once the reader has answered the first (by
+    # making the file ``gate``): had the first been held back, it would say "held".
+    gate = tmp_path / "gate"
+    inv = py(f"""
+        import os, time
         print("first", flush=True)
-        time.sleep(0.5)
-        print("second", flush=True)
+        deadline = time.monotonic() + 30
+        while not os.path.exists({str(gate)!r}) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print("second" if os.path.exists({str(gate)!r}) else "held", flush=True)
     """, tmp_path)
-    seen: list[tuple[str, float]] = []
+    seen: list[str] = []
     with start(inv) as proc:
-        begun = time.monotonic()
         for line in proc.lines():
-            seen.append((line, time.monotonic() - begun))
+            seen.append(line)
+            gate.touch()
         outcome = proc.wait()
-    assert [s for s, _ in seen] == ["first", "second"]
-    assert seen[1][1] - seen[0][1] > 0.4  # the first was not held back until the second
+    assert seen == ["first", "second"]
     assert outcome.exit_code == 0 and outcome.stop is None
 
 

@@ -16,14 +16,20 @@ from tests.tui.conftest import SNAP_COUNT, Made, cli_json, make_app, screen_text
 Steps = Callable[[Any, Any], Awaitable[None]]
 
 
-def drive(steps: Steps, *, size: tuple[int, int] = (100, 30), poll_s: float = 0) -> Any:
-    """Run the browser headless, hand it and its pilot to ``steps``; returns the app."""
+def drive(steps: Steps, *, size: tuple[int, int] = (100, 30), poll_s: float = 0,
+          wait_actions: bool = True) -> Any:
+    """Run the browser headless, hand it and its pilot to ``steps``; returns the app.
+    Then, as quitting does, the actions still running (their child commands) are let
+    finish — unless ``wait_actions`` is false: the app is torn down with them in flight."""
     app = make_app(poll_s=poll_s)
 
     async def main() -> None:
         async with app.run_test(size=size, notifications=True) as pilot:
             await pilot.pause()
             await steps(app, pilot)
+            if wait_actions:
+                await settle(pilot, lambda: not [w for w in app.workers if w.is_running
+                                                 and w.group in ("actions", "turns")])
 
     asyncio.run(main())
     return app
@@ -276,7 +282,8 @@ async def open_session(app: Any, pilot: Any, ident: str) -> Any:
     while table.current().id != ident:
         await pilot.press("j")
     await pilot.press("enter")
-    await pilot.pause(0.2)
+    await settle(pilot, lambda: getattr(app.screen, "ident", None) == ident
+                 and app.screen.session is not None)
     return app.screen
 
 

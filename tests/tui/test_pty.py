@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 from tests.tui.conftest import Made
@@ -17,7 +16,7 @@ def test_search_then_quit_in_a_real_terminal(made: Made) -> None:
         term.read_until(b"3 sessions")
         term.read_until(b"explain the parser module")
         term.type("/")
-        time.sleep(0.2)
+        term.read_until(b"earch titles, prompts")  # the search box is up (its placeholder)
         term.type("release")
         term.read_until(b"1 sessions")
         term.type("\r")
