@@ -65,7 +65,7 @@ def show(*, json: bool = False) -> int:
         source is default, file or env, origin the file path or variable name (or null).
     """
     from clinvk.config import load
-    from clinvk.team.redact import redact
+    from clinvk.passwords import redact
 
     loaded = load()
     rows = [(key, redact(value) if isinstance(value, str) else value, source)

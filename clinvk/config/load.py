@@ -231,7 +231,7 @@ def load(path: Path | None = None) -> LoadedConfig:
         source = sources.get(key, "")
         if source.startswith("env "):
             var = source.removeprefix("env ")
-            from clinvk.team.redact import redact
+            from clinvk.passwords import redact
 
             return f"{var}={redact(os.environ.get(var, ''))!r}"
         line = locate(text, split_key(key)) if text is not None else None

@@ -74,7 +74,7 @@ def explain(exc: BaseException, url: str = "") -> TeamError:
     ``url``, the one in use)."""
     import psycopg
 
-    from clinvk.team.redact import redact, url_secrets
+    from clinvk.passwords import redact, url_secrets
 
     said = redact(_first_line(exc), url_secrets(url))
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):

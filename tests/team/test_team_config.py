@@ -76,7 +76,7 @@ def test_a_password_in_the_environment_url_is_never_shown() -> None:
 
 
 def test_redact_hides_url_and_conninfo_passwords() -> None:
-    from clinvk.team.redact import redact, url_secrets
+    from clinvk.passwords import redact, url_secrets
 
     assert redact("postgresql://a:p@ss@host/db") == "postgresql://a:***@host/db"
     assert redact("postgres://:x@h") == "postgres://:***@h"
