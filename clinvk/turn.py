@@ -208,8 +208,9 @@ def execute(store: SessionStore | None, session: Session, turn: Turn, plan: Turn
                 # Made once the vendor is starting: what a parser reads first (codex's
                 # own config, for its model) is read while the vendor starts up.
                 parser = plan.backend.parser(plan.request)
-                if not plan.backend.reports_cost:
-                    _warm_prices()
+                # Every turn is priced from the table at the end (a reported cost too:
+                # its requests get their shares of it), so the table loads meanwhile.
+                _warm_prices()
                 for line in proc.lines():
                     for event in parser.feed(line):
                         _on_event(event, emitter, session, turn, recorder, session_info,

@@ -147,9 +147,6 @@ class Backend(Protocol):
     # Vendor flags that set the machine-readable mode clinvk parses; extra arguments
     # may not repeat them (see argv.check_owned).
     owned_flags: tuple[str, ...]
-    # The vendor reports each turn's cost; else clinvk prices the turn from its usage
-    # (clinvk.pricing), and loads the price table while the vendor works.
-    reports_cost: bool
 
     def invocation(self, request: Request, config: BackendConfig) -> Invocation: ...
 

@@ -63,7 +63,6 @@ class ClaudeBackend:
     name = NAME
     install_hint = "npm install -g @anthropic-ai/claude-code"
     owned_flags = ("--output-format", "--input-format")
-    reports_cost = True
 
     def __init__(self, name: str = NAME, config: BackendConfig | None = None) -> None:
         # One adapter serves every backend name that uses it; nothing to keep per name.

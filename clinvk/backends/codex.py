@@ -63,7 +63,6 @@ class CodexBackend:
     name = NAME
     install_hint = "npm install -g @openai/codex"
     owned_flags = ("--json",)
-    reports_cost = False
 
     def __init__(self, name: str = NAME, config: BackendConfig | None = None) -> None:
         del name

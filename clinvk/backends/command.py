@@ -40,7 +40,6 @@ class CommandBackend:
 
     # The program's own flags are the user's to choose: clinvk reads whatever it prints.
     owned_flags: tuple[str, ...] = ()
-    reports_cost = False
 
     def __init__(self, name: str, config: BackendConfig | None = None) -> None:
         self.name = name

@@ -69,7 +69,6 @@ class GeminiBackend:
     name = NAME
     install_hint = "npm install -g @google/gemini-cli"
     owned_flags = ("--output-format", "-o")
-    reports_cost = False
 
     def __init__(self, name: str = NAME, config: BackendConfig | None = None) -> None:
         # One adapter serves every backend name that uses it; nothing to keep per name.

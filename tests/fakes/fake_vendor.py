@@ -20,6 +20,8 @@ Knobs (environment variables):
     FAKE_SLEEP_BETWEEN   seconds to sleep between lines
     FAKE_SLEEP_AFTER     seconds to sleep after the last line
     FAKE_HANG_AFTER      after writing this many lines, sleep until killed
+    FAKE_WAIT_FOR        after the last line, wait until this file exists (at most 60 s):
+                         a test lets the turn end once what it does meanwhile is done
     FAKE_IGNORE          comma list of signals to ignore: INT,TERM
     FAKE_CHILD           "1": start a child process in the same process group that
                          sleeps (and ignores the same signals), to prove group kills
@@ -127,6 +129,11 @@ def main() -> int:
         stream.flush()
         wrote_at.append(time.time())
     time.sleep(float(os.environ.get("FAKE_SLEEP_AFTER", "0")))
+    gate = os.environ.get("FAKE_WAIT_FOR")
+    if gate:
+        until = time.monotonic() + 60
+        while not os.path.exists(gate) and time.monotonic() < until:
+            time.sleep(0.01)
     extra = os.environ.get("FAKE_STDERR")
     if extra:
         sys.stderr.write(extra + ("" if extra.endswith("\n") else "\n"))

@@ -216,13 +216,14 @@ def test_a_second_resume_of_a_busy_session_exits_4_at_once(fake: Fakes, workdir:
 
 def test_a_session_deleted_during_its_turn_is_not_recreated(fake: Fakes, workdir: Path, run,
                                                             store: SessionStore) -> None:
-    # Long enough that the delete (a whole clinvk process) lands inside the turn, even on a
-    # loaded machine.
-    fake.set(sleep_after=4)
+    # The vendor ends its turn only once the delete (a whole clinvk process) is done.
+    gate = workdir.parent / "deleted"
+    fake.set(wait_for=gate)
     proc = spawn("prompt", "hello")
     session = running_session(store)
     assert run("sessions", "delete", "--force", session.id).code == 0
-    _out, err = proc.communicate(timeout=20)
+    gate.touch()
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert "deleted while the turn ran" in err
     assert not store.exists(session.id)
