@@ -15,6 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run in parallel (pytest-xdist, scripts/test.sh), the team-store tests stay on one
     worker: they share one PostgreSQL cluster, whose roles are cluster-wide, and one of
