@@ -188,8 +188,9 @@ def test_a_dead_runner_is_not_settled_while_someone_alive_holds_the_lock(
     assert store.read(sid).status == "error"
 
 
-def test_stop_group_kills_what_a_proven_vendor_leaves_behind() -> None:
-    # A group of the test's own: its leader exits on SIGINT, its child ignores SIGINT.
+def _group_whose_child_ignores_sigint() -> tuple[subprocess.Popen[bytes], int]:
+    """A process group of the test's own: its leader exits on SIGINT, its child (whose
+    pid is returned with the leader) ignores SIGINT."""
     code = ("import subprocess, sys, time\n"
             "c = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
             "signal.signal(signal.SIGINT, signal.SIG_IGN); print(1, flush=True); time.sleep(60)'],"
@@ -199,6 +200,11 @@ def test_stop_group_kills_what_a_proven_vendor_leaves_behind() -> None:
                               start_new_session=True)
     assert leader.stdout is not None
     child = int(leader.stdout.readline())
+    return leader, child
+
+
+def test_stop_group_kills_what_a_proven_vendor_leaves_behind() -> None:
+    leader, child = _group_whose_child_ignores_sigint()
     start = process_start_time(leader.pid)
     reaper = threading.Thread(target=leader.wait)  # reaped at once: the leader is gone
     reaper.start()
@@ -233,17 +239,8 @@ def test_a_leaderless_group_is_left_alone_by_the_next_clinvk(
 
 
 def test_the_watchdog_kills_what_a_vendor_that_exited_on_sigint_leaves_behind() -> None:
-    # A group of the test's own: its leader exits on SIGINT, its child ignores SIGINT;
-    # the watchdog's clinvk "dies" (end of file on its pipe).
-    code = ("import subprocess, sys, time\n"
-            "c = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
-            "signal.signal(signal.SIGINT, signal.SIG_IGN); print(1, flush=True); time.sleep(60)'],"
-            " stdout=subprocess.PIPE)\n"
-            "c.stdout.readline()\nprint(c.pid, flush=True)\ntime.sleep(60)\n")
-    leader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                              start_new_session=True)
-    assert leader.stdout is not None
-    child = int(leader.stdout.readline())
+    # The watchdog's clinvk "dies" (end of file on its pipe).
+    leader, child = _group_whose_child_ignores_sigint()
     start = process_start_time(leader.pid)
     assert start is not None
     reaper = threading.Thread(target=leader.wait)  # reaped at once: the leader is gone
