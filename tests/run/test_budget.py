@@ -9,7 +9,7 @@ from pathlib import Path
 from clinvk.store import SessionStore
 from tests import fakes
 from tests.conftest import add_session
-from tests.run.conftest import Fakes, run_proc
+from tests.run.conftest import Fakes, Result, run_proc
 
 
 def caps(home: Path, **values: float) -> None:
@@ -120,16 +120,21 @@ def _vendor_runs(fake: Fakes) -> list[tuple[float, float]]:
     return [(starts[r["pid"]], r["at"]) for r in log if r.get("event") == "end"]
 
 
+def _four_at_a_time(workdir: Path, *, tasks: int, sleep: float) -> Result:
+    """`parallel -o json` over TASKS fake turns of SLEEP seconds each, 4 at a time."""
+    path = workdir / "t.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"p{i} [fake sleep={sleep}]"}) + "\n"
+                            for i in range(tasks)))
+    return run_proc("parallel", "-f", str(path), "--max-parallel", "4", "-o", "json")
+
+
 def test_concurrent_units_overshoot_a_cap_no_more_than_a_sequential_run(
         fake: Fakes, workdir: Path, store: SessionStore, clinvk_home: Path) -> None:
     # Each fake claude turn costs $0.0018235; run one at a time, two start under $0.003
     # and spend $0.0036. At four at a time, without knowing what a turn costs, four
     # would start at once and spend $0.0073.
     caps(clinvk_home, daily_usd=0.003)
-    tasks = workdir / "t.jsonl"
-    tasks.write_text("".join(json.dumps({"prompt": f"p{i} [fake sleep=0.3]"}) + "\n"
-                             for i in range(8)))
-    r = run_proc("parallel", "-f", str(tasks), "--max-parallel", "4", "-o", "json")
+    r = _four_at_a_time(workdir, tasks=8, sleep=0.3)
     assert r.code == 1
     results = r.json()["results"]
     assert sum(u["status"] == "ok" for u in results) == 2
@@ -144,10 +149,7 @@ def test_units_run_together_while_their_expected_cost_fits(
     # Yesterday's claude turn says what one costs: two fit under the cap side by side.
     add_session(store, cost=0.0018, age_days=1)
     caps(clinvk_home, daily_usd=0.003)
-    tasks = workdir / "t.jsonl"
-    tasks.write_text("".join(json.dumps({"prompt": f"p{i} [fake sleep=0.5]"}) + "\n"
-                             for i in range(6)))
-    r = run_proc("parallel", "-f", str(tasks), "--max-parallel", "4", "-o", "json")
+    r = _four_at_a_time(workdir, tasks=6, sleep=0.5)
     assert r.code == 1
     assert [u["status"] for u in r.json()["results"]].count("ok") == 2
     (first, second) = _vendor_runs(fake)
